@@ -1,0 +1,44 @@
+"""``regsweep plan``: show what the policy would delete and what that frees. Changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from regsweep.cli.options import policy_options, settings_from
+from regsweep.cli.render import render_plan
+from regsweep.cli.terminal import Terminal
+from regsweep.plan import Plan, build_plan
+from regsweep.settings import Settings
+from regsweep.sources.storage.discovery import discover_storage
+from regsweep.sources.storage.open import open_storage
+
+
+@click.command("plan")
+@policy_options
+@click.option("--show-kept", is_flag=True, help="Also list every kept tag with the reason.")
+def plan_command(show_kept: bool, output: str, **params: Any) -> None:
+    """Discover the registry and print the cleanup plan (nothing is deleted)."""
+    settings = settings_from(params)
+    terminal = Terminal(json_output=output == "json")
+    plan = discover_and_plan(settings, terminal)
+    if terminal.json_output:
+        terminal.json(plan.to_json())
+    else:
+        render_plan(terminal.out, plan, show_kept=show_kept)
+
+
+def discover_and_plan(settings: Settings, terminal: Terminal) -> Plan:
+    """The first two steps of every command: read the registry, apply the policy."""
+    policy = settings.policy()
+    store = open_storage(settings.registry_dir)
+    with terminal.status("discovering") as status:
+        inventory = discover_storage(
+            store, progress=(lambda m: status.update(m)) if status else None
+        )
+    for problem in inventory.problems:
+        terminal.warn(f"skipped {problem}")
+    terminal.info(f"policy: {policy.describe()}")
+    return build_plan(inventory, policy, datetime.now(UTC))

@@ -1,0 +1,117 @@
+"""Reachability between manifests and blobs (pure, no I/O).
+
+Three kinds of edge keep something alive:
+
+- an index keeps its children: deleting an untagged child of a kept multi-arch image breaks
+  every pull of that platform (the registry's ``--delete-untagged`` bug, distribution #3178);
+- an image manifest keeps its config and layers;
+- a subject keeps its referrers (signatures, SBOMs, attestations pointing at it through
+  OCI ``subject``): they describe the image and are worthless, or misleading, without it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from regsweep.model import Digest, Manifest
+
+
+def referrers_by_subject(
+    digests: Iterable[Digest], manifests: Mapping[Digest, Manifest]
+) -> dict[Digest, list[Digest]]:
+    """Map each subject digest to the manifests among ``digests`` that refer to it."""
+    referrers: dict[Digest, list[Digest]] = defaultdict(list)
+    for digest in digests:
+        manifest = manifests.get(digest)
+        if manifest is not None and manifest.subject is not None:
+            referrers[manifest.subject].append(digest)
+    return referrers
+
+
+def reachable(
+    roots: Iterable[Digest],
+    manifests: Mapping[Digest, Manifest],
+    referrers: Mapping[Digest, list[Digest]],
+) -> set[Digest]:
+    """Every manifest digest reachable from ``roots`` through children and referrers.
+
+    Digests without a parsed manifest (missing or unreadable) are included but not
+    expanded: keeping something unknown is always the safe side.
+    """
+    seen: set[Digest] = set()
+    stack = list(roots)
+    while stack:
+        digest = stack.pop()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        manifest = manifests.get(digest)
+        if manifest is not None:
+            stack.extend(child.digest for child in manifest.children)
+        stack.extend(referrers.get(digest, ()))
+    return seen
+
+
+def parents_first(digests: Iterable[Digest], manifests: Mapping[Digest, Manifest]) -> list[Digest]:
+    """Order ``digests`` so that each comes before every digest of the set it references.
+
+    Deleting in this order never leaves a reachable index without its children or a
+    referrer without its subject, even when a run is interrupted half way: what remains is
+    always a consistent registry (an index is removed before its platforms, a signature
+    before its image). Ties are broken by digest for a stable plan.
+    """
+    wanted = set(digests)
+    referenced: dict[Digest, list[Digest]] = {}
+    for digest in wanted:
+        manifest = manifests.get(digest)
+        edges: list[Digest] = []
+        if manifest is not None:
+            edges.extend(c.digest for c in manifest.children if c.digest in wanted)
+            if manifest.subject in wanted:
+                edges.append(manifest.subject)
+        referenced[digest] = sorted(set(edges))
+    order: list[Digest] = []
+    visited: set[Digest] = set()
+    for start in sorted(wanted):
+        _post_order(start, referenced, visited, order)
+    order.reverse()
+    return order
+
+
+def _post_order(
+    start: Digest, edges: Mapping[Digest, list[Digest]], visited: set[Digest], out: list[Digest]
+) -> None:
+    """Iterative depth-first post-order (manifest graphs can be deep; no recursion limit)."""
+    if start in visited:
+        return
+    visited.add(start)
+    stack: list[tuple[Digest, int]] = [(start, 0)]
+    while stack:
+        node, i = stack[-1]
+        children = edges[node]
+        if i < len(children):
+            stack[-1] = (node, i + 1)
+            child = children[i]
+            if child not in visited:
+                visited.add(child)
+                stack.append((child, 0))
+        else:
+            stack.pop()
+            out.append(node)
+
+
+def marked_blobs(revisions: Iterable[Digest], manifests: Mapping[Digest, Manifest]) -> set[Digest]:
+    """The blobs the registry's garbage collector marks for these manifest revisions.
+
+    Each revision marks its own manifest blob and, one level deep, its config and layers
+    (image) or its children (index), as ``registry garbage-collect`` does; children are
+    revisions of their own and mark their layers themselves.
+    """
+    marked: set[Digest] = set()
+    for digest in revisions:
+        marked.add(digest)
+        manifest = manifests.get(digest)
+        if manifest is not None:
+            marked.update(manifest.blob_references())
+    return marked

@@ -1,0 +1,132 @@
+"""The inventory of a registry as plain, immutable values.
+
+A registry is a set of repositories; each holds tags (name -> digest, with the time the tag
+was last pushed) and revisions (the manifests that exist in it, with the time each was
+first put there). Manifests are content-addressed, so they are parsed once per registry and
+shared between repositories in :attr:`Inventory.manifests`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NewType
+
+from regsweep import mediatypes
+
+Digest = NewType("Digest", str)
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def parse_digest(text: str) -> Digest:
+    """Return ``text`` as a :data:`Digest`, or raise ``ValueError``.
+
+    Only ``sha256:<64 lowercase hex>`` is accepted: it is the only algorithm distribution
+    stores, and a strict form is what keeps a digest from ever becoming a path outside the
+    storage root (``sha256:../../etc``).
+    """
+    if not _DIGEST.fullmatch(text):
+        raise ValueError(f"not a sha256 digest: {text[:80]!r}")
+    return Digest(text)
+
+
+def digest_hex(digest: Digest) -> str:
+    """The 64 hex characters of a sha256 digest."""
+    return digest[len("sha256:") :]
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """A reference from a manifest to a blob or to another manifest."""
+
+    media_type: str
+    digest: Digest
+    size: int
+    platform: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A parsed manifest: what it is and everything it references."""
+
+    digest: Digest
+    media_type: str
+    size: int
+    config: Descriptor | None = None
+    layers: tuple[Descriptor, ...] = ()
+    children: tuple[Descriptor, ...] = ()
+    subject: Digest | None = None
+    artifact_type: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_index(self) -> bool:
+        return mediatypes.is_index(self.media_type)
+
+    def blob_references(self) -> tuple[Digest, ...]:
+        """Digests this manifest needs one level down: config and layers, or children.
+
+        This is exactly what the registry's garbage collector marks for a manifest, so byte
+        counts computed from it agree with what ``garbage-collect`` frees.
+        """
+        refs = [d.digest for d in self.children]
+        if self.config is not None:
+            refs.append(self.config.digest)
+        refs.extend(d.digest for d in self.layers)
+        return tuple(refs)
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A tag as the registry holds it now.
+
+    ``pushed_at`` is the last time the tag was PUT (a re-push of the same digest counts),
+    never the first push nor the image's build time; ``None`` when no push time is known.
+    """
+
+    repository: str
+    name: str
+    digest: Digest
+    pushed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """One repository: its tags, its manifest revisions and the blobs linked into it."""
+
+    name: str
+    tags: Mapping[str, Tag] = field(default_factory=dict)
+    #: digest -> when the manifest was first put in this repository (None: unknown)
+    revisions: Mapping[Digest, datetime | None] = field(default_factory=dict)
+    #: blobs (configs and layers) this repository may serve: its ``_layers`` links
+    layers: frozenset[Digest] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something found during discovery that was skipped: reported, never fatal."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Everything discovered in one registry."""
+
+    repositories: Mapping[str, Repository]
+    manifests: Mapping[Digest, Manifest]
+    #: size on storage of every blob in the registry's content store
+    blob_sizes: Mapping[Digest, int]
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def tag_count(self) -> int:
+        return sum(len(r.tags) for r in self.repositories.values())

@@ -1,0 +1,154 @@
+"""Configuration: command-line flags, then environment variables, then a YAML file.
+
+The seed's environment variables keep working unchanged (``REGISTRY_URL``,
+``REGISTRY_DIR``, ``MAX_AGE_SECONDS``, ``EXCLUDE_TAGS``, ``DRY_RUN``,
+``DOCKER_REGISTRY_NAME``, ``DOCKER_REGISTRY_CONFIG``). Every value is validated here, before
+anything is read from the registry, so a typo is an exit-2 error and never a silent default
+(``MAX_AGE_SECONDS=abc`` must not become "every tag is old").
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from regsweep.durations import parse_duration
+from regsweep.errors import UsageError
+from regsweep.policy import (
+    DEFAULT_EXCLUDE_TAGS,
+    DEFAULT_MAX_AGE,
+    DEFAULT_UNTAGGED_GRACE,
+    Policy,
+    compile_pattern,
+)
+
+#: Where the official ``registry:2`` image keeps its configuration.
+DEFAULT_CONTAINER_CONFIG = "/etc/docker/registry/config.yml"
+
+
+class Settings(BaseSettings):
+    """Every setting of a run. Field names are the YAML keys; env names are upper case."""
+
+    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    registry_dir: Path | None = None
+    registry_url: str | None = None
+    max_age: timedelta = Field(
+        DEFAULT_MAX_AGE, validation_alias=AliasChoices("max_age", "max_age_seconds")
+    )
+    exclude_tags: str = DEFAULT_EXCLUDE_TAGS
+    keep_last: int = Field(0, ge=0)
+    repositories: str | None = None
+    exclude_repositories: str | None = None
+    untagged_grace: timedelta = DEFAULT_UNTAGGED_GRACE
+    dry_run: bool = False
+    docker_registry_name: str | None = None
+    docker_registry_config: str = DEFAULT_CONTAINER_CONFIG
+    gc: Literal["registry", "none"] = "registry"
+    gc_command: str | None = None
+    restart: bool = True
+    restart_command: str | None = None
+    journal: Path | None = None
+    concurrency: int = Field(8, ge=1, le=256)
+
+    @field_validator("max_age", "untagged_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("exclude_tags", "repositories", "exclude_repositories")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_pattern(value, "the pattern")
+        return value
+
+    @field_validator("registry_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL (e.g. https://registry.example:5000)"
+            )
+        return value.rstrip("/")
+
+    def policy(self) -> Policy:
+        """The one policy the flat settings describe, over every repository they scope."""
+        return Policy(
+            max_age=self.max_age,
+            exclude_tags=compile_pattern(self.exclude_tags, "exclude_tags")
+            if self.exclude_tags
+            else None,
+            keep_last=self.keep_last,
+            repositories=compile_pattern(self.repositories, "repositories")
+            if self.repositories
+            else None,
+            exclude_repositories=compile_pattern(self.exclude_repositories, "exclude_repositories")
+            if self.exclude_repositories
+            else None,
+            untagged_grace=self.untagged_grace,
+        )
+
+
+def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Settings:
+    """Build settings from flags (highest), the environment, then ``config_file``.
+
+    Raises :class:`UsageError` with one line naming the setting and what is wrong.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise UsageError(f"config file {config_file} does not exist")
+
+    class _Layered(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if config_file is not None:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            return tuple(sources)
+
+    try:
+        return _Layered(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        raise UsageError(_describe(exc, config_file)) from None
+    except (ValueError, OSError) as exc:  # unreadable or malformed YAML
+        raise UsageError(f"config file {config_file}: {exc}") from None
+
+
+def _describe(exc: ValidationError, config_file: Path | None) -> str:
+    messages = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "settings"
+        if error["type"] == "extra_forbidden":
+            where = f" in {config_file}" if config_file else ""
+            messages.append(f"{key}: unknown setting{where}")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
+        if isinstance(value, str | int) and repr(value) not in message:
+            message += f" (got {value!r})"
+        messages.append(f"{key} ({_ENV_NAMES.get(key, key.upper())}): {message}")
+    return "invalid configuration: " + "; ".join(messages)
+
+
+#: Environment names that differ from the upper-cased field name (the seed's names).
+_ENV_NAMES = {"max_age": "MAX_AGE_SECONDS"}

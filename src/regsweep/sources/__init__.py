@@ -1,0 +1,1 @@
+"""Discovery: where an :class:`~regsweep.model.Inventory` comes from (storage or API)."""

@@ -1,0 +1,1 @@
+"""The registry's storage tree, read (and later written) directly."""

@@ -1,0 +1,134 @@
+"""The registry's storage layout: building paths and reading them back.
+
+::
+
+    docker/registry/v2/
+      blobs/sha256/<hh>/<hex>/data                     content: layers, configs, manifests
+      repositories/<name...>/                          any depth: app, team/app, a/b/c
+        _layers/sha256/<hex>/link                      blob visible in this repository
+        _manifests/revisions/sha256/<hex>/link         manifest exists in this repository
+        _manifests/tags/<tag>/current/link             digest the tag points to now
+        _manifests/tags/<tag>/index/sha256/<hex>/link  every digest the tag pointed to
+        _uploads/<uuid>/...                            uploads in progress
+
+Names are validated with the distribution grammar before they become paths, so nothing
+read from the tree (or typed by a user) can point outside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from regsweep.model import Digest, digest_hex, parse_digest
+
+V2 = "docker/registry/v2"
+BLOBS = f"{V2}/blobs"
+REPOSITORIES = f"{V2}/repositories"
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_repository_name(name: str) -> bool:
+    return len(name) <= 255 and all(_COMPONENT.fullmatch(c) for c in name.split("/"))
+
+
+def is_tag_name(name: str) -> bool:
+    return bool(_TAG.fullmatch(name))
+
+
+def check_repository(name: str) -> str:
+    if not is_repository_name(name):
+        raise ValueError(f"invalid repository name {name!r}")
+    return name
+
+
+def check_tag(name: str) -> str:
+    if not is_tag_name(name):
+        raise ValueError(f"invalid tag name {name!r}")
+    return name
+
+
+def blob_data(digest: Digest) -> str:
+    hex_ = digest_hex(digest)
+    return f"{BLOBS}/sha256/{hex_[:2]}/{hex_}/data"
+
+
+def blob_folder(digest: Digest) -> str:
+    hex_ = digest_hex(digest)
+    return f"{BLOBS}/sha256/{hex_[:2]}/{hex_}"
+
+
+def repository_folder(repository: str) -> str:
+    return f"{REPOSITORIES}/{check_repository(repository)}"
+
+
+def tag_folder(repository: str, tag: str) -> str:
+    return f"{repository_folder(repository)}/_manifests/tags/{check_tag(tag)}"
+
+
+def tag_current_link(repository: str, tag: str) -> str:
+    return f"{tag_folder(repository, tag)}/current/link"
+
+
+def tag_index_entry(repository: str, tag: str, digest: Digest) -> str:
+    return f"{tag_folder(repository, tag)}/index/sha256/{digest_hex(digest)}"
+
+
+def tags_folder(repository: str) -> str:
+    return f"{repository_folder(repository)}/_manifests/tags"
+
+
+def revision_folder(repository: str, digest: Digest) -> str:
+    return f"{repository_folder(repository)}/_manifests/revisions/sha256/{digest_hex(digest)}"
+
+
+def revision_link(repository: str, digest: Digest) -> str:
+    return f"{revision_folder(repository, digest)}/link"
+
+
+def layer_link(repository: str, digest: Digest) -> str:
+    return f"{repository_folder(repository)}/_layers/sha256/{digest_hex(digest)}/link"
+
+
+def parse_link(content: bytes) -> Digest:
+    """The digest in a link file; ``ValueError`` for anything but ``sha256:<64 hex>``."""
+    try:
+        text = content.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ValueError("link file is not ASCII") from None
+    return parse_digest(text)
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryPath:
+    """A path below ``repositories/`` split into the repository name and what follows."""
+
+    repository: str
+    section: str  # "_manifests", "_layers" or "_uploads"
+    rest: tuple[str, ...]
+
+
+def split_repository_path(relative: str) -> RepositoryPath | None:
+    """Split a path relative to ``repositories/``; None when it is no repository path.
+
+    The repository name is every component before the first ``_``-prefixed one, which is how
+    the registry itself tells a name from its metadata (a name component never starts with
+    ``_``).
+    """
+    parts = relative.split("/")
+    for i, part in enumerate(parts):
+        if part.startswith("_"):
+            if i == 0:
+                return None
+            name = "/".join(parts[:i])
+            if not is_repository_name(name):
+                return None
+            return RepositoryPath(name, part, tuple(parts[i + 1 :]))
+    return None
+
+
+def digest_from_hex(hex_: str) -> Digest | None:
+    return Digest(f"sha256:{hex_}") if _HEX.fullmatch(hex_) else None
