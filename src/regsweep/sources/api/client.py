@@ -1,0 +1,367 @@
+"""An async client for the OCI distribution API, made for cleaning registries.
+
+One :class:`httpx.AsyncClient` (pooled connections) behind a semaphore that bounds how many
+requests are in flight, so a large registry is read quickly without overloading it. Every
+manifest request sends all four manifest media types and every digest is computed from the
+bytes received: a registry that converts or substitutes a manifest (distribution 2.8 serves
+the linux/amd64 child of a list to a client that only accepts the Docker v2 type) would
+otherwise hand us a digest whose deletion breaks a multi-arch image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from types import TracebackType
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import httpx
+import stamina
+
+from regsweep.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
+from regsweep.mediatypes import MANIFEST_ACCEPT
+from regsweep.model import Digest, parse_digest
+from regsweep.sources.api.errors import (
+    RegistryAuthError,
+    RegistryUnreachableError,
+    api_error,
+    delete_disabled,
+    describe_request,
+    oci_error,
+    transport_error,
+    transport_reason,
+)
+from regsweep.sources.api.retry import (
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    RetryableAnswer,
+    RetryPolicy,
+)
+from regsweep.sources.storage.layout import is_repository_name, is_tag_name
+
+#: Requests in flight at once. distribution serves a few hundred small requests per second
+#: on two cores; more parallelism only queues inside the registry.
+DEFAULT_CONCURRENCY = 8
+#: Seconds to connect, or between two reads of an answer.
+DEFAULT_TIMEOUT = 30.0
+
+#: A digest no manifest can have (sha256 of nothing is the empty blob, never a manifest):
+#: deleting it changes nothing and the answer tells whether deletes are enabled.
+_PROBE_DIGEST = "sha256:" + "0" * 64
+
+
+class ManifestBytes(NamedTuple):
+    """A manifest as served: digest computed from ``raw``, its media type and the bytes."""
+
+    digest: Digest
+    media_type: str
+    raw: bytes
+
+
+class ManifestHead(NamedTuple):
+    """What a HEAD tells about a manifest without its body."""
+
+    digest: Digest
+    media_type: str
+    size: int
+
+
+def sha256_digest(data: bytes) -> Digest:
+    return Digest("sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def check_registry_url(url: str) -> str:
+    """``url`` without a trailing slash; refuse what is not a plain http(s) base URL.
+
+    Credentials in the URL are refused because URLs appear in messages and journals.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{url!r} is not an http(s) URL (e.g. https://registry.example:5000)")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            "the registry URL must not contain credentials: use --username and "
+            "--password-stdin (or REGISTRY_USERNAME/REGISTRY_PASSWORD)"
+        )
+    if parts.query or parts.fragment:
+        raise UsageError(f"the registry URL must not have a query or fragment: {url!r}")
+    return url.rstrip("/")
+
+
+def manifest_path(repository: str, reference: str) -> str:
+    """``/v2/<name>/manifests/<tag or digest>``; names are checked so none escapes the path."""
+    return f"{_repository_path(repository)}/manifests/{_reference(reference)}"
+
+
+def _repository_path(repository: str) -> str:
+    if not is_repository_name(repository):
+        raise ValueError(f"invalid repository name {repository!r}")
+    return f"/v2/{repository}"
+
+
+def _reference(reference: str) -> str:
+    if reference.startswith("sha256:"):
+        return parse_digest(reference)
+    if not is_tag_name(reference):
+        raise ValueError(f"invalid tag or digest {reference!r}")
+    return reference
+
+
+class RegistryClient:
+    """Talk to one registry. Use as ``async with RegistryClient(url) as client:``.
+
+    ``auth`` is an :class:`httpx.Auth` (see :mod:`regsweep.sources.api.auth`); ``verify`` an
+    SSL context (see :mod:`regsweep.sources.api.tls`), ``True`` for the system CAs, or
+    ``False`` (``--insecure``). ``transport`` replaces the network, for tests.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | bool = True,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = check_registry_url(url)
+        self._retry = retry or RetryPolicy()
+        self._slots = asyncio.Semaphore(concurrency)
+        # trust_env=False: a proxy, .netrc or SSL_CERT_FILE from the environment must not
+        # silently change which server (and which credentials) regsweep deletes with.
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            auth=auth,
+            verify=verify,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+            trust_env=False,
+            follow_redirects=False,
+        )
+        self.requests_sent = 0
+
+    async def __aenter__(self) -> RegistryClient:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._http.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the API ------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """``GET /v2/``: prove the URL is a reachable registry and the credentials work.
+
+        Called before anything else, so each failure is a :class:`UsageError` (exit 2,
+        nothing changed) in one line: unreachable, TLS refused, not a registry, bad login.
+        """
+        try:
+            response = await self._send("GET", "/v2/", connect_errors=False)
+        except httpx.TransportError as exc:
+            raise RegistryUnreachableError(transport_reason(exc, self.url)) from None
+        if response.status_code == 200:
+            return
+        code, message = oci_error(response)
+        if response.status_code == 401:
+            if self._http.auth is None:
+                raise RegistryAuthError(
+                    f"{self.url} requires authentication: pass --username and --password-stdin "
+                    "(or set REGISTRY_USERNAME/REGISTRY_PASSWORD, or docker login)"
+                )
+            raise RegistryAuthError(
+                f"{self.url} refused the credentials (401 {code or 'UNAUTHORIZED'}): "
+                "wrong username or password?"
+            )
+        if response.status_code == 403:
+            raise RegistryAuthError(f"{self.url} denied access (403 {code or 'DENIED'})")
+        if response.status_code == 404:
+            raise NotARegistryError(
+                f"{self.url} is not a registry: GET /v2/ answered 404 (is the URL right?)"
+            )
+        raise RegistryUnreachableError(
+            f"{self.url}: GET /v2/ answered {response.status_code}"
+            + (f" {code}" if code else "")
+            + (f": {message}" if message else "")
+        )
+
+    async def get_manifest(self, repository: str, reference: str) -> ManifestBytes | None:
+        """The manifest under a tag or digest; ``None`` when the registry does not have it.
+
+        The digest is computed from the bytes; a digest reference whose bytes hash to
+        something else, or a ``Docker-Content-Digest`` that disagrees with the bytes, is an
+        error: both mean the registry converted the manifest, and acting on a converted
+        digest deletes the wrong thing.
+        """
+        path = manifest_path(repository, reference)
+        response = await self._request("GET", path, headers={"Accept": MANIFEST_ACCEPT})
+        if _is_unknown(response):
+            return None
+        if response.status_code != 200:
+            raise api_error(response)
+        digest = sha256_digest(response.content)
+        claimed = response.headers.get("Docker-Content-Digest")
+        expected = reference if reference.startswith("sha256:") else claimed
+        if expected is not None and expected != digest:
+            raise RegistryAPIError(
+                f"{describe_request(response.request)}: the bytes served hash to {digest}, "
+                f"not {expected} (converted manifest?); refusing to act on it",
+                status=response.status_code,
+            )
+        media_type = _media_type(response)
+        return ManifestBytes(digest, media_type, response.content)
+
+    async def head_manifest(self, repository: str, reference: str) -> ManifestHead | None:
+        """Digest, media type and size of a tag or digest; ``None`` when it does not exist.
+
+        Used to re-resolve a tag just before acting on it. A registry that sends no
+        ``Docker-Content-Digest`` is asked with GET, so the digest is still computed from the
+        bytes rather than guessed.
+        """
+        path = manifest_path(repository, reference)
+        response = await self._request("HEAD", path, headers={"Accept": MANIFEST_ACCEPT})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise api_error(response)
+        claimed = response.headers.get("Docker-Content-Digest")
+        if claimed is None:
+            fetched = await self.get_manifest(repository, reference)
+            if fetched is None:
+                return None
+            return ManifestHead(fetched.digest, fetched.media_type, len(fetched.raw))
+        try:
+            digest = parse_digest(claimed)
+        except ValueError:
+            raise RegistryAPIError(
+                f"{describe_request(response.request)}: unusable Docker-Content-Digest "
+                f"{claimed[:80]!r}",
+                status=response.status_code,
+            ) from None
+        size = int(response.headers.get("Content-Length", "-1") or -1)
+        return ManifestHead(digest, _media_type(response), size)
+
+    async def delete_manifest(self, repository: str, digest: Digest) -> bool:
+        """``DELETE /v2/<name>/manifests/<digest>``: True when deleted, False when already gone.
+
+        Beware what the registry does: it also removes every tag of ``repository`` that
+        points at ``digest``. Callers delete by digest only what no kept tag points at.
+        Raises :class:`DeleteDisabledError` on 405 and :class:`RegistryAPIError` otherwise.
+        """
+        path = manifest_path(repository, parse_digest(digest))
+        response = await self._request("DELETE", path)
+        if response.status_code == 202:
+            return True
+        if _is_unknown(response):
+            return False
+        if response.status_code == 405:
+            raise delete_disabled(response)
+        raise api_error(response)
+
+    async def check_delete_enabled(self, repository: str) -> None:
+        """Raise :class:`DeleteDisabledError` unless the registry accepts DELETE; changes nothing.
+
+        Deletes a digest no manifest can have: 404 means deletes are enabled, 405 that they
+        are not. Run it before the first real deletion so a registry with deletes disabled
+        stops the run before anything changed (not after some tags were re-pointed).
+        """
+        path = manifest_path(repository, _PROBE_DIGEST)
+        response = await self._request("DELETE", path)
+        if response.status_code == 405:
+            raise delete_disabled(response)
+        if response.status_code not in (202, 404):
+            raise api_error(response)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+        follow_redirects: bool = False,
+    ) -> httpx.Response:
+        """Send with retries; a failure to reach the registry becomes an OperationError."""
+        try:
+            return await self._send(
+                method,
+                path,
+                headers=headers,
+                content=content,
+                params=params,
+                follow_redirects=follow_redirects,
+            )
+        except httpx.TransportError as exc:
+            raise transport_error(exc, self.url) from None
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+        follow_redirects: bool = False,
+        connect_errors: bool = True,
+    ) -> httpx.Response:
+        """One request, retried on 429/5xx/transport errors when ``method`` is idempotent.
+
+        After the last attempt the last error answer is returned for the caller to map.
+        """
+        retry = self._retry
+        on = retry.hook(connect_errors=connect_errors) if method in IDEMPOTENT_METHODS else ()
+        try:
+            async for attempt in stamina.retry_context(
+                on=on,
+                attempts=retry.attempts,
+                timeout=retry.timeout,
+                wait_initial=retry.wait_initial,
+                wait_max=retry.wait_max,
+                wait_jitter=retry.wait_jitter,
+            ):
+                with attempt:
+                    async with self._slots:
+                        self.requests_sent += 1
+                        response = await self._http.request(
+                            method,
+                            path,
+                            headers=headers,
+                            content=content,
+                            params=params,
+                            follow_redirects=follow_redirects,
+                        )
+                    if response.status_code in RETRY_STATUSES:
+                        raise RetryableAnswer(response)
+                    return response
+        except RetryableAnswer as exc:
+            return exc.response
+        raise OperationError(f"{method} {path}: no attempt was made")  # pragma: no cover
+
+
+def _is_unknown(response: httpx.Response) -> bool:
+    """404 because the manifest (or its repository) does not exist, not a wrong URL."""
+    if response.status_code != 404:
+        return False
+    code, _ = oci_error(response)
+    return code in (None, "MANIFEST_UNKNOWN", "NAME_UNKNOWN")
+
+
+def _media_type(response: httpx.Response) -> str:
+    content_type: str = response.headers.get("Content-Type", "")
+    return content_type.split(";", 1)[0].strip()
