@@ -44,3 +44,8 @@ def is_schema1(media_type: str) -> bool:
 def is_known_manifest(media_type: str) -> bool:
     """Any manifest type the registry can serve."""
     return is_index(media_type) or is_image_manifest(media_type) or is_schema1(media_type)
+
+
+def is_foreign_layer(media_type: str) -> bool:
+    """A layer the registry does not store (Windows base layers, non-distributable)."""
+    return "foreign" in media_type or "nondistributable" in media_type

@@ -31,17 +31,25 @@ class Action:
     digest: Digest
     reason: str
     tag: str | None = None
+    #: untag only: the push time the plan saw; a tag re-pushed since then is not touched
+    pushed_at: datetime | None = None
+    #: actions of wave k start only once every action of the waves before it is done:
+    #: untags are wave 0, then indexes and referrers before what they reference
+    wave: int = 0
 
     @property
     def target(self) -> str:
         return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
 
-    def to_json(self) -> dict[str, str]:
-        out = {"action": self.kind.value, "repository": self.repository}
+    def to_json(self) -> dict[str, str | int]:
+        out: dict[str, str | int] = {"action": self.kind.value, "repository": self.repository}
         if self.tag is not None:
             out["tag"] = self.tag
         out["digest"] = self.digest
         out["reason"] = self.reason
+        if self.pushed_at is not None:
+            out["pushed_at"] = self.pushed_at.isoformat()
+        out["wave"] = self.wave
         return out
 
 
@@ -161,18 +169,52 @@ def _plan_repository(
     ]
     referrers = referrers_by_subject(repository.revisions, manifests)
     kept = reachable([t.digest for t in kept_tags] + young, manifests, referrers)
-    doomed = [d for d in repository.revisions if d not in kept]
+    if any(d in repository.revisions and d not in manifests for d in kept):
+        # A kept manifest could not be read, so its children and referrers are unknown:
+        # any untagged manifest of the repository may be one of them.
+        kept |= set(repository.revisions)
+    # What cannot be read is never deleted: it may be an index or a referrer of a kept image.
+    doomed = [d for d in repository.revisions if d not in kept and d in manifests]
     untags = [
-        Action(ActionKind.UNTAG, repository.name, d.tag.digest, d.reason, tag=d.tag.name)
+        Action(
+            ActionKind.UNTAG,
+            repository.name,
+            d.tag.digest,
+            d.reason,
+            tag=d.tag.name,
+            pushed_at=d.tag.pushed_at,
+        )
         for d in expired
     ]
     why = _deletion_reasons(repository, doomed, expired, manifests, policy, now)
+    order = parents_first(doomed, manifests)
+    waves = _waves(order, manifests)
     deletes = [
-        Action(ActionKind.DELETE_MANIFEST, repository.name, digest, why[digest])
-        for digest in parents_first(doomed, manifests)
+        Action(ActionKind.DELETE_MANIFEST, repository.name, digest, why[digest], wave=waves[digest])
+        for digest in order
     ]
     _check_invariants(repository, kept_tags, kept, deletes)
     return untags, deletes
+
+
+def _waves(order: list[Digest], manifests: Mapping[Digest, Manifest]) -> dict[Digest, int]:
+    """Wave of each manifest delete: one more than the latest doomed manifest referencing it.
+
+    Waves let deletions run concurrently while an index is still always deleted before its
+    children and a referrer before its subject.
+    """
+    wave = dict.fromkeys(order, 1)
+    for digest in order:  # parents first, so a parent's wave is final when reached
+        manifest = manifests.get(digest)
+        if manifest is None:
+            continue
+        targets = [c.digest for c in manifest.children]
+        if manifest.subject is not None:
+            targets.append(manifest.subject)
+        for target in targets:
+            if target in wave:
+                wave[target] = max(wave[target], wave[digest] + 1)
+    return wave
 
 
 def _deletion_reasons(

@@ -9,6 +9,8 @@ import click
 
 from regsweep import __version__
 from regsweep.cli.plan import plan_command
+from regsweep.cli.run import run_command
+from regsweep.cli.verify import verify_command
 from regsweep.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
 
 
@@ -22,12 +24,14 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(plan_command)
+cli.add_command(run_command)
+cli.add_command(verify_command)
 
 
 def main() -> None:
     """Run the CLI: exit 0 done, 1 failed part way, 2 bad usage or configuration."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILED)
@@ -40,4 +44,4 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_FAILED)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.status import Status
 
 
@@ -41,3 +43,19 @@ class Terminal:
         if self.quiet or not self.err.is_terminal:
             return nullcontext()
         return self.err.status(message)
+
+    @contextmanager
+    def progress(self, description: str, *, total: int) -> Iterator[Callable[[], None]]:
+        """A progress bar on stderr; yields the function that advances it by one."""
+        if self.quiet or not self.err.is_terminal or total == 0:
+            yield lambda: None
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=self.err, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda: bar.advance(task)

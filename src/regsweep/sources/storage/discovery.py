@@ -49,7 +49,7 @@ def discover_storage(
     say("listing repositories")
     repositories = _list_repositories(store, problems)
     say("listing blobs")
-    blob_sizes = _list_blobs(store, problems)
+    blob_sizes = list_blob_sizes(store, problems)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         say("reading tags")
         tags = _read_tags(store, pool, repositories, problems)
@@ -67,7 +67,7 @@ def discover_storage(
     }
     _check_tag_targets(inventory, problems)
     for problem in problems:
-        log.warning("skipped %s", problem)
+        log.info("skipped %s", problem)
     return Inventory(
         repositories=inventory,
         manifests=manifests,
@@ -133,11 +133,13 @@ def _record(files: _RepositoryFiles, split: layout.RepositoryPath, mtime: float)
     return False
 
 
-def _list_blobs(store: Store, problems: list[Problem]) -> dict[Digest, int]:
+def list_blob_sizes(store: Store, problems: list[Problem] | None = None) -> dict[Digest, int]:
+    """Size of every blob in the content store (what the storage bytes of a registry are)."""
+    problems = [] if problems is None else problems
     sizes: dict[Digest, int] = {}
     for stored in store.list_files(f"{layout.BLOBS}/sha256"):
         parts = stored.path.split("/")
-        digest = layout.digest_from_hex(parts[-2]) if len(parts) == 7 else None
+        digest = layout.digest_from_hex(parts[-2]) if len(parts) == 8 else None
         if stored.is_link or digest is None or parts[-1] != "data" or parts[-3] != parts[-2][:2]:
             problems.append(Problem(stored.path, "not a blob data file; skipped"))
             continue

@@ -1,0 +1,1 @@
+"""Apply a Plan: run its actions through an applier, wave by wave, journalled."""

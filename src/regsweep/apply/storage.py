@@ -1,0 +1,126 @@
+"""Carry out actions on the registry's storage, with the registry API for manifest deletes.
+
+Every action first re-reads what it acts on, because the registry keeps serving pushes
+between planning and applying: a tag re-pushed since planning, or a manifest that a tag or
+a new index now references, is skipped and reported, never deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Protocol
+
+from regsweep.apply.outcome import ActionResult, Outcome
+from regsweep.manifests import ManifestError, parse_manifest
+from regsweep.model import Digest
+from regsweep.plan import Action
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.store import Store
+
+#: A push time read back within this many seconds of the planned one is the same push.
+_MTIME_TOLERANCE = 1e-3
+
+
+class ManifestDeleter(Protocol):
+    """The registry API's manifest delete: True when deleted, False when already gone."""
+
+    async def delete_manifest(self, repository: str, digest: Digest) -> bool: ...
+
+
+class StorageApplier:
+    """Untags on storage; deletes manifests through the API when given, else on storage.
+
+    ``known_revisions`` are the revisions each repository had at planning time: any other
+    revision found at apply time was pushed since and is checked for references.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        known_revisions: Mapping[str, frozenset[Digest]],
+        api: ManifestDeleter | None = None,
+    ) -> None:
+        self.store = store
+        self.known_revisions = known_revisions
+        self.api = api
+
+    async def untag(self, action: Action) -> ActionResult:
+        return await asyncio.to_thread(self._untag, action)
+
+    def _untag(self, action: Action) -> ActionResult:
+        """Remove the tag's folder, as the registry's own tag delete does.
+
+        Only the tag goes: every other tag on the same digest, and the manifest, stay.
+        """
+        assert action.tag is not None
+        link = layout.tag_current_link(action.repository, action.tag)
+        stat = self.store.stat(link)
+        if stat is None:
+            return ActionResult(action, Outcome.ALREADY_GONE, "tag no longer exists")
+        try:
+            current = layout.parse_link(self.store.read(link))
+        except FileNotFoundError:
+            return ActionResult(action, Outcome.ALREADY_GONE, "tag no longer exists")
+        if current != action.digest:
+            return ActionResult(action, Outcome.SKIPPED, f"re-pushed since planning: now {current}")
+        if action.pushed_at is not None and (
+            abs(stat.mtime - action.pushed_at.timestamp()) > _MTIME_TOLERANCE
+        ):
+            return ActionResult(action, Outcome.SKIPPED, "re-pushed since planning (same digest)")
+        self.store.delete_tree(layout.tag_folder(action.repository, action.tag))
+        return ActionResult(action, Outcome.DELETED)
+
+    async def delete_manifest(self, action: Action) -> ActionResult:
+        reason = await asyncio.to_thread(self._still_referenced, action)
+        if reason is not None:
+            return ActionResult(action, Outcome.SKIPPED, reason)
+        if self.api is not None:
+            deleted = await self.api.delete_manifest(action.repository, action.digest)
+            if not deleted:
+                return ActionResult(action, Outcome.ALREADY_GONE, "registry: manifest unknown")
+            return ActionResult(action, Outcome.DELETED, "via registry API")
+        return await asyncio.to_thread(self._delete_manifest_on_storage, action)
+
+    def _still_referenced(self, action: Action) -> str | None:
+        """Why the manifest must stay after all, or None: re-read tags and new revisions."""
+        repository, digest = action.repository, action.digest
+        tags = layout.tags_folder(repository)
+        for tag in self.store.list_dir(tags):
+            if not layout.is_tag_name(tag):
+                continue
+            try:
+                current = layout.parse_link(self.store.read(f"{tags}/{tag}/current/link"))
+            except (FileNotFoundError, ValueError):
+                continue
+            if current == digest:
+                return f"tag {tag} points to it now"
+        known = self.known_revisions.get(repository, frozenset())
+        revisions = f"{layout.repository_folder(repository)}/_manifests/revisions/sha256"
+        for hex_ in self.store.list_dir(revisions):
+            other = layout.digest_from_hex(hex_)
+            if other is None or other in known or other == digest:
+                continue
+            try:
+                manifest = parse_manifest(other, self.store.read(layout.blob_data(other)))
+            except (FileNotFoundError, ManifestError):
+                continue
+            if digest in manifest.blob_references() or manifest.subject == digest:
+                return f"manifest {other}, pushed since planning, references it"
+        return None
+
+    def _delete_manifest_on_storage(self, action: Action) -> ActionResult:
+        """Remove every tag index entry for the digest, then the revision, like ``vacuum.go``.
+
+        The revision link goes last so that an interrupted delete is redone by the next run.
+        """
+        repository, digest = action.repository, action.digest
+        revision = layout.revision_link(repository, digest)
+        if self.store.stat(revision) is None:
+            return ActionResult(action, Outcome.ALREADY_GONE, "revision no longer exists")
+        tags = layout.tags_folder(repository)
+        for tag in self.store.list_dir(tags):
+            if layout.is_tag_name(tag):
+                self.store.delete_tree(layout.tag_index_entry(repository, tag, digest))
+        self.store.delete_tree(layout.revision_folder(repository, digest))
+        return ActionResult(action, Outcome.DELETED, "on storage")

@@ -1,0 +1,212 @@
+"""``regsweep run``: discover, plan, apply, collect, verify; the seed's whole job.
+
+Everything that can be wrong with the settings is checked before the first deletion:
+the policy, the storage folder, the garbage-collection and restart commands, and (with a
+registry URL) that the registry accepts deletes at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.filesize import decimal
+
+from regsweep.apply.api import registry_deleter
+from regsweep.apply.outcome import ActionResult, Outcome
+from regsweep.apply.runner import ApplyReport, apply_actions
+from regsweep.apply.storage import StorageApplier
+from regsweep.cli.options import policy_options, settings_from
+from regsweep.cli.plan import discover_and_plan
+from regsweep.cli.render import render_plan
+from regsweep.cli.terminal import Terminal
+from regsweep.collect import (
+    DEFAULT_GC_COMMAND,
+    DEFAULT_RESTART_COMMAND,
+    GcResult,
+    build_command,
+    restart_registry,
+    run_registry_gc,
+)
+from regsweep.errors import EXIT_FAILED
+from regsweep.journal import Journal, default_journal_path
+from regsweep.plan import Plan
+from regsweep.settings import Settings
+from regsweep.sources.storage.discovery import discover_storage, list_blob_sizes
+from regsweep.sources.storage.store import Store
+from regsweep.verify import VerifyReport, verify_inventory
+
+#: The registry's own GC takes seconds on disk but hours on object storage (#2812).
+GC_TIMEOUT_SECONDS = 6 * 3600
+RESTART_TIMEOUT_SECONDS = 300
+
+
+@click.command("run")
+@policy_options
+@click.option(
+    "--dry-run", is_flag=True, default=None, help="Show the plan, change nothing [DRY_RUN]."
+)
+@click.option(
+    "--gc", type=click.Choice(["registry", "none"]), help="Garbage collector; default registry."
+)
+@click.option("--gc-command", help="GC command template with {name} and {config}.")
+@click.option(
+    "--restart/--no-restart", default=None, help="Restart the registry after a GC that freed blobs."
+)
+@click.option(
+    "--restart-command", help="Restart command template with {name}; default docker restart."
+)
+@click.option("--docker-registry-name", help="The registry's container [DOCKER_REGISTRY_NAME].")
+@click.option(
+    "--docker-registry-config", help="Its config path in the container [DOCKER_REGISTRY_CONFIG]."
+)
+@click.option("--journal", type=click.Path(path_type=Path), help="Journal file (JSON lines).")
+@click.option("--concurrency", type=int, help="Deletions at once; default 8.")
+def run_command(output: str, **params: Any) -> None:
+    """Delete what the policy no longer keeps, collect garbage, and verify every kept tag."""
+    settings = settings_from(params)
+    terminal = Terminal(json_output=output == "json")
+    started = time.monotonic()
+    gc_argv, restart_argv = _commands(settings)
+    store, inventory, plan = discover_and_plan(settings, terminal)
+    if not terminal.json_output:
+        render_plan(terminal.out, plan)
+    result: dict[str, Any] = {"plan": plan.summary.to_json(), "dry_run": settings.dry_run}
+    if settings.dry_run:
+        if gc_argv is not None:
+            result["gc"] = _collect(gc_argv, None, terminal, dry_run=True).to_json()
+        terminal.info("dry run: nothing was changed")
+        _finish(terminal, result, started)
+        return
+    failed = False
+    journal_path = settings.journal or default_journal_path()
+    with Journal(journal_path) as journal:
+        journal.write("start", plan=plan.summary.to_json())
+        known = {name: frozenset(r.revisions) for name, r in inventory.repositories.items()}
+        report = asyncio.run(
+            _apply(plan, StorageApplier(store, known), settings, journal, terminal)
+        )
+        result["apply"] = report.to_json()
+        failed = not report.ok
+        if not failed and gc_argv is not None:
+            before = sum(list_blob_sizes(store).values())
+            gc = _collect(gc_argv, restart_argv, terminal, dry_run=False)
+            after = sum(list_blob_sizes(store).values())
+            result["gc"] = gc.to_json()
+            result["restarted"] = restart_argv is not None and gc.blobs_deleted > 0
+            result["storage_bytes_before"] = before
+            result["storage_bytes_after"] = after
+            journal.write("gc", **gc.to_json(), bytes_before=before, bytes_after=after)
+        verified = _verify(store, terminal)
+        result["verify"] = verified.to_json()
+        failed = failed or not verified.ok
+        journal.write("end", failed=failed)
+    terminal.info(f"journal: {journal_path}")
+    _finish(terminal, result, started)
+    if failed:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _commands(settings: Settings) -> tuple[list[str] | None, list[str] | None]:
+    """Build the GC and restart commands now, so a missing name fails before any delete."""
+    if settings.gc == "none":
+        return None, None
+    gc_argv = build_command(
+        settings.gc_command,
+        DEFAULT_GC_COMMAND,
+        name=settings.docker_registry_name,
+        config=settings.docker_registry_config,
+        purpose="collect garbage",
+    )
+    restart_argv = None
+    if settings.restart:
+        restart_argv = build_command(
+            settings.restart_command,
+            DEFAULT_RESTART_COMMAND,
+            name=settings.docker_registry_name,
+            config=settings.docker_registry_config,
+            purpose="restart the registry",
+        )
+    return gc_argv, restart_argv
+
+
+async def _apply(
+    plan: Plan, applier: StorageApplier, settings: Settings, journal: Journal, terminal: Terminal
+) -> ApplyReport:
+    """Apply through storage; manifest deletes go through the registry API when it is known."""
+    probe = next((a.repository for a in plan.manifest_deletes), None)
+    async with registry_deleter(settings, probe) as deleter:
+        applier.api = deleter
+        with terminal.progress("deleting", total=len(plan.actions)) as advance:
+
+            def on_result(result: ActionResult) -> None:
+                advance()
+                if result.outcome is Outcome.SKIPPED:
+                    terminal.warn(f"skipped {result.action.target}: {result.detail}")
+
+            return await apply_actions(
+                plan.actions,
+                applier,
+                concurrency=settings.concurrency,
+                journal=journal,
+                on_result=on_result,
+            )
+
+
+def _collect(
+    gc_argv: Sequence[str], restart_argv: Sequence[str] | None, terminal: Terminal, *, dry_run: bool
+) -> GcResult:
+    with terminal.status("collecting garbage"):
+        gc = run_registry_gc(gc_argv, dry_run=dry_run, timeout=GC_TIMEOUT_SECONDS)
+    verb = "would delete" if dry_run else "deleted"
+    terminal.info(
+        f"garbage-collect: {gc.blobs_marked} blobs marked, {verb} {gc.blobs_deleted} blobs"
+    )
+    if not dry_run and gc.blobs_deleted > 0:
+        if restart_argv is None:
+            terminal.warn(
+                "the registry was not restarted: restart it now, or its blob cache may "
+                "serve deleted blobs to pushes"
+            )
+        else:
+            restart_registry(restart_argv, timeout=RESTART_TIMEOUT_SECONDS)
+            terminal.info("registry restarted, so its blob cache forgets deleted blobs")
+    return gc
+
+
+def _verify(store: Store, terminal: Terminal) -> VerifyReport:
+    with terminal.status("verifying"):
+        report = verify_inventory(discover_storage(store))
+    if report.ok:
+        terminal.info(f"verified: all {report.tags_checked} tags resolve with every blob present")
+    for problem in report.problems:
+        terminal.error(f"broken: {problem}")
+    return report
+
+
+def _finish(terminal: Terminal, result: dict[str, Any], started: float) -> None:
+    result["seconds"] = round(time.monotonic() - started, 3)
+    if terminal.json_output:
+        terminal.json(result)
+        return
+    apply = result.get("apply", {})
+    parts = []
+    if apply:
+        parts.append(
+            f"deleted {apply['tags_deleted']} tags and {apply['manifests_deleted']} manifests"
+        )
+        for key in ("skipped", "already_gone", "failed", "not_attempted"):
+            if apply[key]:
+                parts.append(f"{apply[key]} {key.replace('_', ' ')}")
+    if "storage_bytes_before" in result:
+        freed = result["storage_bytes_before"] - result["storage_bytes_after"]
+        parts.append(
+            f"storage {decimal(result['storage_bytes_before'])} -> "
+            f"{decimal(result['storage_bytes_after'])} (freed {decimal(freed)})"
+        )
+    parts.append(f"{result['seconds']:.1f}s")
+    terminal.out.print("; ".join(parts))
