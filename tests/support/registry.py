@@ -6,6 +6,7 @@ the server's own and stopping it cannot leak a process. It only ever listens on 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import secrets
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +64,55 @@ def _server_env() -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith("REGISTRY_") and key != "AWS_CA_BUNDLE"
     }
+
+
+def wait_until_ready(url: str, timeout: float, alive: Callable[[], bool]) -> None:
+    """Poll ``GET /v2/`` until 200 or 401 (auth enabled); RuntimeError if it died or timed out."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    # verify=False: only the readiness probe skips checking a test TLS certificate.
+    with httpx.Client(timeout=1.0, verify=False, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            if not alive():
+                raise RuntimeError(f"registry at {url} exited at start")
+            try:
+                status = client.get(f"{url}/v2/").status_code
+            except httpx.TransportError as exc:
+                last_error = repr(exc)
+            else:
+                if status in (200, 401):
+                    return
+                last_error = f"GET /v2/ answered {status}"
+            time.sleep(0.05)
+    raise RuntimeError(f"registry at {url} not ready after {timeout}s ({last_error})")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_pid(pid: int, timeout: float) -> None:
+    """SIGTERM a server we started (through a stand-in), SIGKILL after ``timeout``."""
+    if not pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.02)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if ``pid`` is our child (a zombie still answers kill 0)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 @dataclass
@@ -121,6 +172,11 @@ class RegistryServer:
         )
 
     @property
+    def pid_file(self) -> Path:
+        """The running server's pid, rewritten by whoever restarts it (see fake_docker)."""
+        return self.tmp_dir / "registry.pid"
+
+    @property
     def host(self) -> str:
         """``127.0.0.1:PORT``, as skopeo and image references want it."""
         return f"{LOOPBACK}:{self.port}"
@@ -162,33 +218,23 @@ class RegistryServer:
             cwd=self.tmp_dir,
             env=_server_env(),
         )
-        deadline = time.monotonic() + timeout
-        last_error = "no answer yet"
-        # verify=False: only the readiness probe skips checking a test TLS certificate.
-        with httpx.Client(timeout=1.0, verify=False, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    code = self._process.returncode
-                    self._close_log()
-                    raise RuntimeError(
-                        f"registry exited with code {code} at start\n{self.log_tail()}"
-                    )
-                try:
-                    status = client.get(f"{self.url}/v2/").status_code
-                except httpx.TransportError as exc:
-                    last_error = repr(exc)
-                else:
-                    if status in (200, 401):
-                        return
-                    last_error = f"GET /v2/ answered {status}"
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(
-            f"registry on {self.host} not ready after {timeout}s ({last_error})\n{self.log_tail()}"
-        )
+        self.pid_file.write_text(str(self._process.pid))
+        try:
+            wait_until_ready(
+                self.url,
+                timeout,
+                alive=lambda: self._process is not None and self._process.poll() is None,
+            )
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}\n{self.log_tail()}") from None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the server by its pid, SIGKILL it if it has not exited after ``timeout``."""
+        """SIGTERM the server by its pid, SIGKILL it if it has not exited after ``timeout``.
+
+        A server restarted by the stand-in ``docker restart`` (tests/support/fake_docker.py)
+        has a new pid, recorded in :attr:`pid_file`: that one is stopped too.
+        """
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -198,6 +244,11 @@ class RegistryServer:
                 process.kill()
                 process.wait()
         self._close_log()
+        if self.pid_file.exists():
+            adopted = int(self.pid_file.read_text() or 0)
+            self.pid_file.unlink()
+            if adopted and (process is None or adopted != process.pid):
+                stop_pid(adopted, timeout)
 
     def restart(self) -> None:
         """Stop and start on the same port; this also empties the in-memory blob cache."""

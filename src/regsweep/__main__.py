@@ -1,0 +1,5 @@
+"""``python -m regsweep``."""
+
+from regsweep.cli.main import main
+
+main()

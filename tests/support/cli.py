@@ -1,0 +1,53 @@
+"""Run the regsweep CLI as a real subprocess, isolated from the caller's environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: The seed's variables: a developer's shell must never leak them into a test run.
+SEED_VARIABLES = (
+    "REGISTRY_URL",
+    "REGISTRY_DIR",
+    "MAX_AGE_SECONDS",
+    "EXCLUDE_TAGS",
+    "DRY_RUN",
+    "DOCKER_REGISTRY_NAME",
+    "DOCKER_REGISTRY_CONFIG",
+    "REGISTRY_USERNAME",
+    "REGISTRY_PASSWORD",
+)
+
+
+def clean_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment minus seed variables, with the default journal under ``state_dir``."""
+    env = {k: v for k, v in os.environ.items() if k not in SEED_VARIABLES}
+    env["XDG_STATE_HOME"] = str(state_dir)
+    env["COLUMNS"] = "200"
+    env.update(extra or {})
+    return env
+
+
+def regsweep(
+    *args: str, env: dict[str, str], timeout: float = 300.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -m regsweep ARGS`` with output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "regsweep", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def regsweep_json(*args: str, env: dict[str, str]) -> Any:
+    """Run with ``--output json``, assert exit 0, and parse stdout (which must be only JSON)."""
+    done = regsweep(*args, "--output", "json", env=env)
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout)
