@@ -126,6 +126,9 @@ class Inventory:
     #: size on storage of every blob in the registry's content store
     blob_sizes: Mapping[Digest, int]
     problems: tuple[Problem, ...] = ()
+    #: what :attr:`Tag.pushed_at` holds: the push time when read from storage; over the
+    #: API, which has no push time, the image's build time (said in the plan)
+    age_source: str = "push time"
 
     @property
     def tag_count(self) -> int:

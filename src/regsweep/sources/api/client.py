@@ -20,12 +20,14 @@ from urllib.parse import urlsplit
 import httpx
 import stamina
 
+from regsweep import mediatypes
 from regsweep.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
 from regsweep.mediatypes import MANIFEST_ACCEPT
 from regsweep.model import Digest, parse_digest
 from regsweep.sources.api.errors import (
     RegistryAuthError,
     RegistryUnreachableError,
+    TagDeleteUnsupportedError,
     api_error,
     delete_disabled,
     describe_request,
@@ -33,6 +35,7 @@ from regsweep.sources.api.errors import (
     transport_error,
     transport_reason,
 )
+from regsweep.sources.api.pagination import PAGE_SIZE, PageGuard, next_page
 from regsweep.sources.api.retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
@@ -213,6 +216,10 @@ class RegistryClient:
             raise api_error(response)
         digest = sha256_digest(response.content)
         claimed = response.headers.get("Docker-Content-Digest")
+        media_type = _media_type(response)
+        if mediatypes.is_schema1(media_type) and claimed is not None:
+            # A signed schema1 digest covers the payload without its signatures.
+            digest = parse_digest(claimed)
         expected = reference if reference.startswith("sha256:") else claimed
         if expected is not None and expected != digest:
             raise RegistryAPIError(
@@ -220,7 +227,6 @@ class RegistryClient:
                 f"not {expected} (converted manifest?); refusing to act on it",
                 status=response.status_code,
             )
-        media_type = _media_type(response)
         return ManifestBytes(digest, media_type, response.content)
 
     async def head_manifest(self, repository: str, reference: str) -> ManifestHead | None:
@@ -284,12 +290,114 @@ class RegistryClient:
         if response.status_code not in (202, 404):
             raise api_error(response)
 
+    async def list_repositories(self) -> list[str]:
+        """Every repository name in the catalog, following ``Link`` pages."""
+        return await self._list("/v2/_catalog", "repositories", "the catalog")
+
+    async def list_tags(self, repository: str) -> list[str]:
+        """Every tag of ``repository``; empty for ``"tags": null`` and for 404 NAME_UNKNOWN.
+
+        distribution keeps listing a repository whose tags were all deleted (``null``) and
+        one that only holds mounted blobs (404): both simply have no tags.
+        """
+        path = f"{_repository_path(repository)}/tags/list"
+        return await self._list(path, "tags", f"tags of {repository}")
+
+    async def get_blob(self, repository: str, digest: Digest, *, max_size: int) -> bytes:
+        """A blob's bytes (an image config), checked against its digest.
+
+        Redirects are followed (object-storage backends send blobs from elsewhere); httpx
+        drops the Authorization header when a redirect leaves the registry's origin.
+        """
+        path = f"{_repository_path(repository)}/blobs/{parse_digest(digest)}"
+        response = await self._request("GET", path, follow_redirects=True)
+        if response.status_code != 200:
+            raise api_error(response)
+        if len(response.content) > max_size:
+            raise RegistryAPIError(f"{path}: blob larger than {max_size} bytes")
+        if sha256_digest(response.content) != digest:
+            raise RegistryAPIError(f"{path}: the bytes served do not hash to {digest}")
+        return response.content
+
+    async def put_manifest(
+        self, repository: str, reference: str, raw: bytes, media_type: str
+    ) -> Digest:
+        """PUT ``raw`` under a tag or digest; return its digest (computed from ``raw``)."""
+        path = manifest_path(repository, reference)
+        response = await self._request(
+            "PUT", path, content=raw, headers={"Content-Type": media_type}
+        )
+        if response.status_code != 201:
+            raise api_error(response)
+        return sha256_digest(raw)
+
+    async def upload_blob(self, repository: str, data: bytes) -> Digest:
+        """Upload a small blob: POST to start, PUT to the Location with ``digest=``.
+
+        Two steps because distribution 2.8 ignores the body of a one-shot ``POST ?digest=``.
+        The Location may already carry a query (upload state): ``digest`` is added to it.
+        """
+        digest = sha256_digest(data)
+        started = await self._request("POST", f"{_repository_path(repository)}/blobs/uploads/")
+        if started.status_code != 202 or "Location" not in started.headers:
+            raise api_error(started)
+        location = started.url.join(started.headers["Location"])
+        if (location.scheme, location.host, location.port) != (
+            started.url.scheme,
+            started.url.host,
+            started.url.port,
+        ):
+            raise RegistryAPIError(f"upload to {repository}: Location on another origin")
+        finished = await self._request(
+            "PUT",
+            location.copy_merge_params({"digest": digest}),
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if finished.status_code != 201:
+            raise api_error(finished)
+        return digest
+
+    async def delete_blob(self, repository: str, digest: Digest) -> bool:
+        """Unlink a blob from ``repository``: True when deleted, False when already gone."""
+        path = f"{_repository_path(repository)}/blobs/{parse_digest(digest)}"
+        response = await self._request("DELETE", path)
+        if response.status_code == 202:
+            return True
+        if response.status_code == 404:
+            return False
+        if response.status_code == 405:
+            raise delete_disabled(response)
+        raise api_error(response)
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        """``DELETE /v2/<name>/manifests/<tag>``: untag by name, sparing sibling tags.
+
+        True when deleted, False when the tag did not exist. Registries without it answer
+        400 DIGEST_INVALID (distribution 2.x), 400/405 UNSUPPORTED or 405: that raises
+        :class:`TagDeleteUnsupportedError`, so callers can fall back to another method.
+        """
+        if tag.startswith("sha256:"):
+            raise ValueError(f"{tag!r} is a digest, not a tag")
+        response = await self._request("DELETE", manifest_path(repository, tag))
+        if response.status_code in (200, 202, 204):
+            return True
+        if _is_unknown(response):
+            return False
+        code, _ = oci_error(response)
+        if response.status_code == 405 or (
+            response.status_code == 400 and code in ("DIGEST_INVALID", "UNSUPPORTED")
+        ):
+            error = api_error(response, f"DELETE tag {repository}:{tag}")
+            raise TagDeleteUnsupportedError(str(error), status=error.status, code=error.code)
+        raise api_error(response)
+
     # -- plumbing -----------------------------------------------------------------------
 
     async def _request(
         self,
         method: str,
-        path: str,
+        path: str | httpx.URL,
         *,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
@@ -312,7 +420,7 @@ class RegistryClient:
     async def _send(
         self,
         method: str,
-        path: str,
+        path: str | httpx.URL,
         *,
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
@@ -353,6 +461,30 @@ class RegistryClient:
             return exc.response
         raise OperationError(f"{method} {path}: no attempt was made")  # pragma: no cover
 
+    async def _list(self, path: str, key: str, what: str) -> list[str]:
+        """All names under ``key`` across the pages of a catalog or tag list."""
+        names: list[str] = []
+        guard = PageGuard(what)
+        url: str | httpx.URL = path
+        params: dict[str, str] | None = {"n": str(PAGE_SIZE)}
+        while True:
+            response = await self._request("GET", url, params=params)
+            if response.status_code == 400 and params is not None:
+                code, _ = oci_error(response)
+                if code == "PAGINATION_NUMBER_INVALID":  # a smaller maximum than ours
+                    params = None
+                    continue
+            if key == "tags" and not guard.seen and _is_unknown(response):
+                return names
+            if response.status_code != 200:
+                raise api_error(response, f"listing {what}")
+            names.extend(_names(response, key, what))
+            following = next_page(response)
+            if following is None:
+                return names
+            guard.check(following)
+            url, params = following, None
+
 
 def _is_unknown(response: httpx.Response) -> bool:
     """404 because the manifest (or its repository) does not exist, not a wrong URL."""
@@ -365,3 +497,17 @@ def _is_unknown(response: httpx.Response) -> bool:
 def _media_type(response: httpx.Response) -> str:
     content_type: str = response.headers.get("Content-Type", "")
     return content_type.split(";", 1)[0].strip()
+
+
+def _names(response: httpx.Response, key: str, what: str) -> list[str]:
+    """The list under ``key`` of a listing page; ``null`` is empty, anything else an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise RegistryAPIError(f"listing {what}: the answer is not JSON") from None
+    value = body.get(key) if isinstance(body, dict) else None
+    if value is None and isinstance(body, dict):
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RegistryAPIError(f"listing {what}: {key!r} is not a list of names")
+    return value

@@ -8,6 +8,7 @@
     └── DeleteDisabledError        405 on DELETE: the registry is configured to refuse deletes
     OperationError (exit 1)
     └── RegistryAPIError           any other error answer, with status, OCI code and message
+        └── TagDeleteUnsupportedError  the registry cannot delete a tag by name
 
 Messages name the registry's host and path, never a header or credential, so they are safe
 to print and to journal.
@@ -42,6 +43,10 @@ class DeleteDisabledError(UsageError):
     A usage error because it is a property of the registry's configuration, known from the
     first DELETE (or from :meth:`RegistryClient.check_delete_enabled` before any change).
     """
+
+
+class TagDeleteUnsupportedError(RegistryAPIError):
+    """DELETE by tag is not implemented (distribution 2.x answers 400 DIGEST_INVALID)."""
 
 
 def oci_error(response: httpx.Response) -> tuple[str | None, str | None]:

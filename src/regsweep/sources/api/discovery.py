@@ -1,0 +1,237 @@
+"""Discover a registry's inventory over its API: catalog, tags, manifests and build times.
+
+Produces the same :class:`~regsweep.model.Inventory` as storage discovery, with two
+differences the plan states: ``Tag.pushed_at`` is the image's build time (see
+:mod:`~regsweep.sources.api.ages`), and a repository's revisions are only the manifests
+reachable from its tags (the API cannot list untagged manifests, so regsweep never deletes
+one it did not untag itself in the same plan).
+
+Every request of a repository runs concurrently under the client's bound. Anything that
+cannot be read is reported as a problem and left out, which always errs on the side of
+keeping: an unreadable manifest is never deleted, and a repository with an unusable tag
+name is skipped whole (its other tags' manifests might be that tag's too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from regsweep import mediatypes
+from regsweep.errors import RegistryAPIError
+from regsweep.manifests import ManifestError, parse_manifest
+from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.sources.api import ages
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.storage.layout import is_repository_name, is_tag_name
+
+log = logging.getLogger(__name__)
+
+AGE_SOURCE = (
+    "build time (org.opencontainers.image.created annotation, else the image config's "
+    "created; an index: its newest platform), because the registry API has no push time"
+)
+#: Image configs are a few KB; a bigger "config" is an artifact's payload, not worth reading.
+MAX_CONFIG_SIZE = 1 << 20
+#: Index nesting followed (an index of indexes is legal; deeper is pathological).
+MAX_DEPTH = 4
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class _Repo:
+    name: str
+    tags: dict[str, Digest] = field(default_factory=dict)
+    revisions: set[Digest] = field(default_factory=set)
+    seen: dict[Digest, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class _Scanner:
+    """Shared state of one discovery: manifests and build times are read once per digest."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+        self.manifests: dict[Digest, Manifest] = {}
+        self.problems: list[Problem] = []
+        self._configs: dict[Digest, asyncio.Task[datetime | None]] = {}
+
+    async def repository(self, name: str) -> _Repo | None:
+        repo = _Repo(name)
+        tags = await self.client.list_tags(name)
+        bad = [t for t in tags if not is_tag_name(t)]
+        if bad:
+            self.problems.append(
+                Problem(name, f"repository skipped: invalid tag name {bad[0][:80]!r}")
+            )
+            return None
+        await asyncio.gather(*(self._tag(repo, tag) for tag in tags))
+        while pending := [t for t in repo.seen.values() if not t.done()]:
+            await asyncio.gather(*pending)
+        return repo
+
+    async def _tag(self, repo: _Repo, tag: str) -> None:
+        fetched = await self.client.get_manifest(repo.name, tag)
+        if fetched is None:
+            log.info("%s:%s disappeared during discovery", repo.name, tag)
+            return
+        repo.tags[tag] = fetched.digest
+        self._parse(repo, fetched.digest, fetched.raw)
+        await self._follow(repo, fetched.digest, 0)
+
+    def _parse(self, repo: _Repo, digest: Digest, raw: bytes) -> None:
+        repo.revisions.add(digest)
+        if digest in self.manifests:
+            return
+        try:
+            self.manifests[digest] = parse_manifest(digest, raw)
+        except ManifestError as exc:
+            self.problems.append(Problem(f"{repo.name}@{digest}", f"manifest not parsed: {exc}"))
+
+    async def _follow(self, repo: _Repo, digest: Digest, depth: int) -> None:
+        """Read the children of an index (once per repository), recursively."""
+        manifest = self.manifests.get(digest)
+        if manifest is None or not manifest.is_index:
+            return
+        if depth >= MAX_DEPTH:
+            self.problems.append(Problem(f"{repo.name}@{digest}", "indexes nested too deep"))
+            return
+        for child in manifest.children:
+            if child.digest not in repo.seen:
+                repo.seen[child.digest] = asyncio.create_task(
+                    self._child(repo, child.digest, depth + 1)
+                )
+
+    async def _child(self, repo: _Repo, digest: Digest, depth: int) -> None:
+        if digest in self.manifests:
+            repo.revisions.add(digest)
+        else:
+            fetched = await self.client.get_manifest(repo.name, digest)
+            if fetched is None:
+                self.problems.append(
+                    Problem(f"{repo.name}@{digest}", "child of an index is missing")
+                )
+                return
+            self._parse(repo, digest, fetched.raw)
+        await self._follow(repo, digest, depth)
+
+    async def build_times(self, repos: list[_Repo]) -> dict[Digest, datetime | None]:
+        """Build time of every manifest: annotation, else config ``created``, else children."""
+        configs: dict[Digest, str] = {}
+        for repo in repos:
+            for digest in repo.revisions:
+                manifest = self.manifests.get(digest)
+                if manifest is None or ages.annotated_time(manifest.annotations) is not None:
+                    continue
+                config = manifest.config
+                if (
+                    config is not None
+                    and config.media_type in (mediatypes.OCI_CONFIG, mediatypes.DOCKER_CONFIG)
+                    and 0 <= config.size <= MAX_CONFIG_SIZE
+                ):
+                    configs.setdefault(config.digest, repo.name)
+        created = dict(
+            zip(
+                configs,
+                await asyncio.gather(*(self._config_time(r, d) for d, r in configs.items())),
+                strict=True,
+            )
+        )
+        times: dict[Digest, datetime | None] = {}
+
+        def time_of(digest: Digest, depth: int = 0) -> datetime | None:
+            if digest not in times:
+                manifest = self.manifests.get(digest)
+                when = None
+                if manifest is not None:
+                    when = ages.annotated_time(manifest.annotations)
+                    if when is None and manifest.config is not None:
+                        when = created.get(manifest.config.digest)
+                    if when is None and manifest.is_index and depth < MAX_DEPTH:
+                        when = ages.newest(time_of(c.digest, depth + 1) for c in manifest.children)
+                times[digest] = when
+            return times[digest]
+
+        for digest in list(self.manifests):
+            time_of(digest)
+        return times
+
+    async def _config_time(self, repository: str, digest: Digest) -> datetime | None:
+        try:
+            raw = await self.client.get_blob(repository, digest, max_size=MAX_CONFIG_SIZE)
+        except RegistryAPIError as exc:
+            self.problems.append(Problem(f"{repository}@{digest}", f"config not read: {exc}"))
+            return None
+        return ages.config_time(raw)
+
+
+async def discover_api(
+    client: RegistryClient,
+    *,
+    include: Callable[[str], bool] | None = None,
+    progress: Progress | None = None,
+) -> Inventory:
+    """Read the inventory of the registry behind ``client`` (pinged by the caller).
+
+    ``include`` limits discovery to the repositories a policy applies to; the others are
+    not read at all (over the API every repository costs requests).
+    """
+    say = progress or (lambda _message: None)
+    scanner = _Scanner(client)
+    say("listing repositories")
+    names = []
+    for name in await client.list_repositories():
+        if not is_repository_name(name):
+            scanner.problems.append(Problem(name[:255], "invalid repository name; skipped"))
+        elif include is None or include(name):
+            names.append(name)
+    say(f"reading {len(names)} repositories")
+    found = await asyncio.gather(*(scanner.repository(n) for n in names))
+    repos = [r for r in found if r is not None]
+    say("reading build times")
+    times = await scanner.build_times(repos)
+    repositories: dict[str, Repository] = {}
+    unknown = 0
+    for repo in repos:
+        tags = {t: Tag(repo.name, t, d, times.get(d)) for t, d in sorted(repo.tags.items())}
+        unknown += sum(1 for t in tags.values() if t.pushed_at is None)
+        repositories[repo.name] = Repository(
+            name=repo.name,
+            tags=tags,
+            # A revision's "first linked" time is unknown over the API; its build time is
+            # the closest, and unknown keeps it (the planner treats None as still young).
+            revisions={d: times.get(d) for d in sorted(repo.revisions)},
+            layers=frozenset(
+                b
+                for d in repo.revisions
+                if (m := scanner.manifests.get(d)) is not None and not m.is_index
+                for b in m.blob_references()
+            ),
+        )
+    for problem in scanner.problems:
+        log.warning("skipped %s", problem)
+    source = AGE_SOURCE
+    if unknown:
+        source += f"; {unknown} tag(s) have no usable build time (missing or 1970) and are kept"
+    return Inventory(
+        repositories=repositories,
+        manifests=dict(scanner.manifests),
+        blob_sizes=_blob_sizes(scanner.manifests),
+        problems=tuple(scanner.problems),
+        age_source=source,
+    )
+
+
+def _blob_sizes(manifests: dict[Digest, Manifest]) -> dict[Digest, int]:
+    """Sizes as the manifests declare them: the API has no listing of the content store."""
+    sizes: dict[Digest, int] = {}
+    for manifest in manifests.values():
+        sizes[manifest.digest] = manifest.size
+        descriptors = (*manifest.layers, *((manifest.config,) if manifest.config else ()))
+        for descriptor in descriptors:
+            if descriptor.size >= 0:
+                sizes[descriptor.digest] = descriptor.size
+    return sizes
