@@ -1,0 +1,206 @@
+"""Delete one tag over the API without touching the other tags on the same digest.
+
+``DELETE /v2/<name>/manifests/<digest>`` removes the manifest AND every tag pointing at
+it, so an old tag sharing its digest with ``latest`` can never be removed by digest. Two
+ways remain:
+
+- ``tag-delete``: ``DELETE /v2/<name>/manifests/<tag>`` (distribution 3, zot, Harbor,
+  GHCR...). distribution 2.x answers 400 DIGEST_INVALID.
+- ``throwaway`` (regclient's method): PUT a unique throw-away manifest onto the tag, so
+  the tag alone points at it, then DELETE that digest (taking only this tag with it) and
+  the throw-away's config blob.
+
+Which one works is detected once per registry, on regsweep's own objects only: a
+throw-away manifest is pushed under two probe tags, one probe tag is deleted by name, and
+the other must still resolve. A registry whose "tag delete" deletes the manifest (and so
+the siblings) fails that check and is cleaned with the throw-away method instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from regsweep import mediatypes
+from regsweep.errors import RegistryAPIError
+from regsweep.model import Digest
+from regsweep.sources.api.client import RegistryClient, sha256_digest
+from regsweep.sources.api.errors import TagDeleteUnsupportedError
+
+log = logging.getLogger(__name__)
+
+THROWAWAY_ANNOTATION = "io.regsweep.throwaway"
+
+
+class UntagMethod(StrEnum):
+    AUTO = "auto"
+    TAG_DELETE = "tag-delete"
+    THROWAWAY = "throwaway"
+    #: neither works (no push permission and no tag delete): such tags are skipped
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Untagged:
+    """What became of one tag."""
+
+    #: ``deferred``: the plan's delete of the manifest removes the tag along with it
+    status: Literal["deleted", "deferred", "already_gone", "stale", "skipped"]
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Throwaway:
+    config: bytes
+    raw: bytes
+
+    @classmethod
+    def make(cls, why: str) -> _Throwaway:
+        """A manifest no one else can have: its config carries a random nonce."""
+        config = json.dumps(
+            {
+                "architecture": "none",
+                "os": "none",
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": []},
+                THROWAWAY_ANNOTATION: secrets.token_hex(16),
+            },
+            sort_keys=True,
+        ).encode()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "config": {
+                "mediaType": mediatypes.OCI_CONFIG,
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [],
+            "annotations": {
+                THROWAWAY_ANNOTATION: why,
+                "org.opencontainers.image.created": datetime.now(UTC).isoformat(),
+            },
+        }
+        return cls(config, json.dumps(manifest, sort_keys=True).encode())
+
+
+class Untagger:
+    """Untag over the API, choosing the method once per registry (or as forced)."""
+
+    def __init__(self, client: RegistryClient, method: UntagMethod = UntagMethod.AUTO) -> None:
+        self.client = client
+        self._method: UntagMethod | None = None if method is UntagMethod.AUTO else method
+        self._forced = method is not UntagMethod.AUTO
+        self._lock = asyncio.Lock()
+
+    async def method(self, repository: str) -> UntagMethod:
+        """The method in use, detected in ``repository`` on first call (see module doc)."""
+        async with self._lock:
+            if self._method is None:
+                detected = await self._detect(repository)
+                log.info("untag method for %s: %s", self.client.url, detected.value)
+                self._method = detected
+            return self._method
+
+    async def untag(
+        self, repository: str, tag: str, digest: Digest, *, keep_digest: bool
+    ) -> Untagged:
+        """Remove ``repository:tag`` if it still points at ``digest``.
+
+        ``keep_digest`` says the manifest must survive (a kept tag shares it, or a kept
+        index or referrer needs it). When it need not, nothing is done here unless the
+        registry can delete the tag by name: the plan's manifest delete removes the tag
+        with its manifest.
+        """
+        head = await self.client.head_manifest(repository, tag)
+        if head is None:
+            return Untagged("already_gone", "tag no longer exists")
+        if head.digest != digest:
+            return Untagged("stale", f"re-pushed since planning: now {head.digest}")
+        method = await self.method(repository)
+        if method is UntagMethod.TAG_DELETE:
+            try:
+                deleted = await self.client.delete_tag(repository, tag)
+            except TagDeleteUnsupportedError:
+                if self._forced:
+                    raise
+                method = self._method = UntagMethod.THROWAWAY
+            else:
+                if not deleted:
+                    return Untagged("already_gone", "tag no longer exists")
+                return Untagged("deleted", "tag deleted by name")
+        if not keep_digest:
+            return Untagged("deferred", "goes with its manifest, which the plan deletes")
+        if method is UntagMethod.NONE:
+            return Untagged(
+                "skipped",
+                "another kept tag shares its digest, and this registry can neither delete "
+                "a tag by name nor accept a throw-away manifest",
+            )
+        return await self._throwaway(repository, tag)
+
+    async def _throwaway(self, repository: str, tag: str) -> Untagged:
+        throwaway = _Throwaway.make(f"regsweep removes tag {tag}")
+        config = await self.client.upload_blob(repository, throwaway.config)
+        digest = await self.client.put_manifest(
+            repository, tag, throwaway.raw, mediatypes.OCI_MANIFEST
+        )
+        await self.client.delete_manifest(repository, digest)
+        await self._delete_blob_quietly(repository, config)
+        return Untagged("deleted", f"tag moved to throw-away manifest {digest}, then deleted")
+
+    async def _delete_blob_quietly(self, repository: str, digest: Digest) -> None:
+        """The throw-away config is unique, so removing it can break nothing; failing to is
+        only a leftover of a few hundred bytes for garbage collection."""
+        try:
+            await self.client.delete_blob(repository, digest)
+        except RegistryAPIError as exc:
+            log.warning("throw-away config %s left in %s: %s", digest, repository, exc)
+
+    async def _detect(self, repository: str) -> UntagMethod:
+        """Probe on regsweep's own throw-away manifest under two probe tags (module doc)."""
+        probe = f"regsweep-probe-{secrets.token_hex(6)}"
+        first, second = f"{probe}-a", f"{probe}-b"
+        throwaway = _Throwaway.make("regsweep probes how this registry deletes tags")
+        try:
+            config = await self.client.upload_blob(repository, throwaway.config)
+            digest = await self.client.put_manifest(
+                repository, first, throwaway.raw, mediatypes.OCI_MANIFEST
+            )
+            await self.client.put_manifest(
+                repository, second, throwaway.raw, mediatypes.OCI_MANIFEST
+            )
+        except RegistryAPIError as exc:
+            log.warning("cannot push a throw-away manifest to %s: %s", repository, exc)
+            return await self._detect_without_push(repository)
+        try:
+            try:
+                await self.client.delete_tag(repository, first)
+            except TagDeleteUnsupportedError:
+                return UntagMethod.THROWAWAY
+            sibling = await self.client.head_manifest(repository, second)
+            if sibling is None or sibling.digest != digest:
+                log.warning(
+                    "%s: deleting a tag by name also removed its sibling tag; using the "
+                    "throw-away method",
+                    self.client.url,
+                )
+                return UntagMethod.THROWAWAY
+            return UntagMethod.TAG_DELETE
+        finally:
+            await self.client.delete_manifest(repository, digest)
+            await self._delete_blob_quietly(repository, config)
+
+    async def _detect_without_push(self, repository: str) -> UntagMethod:
+        """Without push rights only tag delete can work: ask for a tag nobody has."""
+        try:
+            await self.client.delete_tag(repository, f"regsweep-probe-{secrets.token_hex(6)}")
+        except TagDeleteUnsupportedError:
+            return UntagMethod.NONE
+        return UntagMethod.TAG_DELETE

@@ -1,0 +1,118 @@
+"""Untagging over the API on distribution 2.8 (no tag delete): siblings are spared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from regsweep.model import Digest
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.errors import TagDeleteUnsupportedError
+from regsweep.sources.api.untag import Untagged, Untagger, UntagMethod
+from tests.support import storage
+from tests.support.images import Pusher
+from tests.support.registry import RegistryServer
+from tests.support.skopeo import assert_pulls
+
+T = TypeVar("T")
+
+
+def run(url: str, use: Callable[[RegistryClient], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with RegistryClient(url) as client:
+            return await use(client)
+
+    return asyncio.run(main())
+
+
+def tag_names(root: Path, repo: str) -> set[str]:
+    return {p.name for p in (storage.repository_path(root, repo) / "_manifests/tags").iterdir()}
+
+
+def test_old_tag_sharing_latest_is_removed_and_latest_still_pulls(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    image = pusher.push_image("app", "old")
+    pusher.tag("app", "latest", image)
+    children = [
+        pusher.push_image("multi", platform=p) for p in [("linux", "amd64"), ("linux", "arm64")]
+    ]
+    index = pusher.push_index("multi", "1.0", children)
+    pusher.tag("multi", "stable", index)
+    layer_links_before = set(
+        (storage.repository_path(registry.root, "app") / "_layers/sha256").iterdir()
+    )
+
+    async def use(client: RegistryClient) -> tuple[UntagMethod, Untagged, Untagged]:
+        untagger = Untagger(client)
+        first = await untagger.untag("app", "old", Digest(image.digest), keep_digest=True)
+        second = await untagger.untag("multi", "1.0", Digest(index.digest), keep_digest=True)
+        return await untagger.method("app"), first, second
+
+    method, first, second = run(registry.url, use)
+
+    assert method is UntagMethod.THROWAWAY
+    assert first.status == second.status == "deleted"
+    assert "throw-away" in first.detail
+    assert tag_names(registry.root, "app") == {"latest"}
+    assert tag_names(registry.root, "multi") == {"stable"}
+    assert storage.revision_exists(registry.root, "app", image.digest)
+    assert_pulls(registry.host, "app", "latest", tmp_path)
+    assert_pulls(registry.host, "multi", "stable", tmp_path)
+    for child in children:
+        assert storage.revision_exists(registry.root, "multi", child.digest)
+    # The probe's and the throw-aways' config blobs were unlinked again.
+    layer_links_after = {
+        p
+        for p in (storage.repository_path(registry.root, "app") / "_layers/sha256").iterdir()
+        if (p / "link").exists()
+    }
+    assert layer_links_after == layer_links_before
+
+
+def test_a_tag_repushed_since_planning_is_left_alone(
+    registry: RegistryServer, pusher: Pusher
+) -> None:
+    planned = pusher.push_image("app", "v1")
+    pusher.tag("app", "keep", planned)
+    pusher.push_image("app", "v1")  # re-pushed: v1 now points elsewhere
+
+    async def use(client: RegistryClient) -> Untagged:
+        untagger = Untagger(client)
+        return await untagger.untag("app", "v1", Digest(planned.digest), keep_digest=True)
+
+    result = run(registry.url, use)
+    assert result.status == "stale"
+    assert tag_names(registry.root, "app") == {"v1", "keep"}
+
+
+def test_nothing_to_do_when_the_manifest_delete_takes_the_tag(
+    registry: RegistryServer, pusher: Pusher
+) -> None:
+    image = pusher.push_image("app", "v1")
+
+    async def use(client: RegistryClient) -> Untagged:
+        untagger = Untagger(client, UntagMethod.THROWAWAY)
+        return await untagger.untag("app", "v1", Digest(image.digest), keep_digest=False)
+
+    assert run(registry.url, use).status == "deferred"
+    assert tag_names(registry.root, "app") == {"v1"}
+
+
+def test_forcing_tag_delete_on_2_8_fails_without_changing_anything(
+    registry: RegistryServer, pusher: Pusher
+) -> None:
+    image = pusher.push_image("app", "old")
+    pusher.tag("app", "latest", image)
+
+    async def use(client: RegistryClient) -> Untagged:
+        untagger = Untagger(client, UntagMethod.TAG_DELETE)
+        return await untagger.untag("app", "old", Digest(image.digest), keep_digest=True)
+
+    with pytest.raises(TagDeleteUnsupportedError, match="400 DIGEST_INVALID"):
+        run(registry.url, use)
+    assert tag_names(registry.root, "app") == {"old", "latest"}

@@ -1,0 +1,167 @@
+"""Untag method detection and fallbacks against an in-memory registry (MockTransport)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
+
+import httpx
+import pytest
+
+from regsweep.model import Digest
+from regsweep.sources.api import RegistryClient, RetryPolicy
+from regsweep.sources.api.untag import Untagger, UntagMethod
+
+T = TypeVar("T")
+TagDelete = Literal["untag", "unsupported", "deletes-manifest"]
+_PATH = re.compile(r"/v2/(?P<repo>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def error(status: int, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"errors": [{"code": code, "message": code.lower()}]})
+
+
+class FakeRegistry:
+    """One repository's tags, manifests and blobs, with a configurable tag delete."""
+
+    def __init__(self, tag_delete: TagDelete, *, push: bool = True) -> None:
+        self.tag_delete = tag_delete
+        self.push = push
+        self.tags: dict[str, str] = {}
+        self.manifests: dict[str, bytes] = {}
+        self.blobs: set[str] = set()
+        self.log: list[str] = []
+
+    def add(self, tag: str, raw: bytes) -> str:
+        digest = digest_of(raw)
+        self.manifests[digest] = raw
+        self.tags[tag] = digest
+        return digest
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.log.append(f"{request.method} {request.url.path}")
+        path = request.url.path
+        if request.method == "POST" and path.endswith("/blobs/uploads/"):
+            if not self.push:
+                return error(403, "DENIED")
+            return httpx.Response(202, headers={"Location": "/upload/1?state=x"})
+        if request.method == "PUT" and path == "/upload/1":
+            assert request.url.params["state"] == "x"
+            self.blobs.add(request.url.params["digest"])
+            return httpx.Response(201)
+        match = _PATH.fullmatch(path)
+        assert match is not None, path
+        kind, ref = match["kind"], match["ref"]
+        if kind == "blobs":
+            assert request.method == "DELETE"
+            if ref in self.blobs:
+                self.blobs.remove(ref)
+                return httpx.Response(202)
+            return error(404, "BLOB_UNKNOWN")
+        digest = ref if ref.startswith("sha256:") else self.tags.get(ref)
+        if request.method == "PUT":
+            raw = request.read()
+            self.manifests[digest_of(raw)] = raw
+            if not ref.startswith("sha256:"):
+                self.tags[ref] = digest_of(raw)
+            return httpx.Response(201)
+        if request.method in ("GET", "HEAD"):
+            if digest is None or digest not in self.manifests:
+                return error(404, "MANIFEST_UNKNOWN")
+            raw = self.manifests[digest]
+            return httpx.Response(
+                200,
+                content=raw if request.method == "GET" else b"",
+                headers={
+                    "Docker-Content-Digest": digest,
+                    "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+                    "Content-Length": str(len(raw)),
+                },
+            )
+        assert request.method == "DELETE"
+        if not ref.startswith("sha256:"):
+            if self.tag_delete == "unsupported":
+                return error(400, "DIGEST_INVALID")
+            if ref not in self.tags:
+                return error(404, "MANIFEST_UNKNOWN")
+            if self.tag_delete == "untag":
+                del self.tags[ref]
+                return httpx.Response(202)
+        if digest is None or digest not in self.manifests:
+            return error(404, "MANIFEST_UNKNOWN")
+        del self.manifests[digest]
+        self.tags = {t: d for t, d in self.tags.items() if d != digest}
+        return httpx.Response(202)
+
+
+def run(fake: FakeRegistry, use: Callable[[RegistryClient], Awaitable[T]]) -> T:
+    async def main() -> T:
+        transport = httpx.MockTransport(fake)
+        async with RegistryClient(
+            "http://registry.test", transport=transport, retry=RetryPolicy(attempts=1)
+        ) as client:
+            return await use(client)
+
+    return asyncio.run(main())
+
+
+def untag_old(fake: FakeRegistry, method: UntagMethod = UntagMethod.AUTO) -> tuple[str, str]:
+    digest = fake.add("old", b'{"schemaVersion":2}')
+    fake.tags["latest"] = digest
+
+    async def use(client: RegistryClient) -> tuple[str, str]:
+        untagger = Untagger(client, method)
+        result = await untagger.untag("app", "old", Digest(digest), keep_digest=True)
+        return (await untagger.method("app")).value, result.status
+
+    return run(fake, use)
+
+
+def test_a_registry_with_tag_delete_uses_it() -> None:
+    fake = FakeRegistry("untag")
+    assert untag_old(fake) == ("tag-delete", "deleted")
+    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert "DELETE /v2/app/manifests/old" in fake.log
+    assert fake.blobs == set()  # the probe's config was cleaned up
+    assert list(fake.manifests) == [digest_of(b'{"schemaVersion":2}')]
+
+
+def test_a_tag_delete_that_takes_the_siblings_is_detected_and_avoided() -> None:
+    fake = FakeRegistry("deletes-manifest")
+    assert untag_old(fake) == ("throwaway", "deleted")
+    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert "DELETE /v2/app/manifests/old" not in fake.log
+    assert fake.blobs == set()
+
+
+def test_without_tag_delete_the_throwaway_is_used() -> None:
+    fake = FakeRegistry("unsupported")
+    assert untag_old(fake) == ("throwaway", "deleted")
+    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+
+
+def test_without_push_rights_and_tag_delete_the_tag_is_skipped() -> None:
+    fake = FakeRegistry("unsupported", push=False)
+    assert untag_old(fake) == ("none", "skipped")
+    assert set(fake.tags) == {"old", "latest"}
+
+
+def test_without_push_rights_tag_delete_is_still_used() -> None:
+    fake = FakeRegistry("untag", push=False)
+    assert untag_old(fake) == ("tag-delete", "deleted")
+    assert set(fake.tags) == {"latest"}
+
+
+@pytest.mark.parametrize("method", [UntagMethod.THROWAWAY, UntagMethod.TAG_DELETE])
+def test_a_forced_method_skips_detection(method: UntagMethod) -> None:
+    fake = FakeRegistry("untag")
+    assert untag_old(fake, method) == (method.value, "deleted")
+    assert not any("regsweep-probe" in line for line in fake.log)
+    assert set(fake.tags) == {"latest"}
