@@ -85,6 +85,7 @@ def assert_pulls(
 ) -> Path:
     """Pull every platform of ``ref`` into a fresh folder under ``tmp`` and return that folder;
     AssertionError with skopeo's stderr if it fails."""
+    tmp.mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix="pull-", dir=tmp)) / "image"
     result = pull_all(host, repo, ref, dest, creds=creds)
     if result.returncode != 0:

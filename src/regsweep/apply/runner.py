@@ -80,6 +80,8 @@ async def apply_actions(
         async with semaphore:
             if stop.is_set():
                 return ActionResult(action, Outcome.NOT_ATTEMPTED, "run stopped at a failure")
+            # Written before acting, so a run killed mid-action still shows what it was doing.
+            journal.write("attempt", action=action.kind.value, target=action.target)
             try:
                 if action.kind is ActionKind.UNTAG:
                     result = await applier.untag(action)

@@ -101,6 +101,8 @@ class StorageApplier:
             other = layout.digest_from_hex(hex_)
             if other is None or other in known or other == digest:
                 continue
+            if self.store.stat(layout.revision_link(repository, other)) is None:
+                continue  # an empty folder left by an API delete: not a manifest any more
             try:
                 manifest = parse_manifest(other, self.store.read(layout.blob_data(other)))
             except (FileNotFoundError, ManifestError):
