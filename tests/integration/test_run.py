@@ -76,8 +76,8 @@ def test_run_deletes_what_the_policy_expires_and_every_kept_tag_pulls(
     assert result["verify"]["problems"] == []
     assert_outcome(registry, scenario, tmp_path)
     records = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert [r["event"] for r in records][0] == "start"
-    assert [r["event"] for r in records][-1] == "end"
+    events = [r["event"] for r in records]
+    assert (events[0], events[-1]) == ("start", "end")
     assert sum(r["event"] == "action" for r in records) == len(scenario.deleted_tags) + len(
         scenario.deleted_manifests
     )
