@@ -33,23 +33,25 @@ def reachable(
     roots: Iterable[Digest],
     manifests: Mapping[Digest, Manifest],
     referrers: Mapping[Digest, list[Digest]],
-) -> set[Digest]:
+) -> dict[Digest, Digest | None]:
     """Every manifest digest reachable from ``roots`` through children and referrers.
 
-    Digests without a parsed manifest (missing or unreadable) are included but not
-    expanded: keeping something unknown is always the safe side.
+    Maps each to the digest it was first reached from (None for a root), so a kept
+    manifest can be explained by its path back to a root. Digests without a parsed
+    manifest (missing or unreadable) are included but not expanded: keeping something
+    unknown is always the safe side.
     """
-    seen: set[Digest] = set()
-    stack = list(roots)
+    seen: dict[Digest, Digest | None] = {}
+    stack: list[tuple[Digest, Digest | None]] = [(root, None) for root in roots]
     while stack:
-        digest = stack.pop()
+        digest, via = stack.pop()
         if digest in seen:
             continue
-        seen.add(digest)
+        seen[digest] = via
         manifest = manifests.get(digest)
         if manifest is not None:
-            stack.extend(child.digest for child in manifest.children)
-        stack.extend(referrers.get(digest, ()))
+            stack.extend((child.digest, digest) for child in manifest.children)
+        stack.extend((referrer, digest) for referrer in referrers.get(digest, ()))
     return seen
 
 

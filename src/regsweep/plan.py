@@ -14,7 +14,7 @@ from enum import StrEnum
 from regsweep.durations import format_duration
 from regsweep.graph import marked_blobs, parents_first, reachable, referrers_by_subject
 from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
-from regsweep.policy import Policy, TagDecision, decide_tags
+from regsweep.policy import Policy, PolicySet, TagDecision, decide_tags
 
 
 class ActionKind(StrEnum):
@@ -108,31 +108,62 @@ class PlanInvariantError(AssertionError):
     """The planner produced a plan that would break a kept image: a bug, never data."""
 
 
-def build_plan(inventory: Inventory, policy: Policy, now: datetime) -> Plan:
+@dataclass(frozen=True)
+class RepositoryPlan:
+    """The planner's whole reasoning for one repository: what goes, what stays, and why."""
+
+    repository: Repository
+    policy: Policy
+    decisions: tuple[TagDecision, ...]
+    untags: tuple[Action, ...]
+    deletes: tuple[Action, ...]
+    #: why each root of the kept set is kept (kept tags, grace, pins, unreadable manifests)
+    roots: Mapping[Digest, str]
+    #: every kept manifest -> the kept manifest it is reached from (None for a root)
+    kept: Mapping[Digest, Digest | None]
+
+    def why_kept(self, digest: Digest, manifests: Mapping[Digest, Manifest]) -> str | None:
+        """Why a manifest of this repository stays, in words; None when it is deleted."""
+        if digest not in self.kept:
+            return None
+        if digest in self.roots:
+            return self.roots[digest]
+        parent = self.kept[digest]
+        assert parent is not None
+        manifest = manifests.get(digest)
+        if manifest is not None and manifest.subject == parent:
+            link = f"referrer of {parent}"
+        else:
+            parent_manifest = manifests.get(parent)
+            platform = (
+                next((c.platform for c in parent_manifest.children if c.digest == digest), None)
+                if parent_manifest
+                else None
+            )
+            link = f"{platform or 'child'} of index {parent}"
+        return f"{link}, which is kept: {self.why_kept(parent, manifests)}"
+
+
+def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) -> Plan:
     """Plan the deletions ``policy`` asks for in ``inventory`` as of ``now``.
 
-    Per repository the policy applies to: tags are decided by the policy; the roots are the
-    kept tags' digests plus every manifest still in its grace period (a multi-arch push
-    uploads its children before the index that tags them, so a young untagged manifest may
-    be about to be referenced); everything reachable from a root through index children and
-    referrers is kept; every other revision is deleted, parents and referrers first.
+    ``policy`` is one policy or an ordered set: each repository is planned by the first
+    policy that matches it, and left alone when none does (see :func:`plan_repository`).
     """
+    policies = PolicySet.of(policy)
     untags: list[Action] = []
     deletes: list[Action] = []
     decisions: list[TagDecision] = []
     deleted_revisions: dict[str, set[Digest]] = {}
     for name in sorted(inventory.repositories):
-        repository = inventory.repositories[name]
-        if not policy.applies_to(name):
+        chosen = policies.policy_for(name)
+        if chosen is None:
             continue
-        repo_decisions = decide_tags(repository, policy, now)
-        decisions.extend(repo_decisions)
-        repo_untags, repo_deletes = _plan_repository(
-            repository, repo_decisions, inventory.manifests, policy, now
-        )
-        untags.extend(repo_untags)
-        deletes.extend(repo_deletes)
-        deleted_revisions[name] = {a.digest for a in repo_deletes}
+        planned = plan_repository(inventory.repositories[name], inventory.manifests, chosen, now)
+        decisions.extend(planned.decisions)
+        untags.extend(planned.untags)
+        deletes.extend(planned.deletes)
+        deleted_revisions[name] = {a.digest for a in planned.deletes}
     reclaimable, already = _reclaimable(inventory, deleted_revisions)
     summary = Summary(
         repositories=len(inventory.repositories),
@@ -153,28 +184,39 @@ def build_plan(inventory: Inventory, policy: Policy, now: datetime) -> Plan:
     )
 
 
-def _plan_repository(
-    repository: Repository,
-    decisions: list[TagDecision],
-    manifests: Mapping[Digest, Manifest],
-    policy: Policy,
-    now: datetime,
-) -> tuple[list[Action], list[Action]]:
+def plan_repository(
+    repository: Repository, manifests: Mapping[Digest, Manifest], policy: Policy, now: datetime
+) -> RepositoryPlan:
+    """Plan one repository under ``policy``.
+
+    Tags are decided by the policy; the roots are the kept tags' digests, every manifest
+    still in its grace period (a multi-arch push uploads its children before the index that
+    tags them, so a young untagged manifest may be about to be referenced), the pinned
+    digests, and (when the policy keeps them) artifacts whose subject is gone; everything
+    reachable from a root through index children and referrers is kept; every other
+    revision is deleted, parents and referrers first.
+    """
+    decisions = decide_tags(repository, policy, now)
     kept_tags = [d.tag for d in decisions if d.keep]
     expired = [d for d in decisions if not d.keep]
-    young = [
-        digest
-        for digest, linked_at in repository.revisions.items()
-        if linked_at is None or now - linked_at <= policy.untagged_grace
-    ]
+    roots = _roots(repository, kept_tags, manifests, policy, now)
     referrers = referrers_by_subject(repository.revisions, manifests)
-    kept = reachable([t.digest for t in kept_tags] + young, manifests, referrers)
-    if any(d in repository.revisions and d not in manifests for d in kept):
+    kept = reachable(roots, manifests, referrers)
+    unreadable = [d for d in kept if d in repository.revisions and d not in manifests]
+    if unreadable:
         # A kept manifest could not be read, so its children and referrers are unknown:
         # any untagged manifest of the repository may be one of them.
-        kept |= set(repository.revisions)
+        because = f"kept manifest {unreadable[0]} could not be read, so it may reference this"
+        for digest in repository.revisions:
+            if digest not in kept:
+                kept[digest] = None
+                roots[digest] = because
     # What cannot be read is never deleted: it may be an index or a referrer of a kept image.
-    doomed = [d for d in repository.revisions if d not in kept and d in manifests]
+    for digest in repository.revisions:
+        if digest not in kept and digest not in manifests:
+            kept[digest] = None
+            roots[digest] = "manifest could not be read: never deleted"
+    doomed = [d for d in repository.revisions if d not in kept]
     untags = [
         Action(
             ActionKind.UNTAG,
@@ -194,7 +236,44 @@ def _plan_repository(
         for digest in order
     ]
     _check_invariants(repository, kept_tags, kept, deletes)
-    return untags, deletes
+    return RepositoryPlan(
+        repository, policy, tuple(decisions), tuple(untags), tuple(deletes), roots, kept
+    )
+
+
+def _roots(
+    repository: Repository,
+    kept_tags: list[Tag],
+    manifests: Mapping[Digest, Manifest],
+    policy: Policy,
+    now: datetime,
+) -> dict[Digest, str]:
+    """The manifests kept for their own sake, each with the reason in words."""
+    roots: dict[Digest, str] = {}
+    for digest, linked_at in repository.revisions.items():
+        if linked_at is None:
+            roots[digest] = "push time unknown"
+        elif now - linked_at <= policy.untagged_grace:
+            roots[digest] = (
+                f"pushed {format_duration(now - linked_at)} ago, within the untagged grace "
+                f"{format_duration(policy.untagged_grace)}"
+            )
+        elif digest in policy.pinned:
+            roots[digest] = f"pinned by policy {policy.name}"
+        elif not policy.delete_orphan_artifacts:
+            manifest = manifests.get(digest)
+            subject = manifest.subject if manifest is not None else None
+            if subject is not None and subject not in repository.revisions:
+                roots[digest] = (
+                    f"artifact whose subject {subject} is gone; policy {policy.name} "
+                    "keeps orphaned artifacts"
+                )
+    tagged: dict[Digest, list[str]] = {}
+    for tag in kept_tags:
+        tagged.setdefault(tag.digest, []).append(tag.name)
+    for digest, names in tagged.items():
+        roots[digest] = f"tagged by kept tag {', '.join(sorted(names))}"
+    return roots
 
 
 def _waves(order: list[Digest], manifests: Mapping[Digest, Manifest]) -> dict[Digest, int]:
@@ -257,7 +336,10 @@ def _deletion_reasons(
 
 
 def _check_invariants(
-    repository: Repository, kept_tags: list[Tag], kept: set[Digest], deletes: list[Action]
+    repository: Repository,
+    kept_tags: list[Tag],
+    kept: Mapping[Digest, Digest | None],
+    deletes: list[Action],
 ) -> None:
     """Refuse to return a plan that deletes through a digest a kept tag still needs."""
     for action in deletes:

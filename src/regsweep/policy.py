@@ -1,19 +1,26 @@
-"""Retention rules: which tags a repository keeps, and why (pure, no I/O).
+"""Retention policies: which tags a repository keeps, and why (pure, no I/O).
 
-A tag is deleted only when it is positively old: every rule that could keep it was asked
-and none did. Unknown push times keep the tag: treating "no timestamp" as "very old" is how
-reproducible builds stamped 1970-01-01 lose their images in other tools.
+A policy is a list of keep rules, ORed: a tag is kept when any rule keeps it and deleted
+when none does. Each rule is a small class that names every tag it keeps with the reason,
+so the plan, the dry run and ``regsweep explain`` all print the words of the rule that
+decided, never a second reading of it.
+
+A tag is deleted only when it is positively unwanted: unknown push times always keep the
+tag. Treating "no timestamp" as "very old" is how reproducible builds stamped 1970-01-01
+lose their images in other tools, and a tag that cannot be ranked by push time cannot be
+said to be outside the N most recent either.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from regsweep.durations import format_duration
-from regsweep.model import Repository, Tag
+from regsweep.model import Digest, Repository, Tag
 
 #: Tags never deleted unless the user says otherwise: the usual branch names and version
 #: tags (``1``, ``1.2``, ``v1.2.3``, ``10.1.0``, ``2.0.0-rc1``, ``1.2.3-alpine``). A suffix
@@ -25,6 +32,7 @@ DEFAULT_EXCLUDE_TAGS = (
 )
 DEFAULT_MAX_AGE = timedelta(days=30)
 DEFAULT_UNTAGGED_GRACE = timedelta(hours=1)
+DEFAULT_POLICY_NAME = "default"
 
 
 def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
@@ -35,22 +43,158 @@ def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
         raise ValueError(f"invalid regex for {what} {pattern!r}: {exc}") from None
 
 
+class KeepRule(Protocol):
+    """One reason to keep tags. Rules see a repository's tags together (for rankings)."""
+
+    def describe(self) -> str:
+        """The rule in words, as the user wrote it."""
+        ...
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        """Every tag (by name) this rule keeps, with the reason in words."""
+        ...
+
+
+@dataclass(frozen=True)
+class TagPattern:
+    """Keep tags whose name matches a regex anywhere (``re.search``).
+
+    A protective pattern matches anywhere: a loose pattern keeps more, never less.
+    """
+
+    pattern: re.Pattern[str]
+
+    def describe(self) -> str:
+        return f"tags matching /{self.pattern.pattern}/"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        why = f"matches /{self.pattern.pattern}/"
+        return {t.name: why for t in tags if self.pattern.search(t.name)}
+
+
+@dataclass(frozen=True)
+class PinnedDigests:
+    """Keep tags pointing at digests the user pinned (the planner keeps the manifests too)."""
+
+    digests: frozenset[Digest]
+
+    def describe(self) -> str:
+        return f"{len(self.digests)} pinned digest{'s' if len(self.digests) != 1 else ''}"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        return {t.name: f"points to pinned {t.digest}" for t in tags if t.digest in self.digests}
+
+
+@dataclass(frozen=True)
+class MostRecentlyPushed:
+    """Keep the N most recently pushed tags (by last push, never by name or build date)."""
+
+    count: int
+
+    def describe(self) -> str:
+        return f"the {self.count} most recently pushed"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        timed = sorted(
+            (t for t in tags if t.pushed_at is not None),
+            key=lambda t: (t.pushed_at, t.name),
+            reverse=True,
+        )
+        return {
+            t.name: f"#{rank} most recently pushed (keep last {self.count})"
+            for rank, t in enumerate(timed[: self.count], start=1)
+        }
+
+
+_RELEASE = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+
+
+@dataclass(frozen=True)
+class NewestVersions:
+    """Keep the tags of the N highest release versions (``1.2.3``, ``v1.2.3``).
+
+    Versions are compared as numbers (``1.10.0`` is above ``1.9.0``), not as text. Only
+    plain releases count: a pre-release (``2.0.0-rc1``) or a variant (``1.2.3-alpine``) is
+    not counted, so a burst of release candidates cannot push the last real releases out.
+    ``v1.2.3`` and ``1.2.3`` are the same version and are kept together.
+    """
+
+    count: int
+
+    def describe(self) -> str:
+        return f"the {self.count} newest release versions"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        versions: dict[str, tuple[int, int, int]] = {}
+        for tag in tags:
+            match = _RELEASE.fullmatch(tag.name)
+            if match is not None:
+                major, minor, patch = (int(g) for g in match.groups())
+                versions[tag.name] = (major, minor, patch)
+        newest = sorted(set(versions.values()), reverse=True)[: self.count]
+        rank = {version: i for i, version in enumerate(newest, start=1)}
+        return {
+            name: f"version {'.'.join(map(str, v))} is #{rank[v]} of the newest "
+            f"{self.count} releases"
+            for name, v in versions.items()
+            if v in rank
+        }
+
+
+@dataclass(frozen=True)
+class PushedWithin:
+    """Keep tags last pushed no longer ago than a duration (a re-push renews a tag)."""
+
+    duration: timedelta
+
+    def describe(self) -> str:
+        return f"pushed within {format_duration(self.duration)}"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        kept = {}
+        for tag in tags:
+            if tag.pushed_at is not None and now - tag.pushed_at <= self.duration:
+                age = format_duration(now - tag.pushed_at)
+                kept[tag.name] = f"pushed {age} ago, within {format_duration(self.duration)}"
+        return kept
+
+
+@dataclass(frozen=True)
+class UnknownPushTime:
+    """Always part of every policy: a tag whose push time is unknown is never deleted."""
+
+    def describe(self) -> str:
+        return "push time unknown (always kept)"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        return {t.name: "push time unknown" for t in tags if t.pushed_at is None}
+
+
 @dataclass(frozen=True)
 class Policy:
     """One retention policy over the repositories it scopes.
 
-    Protective patterns (``exclude_tags``, ``exclude_repositories``) match anywhere in the
-    name (``re.search``): a loose pattern keeps more, never less. The scope pattern
-    ``repositories`` must match the whole repository name (``re.fullmatch``): a loose scope
-    would delete in repositories the user did not name.
+    The fields are the seed's flat settings plus the policy file's additions: ``max_age``
+    is "pushed within", ``exclude_tags`` is "tags matching", ``keep_last`` is "the N most
+    recently pushed"; ``None`` or ``0`` turns a rule off.
+
+    The scope pattern ``repositories`` must match the whole repository name
+    (``re.fullmatch``): a loose scope would delete in repositories the user did not name.
+    ``exclude_repositories`` matches anywhere (``re.search``): a loose exclusion protects
+    more, never less.
     """
 
-    max_age: timedelta = DEFAULT_MAX_AGE
+    max_age: timedelta | None = DEFAULT_MAX_AGE
     exclude_tags: re.Pattern[str] | None = re.compile(DEFAULT_EXCLUDE_TAGS)
     keep_last: int = 0
     repositories: re.Pattern[str] | None = None
     exclude_repositories: re.Pattern[str] | None = None
     untagged_grace: timedelta = DEFAULT_UNTAGGED_GRACE
+    keep_versions: int = 0
+    pinned: frozenset[Digest] = field(default_factory=frozenset)
+    #: delete referrers (signatures, SBOMs) whose subject is no longer in the repository
+    delete_orphan_artifacts: bool = True
+    name: str = DEFAULT_POLICY_NAME
 
     def applies_to(self, repository: str) -> bool:
         """Whether this policy may delete anything in ``repository``."""
@@ -60,67 +204,102 @@ class Policy:
             self.exclude_repositories is not None and self.exclude_repositories.search(repository)
         )
 
-    def describe(self) -> str:
-        parts = [f"max age {format_duration(self.max_age)}"]
+    def rules(self) -> tuple[KeepRule, ...]:
+        """The keep rules in force, in the order they are shown."""
+        rules: list[KeepRule] = []
         if self.exclude_tags is not None:
-            parts.append(f"exclude tags /{self.exclude_tags.pattern}/")
-        if self.keep_last:
-            parts.append(f"keep last {self.keep_last}")
-        if self.repositories is not None:
-            parts.append(f"repositories /{self.repositories.pattern}/")
+            rules.append(TagPattern(self.exclude_tags))
+        if self.pinned:
+            rules.append(PinnedDigests(self.pinned))
+        if self.keep_last > 0:
+            rules.append(MostRecentlyPushed(self.keep_last))
+        if self.keep_versions > 0:
+            rules.append(NewestVersions(self.keep_versions))
+        if self.max_age is not None:
+            rules.append(PushedWithin(self.max_age))
+        rules.append(UnknownPushTime())
+        return tuple(rules)
+
+    def scope(self) -> str:
+        """The repositories this policy covers, in words."""
+        text = (
+            "every repository"
+            if self.repositories is None
+            else f"repositories matching /{self.repositories.pattern}/"
+        )
         if self.exclude_repositories is not None:
-            parts.append(f"exclude repositories /{self.exclude_repositories.pattern}/")
+            text += f" except /{self.exclude_repositories.pattern}/"
+        return text
+
+    def describe(self) -> str:
+        keep = ", ".join(
+            rule.describe() for rule in self.rules() if not isinstance(rule, UnknownPushTime)
+        )
+        parts = [f"{self.name}: {self.scope()}", f"keep {keep or 'nothing'}"]
         parts.append(f"untagged grace {format_duration(self.untagged_grace)}")
-        return ", ".join(parts)
+        if not self.delete_orphan_artifacts:
+            parts.append("orphaned artifacts kept")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """Ordered policies: the first whose scope matches a repository decides it alone.
+
+    A repository no policy matches is left alone entirely: a policy file that forgets a
+    repository must never clean it with some other policy's rules.
+    """
+
+    policies: tuple[Policy, ...]
+    #: where the policies come from, for reports and plan files
+    source: str = "settings (flags, environment, --config)"
+
+    @classmethod
+    def of(cls, policy: Policy | PolicySet) -> PolicySet:
+        return policy if isinstance(policy, PolicySet) else cls((policy,))
+
+    def policy_for(self, repository: str) -> Policy | None:
+        return next((p for p in self.policies if p.applies_to(repository)), None)
+
+    def describe(self) -> list[str]:
+        """One line per policy, in the order they are tried."""
+        lines = [f"policy {p.describe()}" for p in self.policies]
+        if any(p.repositories is not None or p.exclude_repositories for p in self.policies):
+            lines.append("repositories no policy matches are left alone")
+        return lines
 
 
 @dataclass(frozen=True, slots=True)
 class TagDecision:
-    """Keep or delete one tag, with the reason in words."""
+    """Keep or delete one tag, with the reason in words and every rule that kept it."""
 
     tag: Tag
     keep: bool
     reason: str
+    policy: str = DEFAULT_POLICY_NAME
+    #: (rule, why) for each rule that keeps the tag; empty when the tag is deleted
+    matches: tuple[tuple[KeepRule, str], ...] = ()
 
 
 def decide_tags(repository: Repository, policy: Policy, now: datetime) -> list[TagDecision]:
     """Decide every tag of a repository the policy applies to, in tag-name order."""
-    newest = _newest(repository.tags.values(), policy.keep_last)
-    decisions = []
-    for name in sorted(repository.tags):
-        tag = repository.tags[name]
-        decisions.append(_decide(tag, policy, now, newest))
-    return decisions
+    tags = [repository.tags[name] for name in sorted(repository.tags)]
+    verdicts = [(rule, rule.keeps(tags, now)) for rule in policy.rules()]
+    return [_decide(tag, policy, verdicts, now) for tag in tags]
 
 
-def _newest(tags: Iterable[Tag], count: int) -> dict[str, int]:
-    """Rank (1 = newest) of the ``count`` most recently pushed tags with a known push time."""
-    if count <= 0:
-        return {}
-    timed = [t for t in tags if t.pushed_at is not None]
-    timed.sort(key=lambda t: (t.pushed_at, t.name), reverse=True)
-    return {t.name: rank for rank, t in enumerate(timed[:count], start=1)}
-
-
-def _decide(tag: Tag, policy: Policy, now: datetime, newest: dict[str, int]) -> TagDecision:
-    if policy.exclude_tags is not None and policy.exclude_tags.search(tag.name):
-        return TagDecision(tag, True, f"matches exclude-tags /{policy.exclude_tags.pattern}/")
-    if tag.name in newest:
-        rank = newest[tag.name]
-        return TagDecision(
-            tag, True, f"#{rank} most recently pushed (keep last {policy.keep_last})"
-        )
-    if tag.pushed_at is None:
-        return TagDecision(tag, True, "push time unknown")
-    age = now - tag.pushed_at
-    if age <= policy.max_age:
-        return TagDecision(
-            tag,
-            True,
-            f"pushed {format_duration(age)} ago, within max age {format_duration(policy.max_age)}",
-        )
-    return TagDecision(
-        tag,
-        False,
-        f"pushed {format_duration(age)} ago, older than max age {format_duration(policy.max_age)}",
+def _decide(
+    tag: Tag, policy: Policy, verdicts: list[tuple[KeepRule, dict[str, str]]], now: datetime
+) -> TagDecision:
+    matches = tuple((rule, kept[tag.name]) for rule, kept in verdicts if tag.name in kept)
+    if matches:
+        return TagDecision(tag, True, "; ".join(why for _, why in matches), policy.name, matches)
+    assert tag.pushed_at is not None  # UnknownPushTime keeps every other tag
+    rules_text = ", ".join(
+        rule.describe() for rule, _ in verdicts if not isinstance(rule, UnknownPushTime)
     )
+    reason = (
+        f"pushed {format_duration(now - tag.pushed_at)} ago; kept by no rule of policy "
+        f"{policy.name} ({rules_text or 'no keep rules'})"
+    )
+    return TagDecision(tag, False, reason, policy.name)

@@ -29,8 +29,13 @@ from regsweep.policy import (
     DEFAULT_MAX_AGE,
     DEFAULT_UNTAGGED_GRACE,
     Policy,
+    PolicySet,
     compile_pattern,
 )
+from regsweep.policyfile import load_policy_file
+
+#: The safety brake's default: a run deleting more than half of a registry's tags stops.
+DEFAULT_MAX_DELETE_PERCENT = 50.0
 
 #: Where the official ``registry:2`` image keeps its configuration.
 DEFAULT_CONTAINER_CONFIG = "/etc/docker/registry/config.yml"
@@ -51,6 +56,14 @@ class Settings(BaseSettings):
     repositories: str | None = None
     exclude_repositories: str | None = None
     untagged_grace: timedelta = DEFAULT_UNTAGGED_GRACE
+    #: a policy file (YAML or TOML) replacing the flat policy settings above
+    policy_file: Path | None = Field(
+        None, validation_alias=AliasChoices("policy_file", "regsweep_policy")
+    )
+    #: the safety brake: refuse a run deleting more than this percentage of the registry's
+    #: tags, or of one repository's tags (None: no per-repository limit)
+    max_delete: float = Field(DEFAULT_MAX_DELETE_PERCENT, ge=0, le=100)
+    max_delete_per_repository: float | None = Field(None, ge=0, le=100)
     dry_run: bool = False
     docker_registry_name: str | None = None
     docker_registry_config: str = DEFAULT_CONTAINER_CONFIG
@@ -65,6 +78,14 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("max_delete", "max_delete_per_repository", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        """``50%`` or ``50``: a percentage of tags."""
+        if isinstance(value, str):
+            return value.strip().removesuffix("%").strip()
+        return value
 
     @field_validator("exclude_tags", "repositories", "exclude_repositories")
     @classmethod
@@ -85,21 +106,38 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
-    def policy(self) -> Policy:
-        """The one policy the flat settings describe, over every repository they scope."""
-        return Policy(
-            max_age=self.max_age,
-            exclude_tags=compile_pattern(self.exclude_tags, "exclude_tags")
-            if self.exclude_tags
-            else None,
-            keep_last=self.keep_last,
-            repositories=compile_pattern(self.repositories, "repositories")
-            if self.repositories
-            else None,
-            exclude_repositories=compile_pattern(self.exclude_repositories, "exclude_repositories")
-            if self.exclude_repositories
-            else None,
-            untagged_grace=self.untagged_grace,
+    def policies(self) -> PolicySet:
+        """The policy file's policies, or the one policy the flat settings describe.
+
+        The two cannot be mixed: a ``MAX_AGE_SECONDS`` left in the environment next to a
+        policy file would otherwise look like a rule that is in force and is not.
+        """
+        if self.policy_file is not None:
+            flat = sorted(_FLAT_POLICY & self.model_fields_set)
+            if flat:
+                names = ", ".join(f"{n} ({_ENV_NAMES.get(n, n.upper())})" for n in flat)
+                raise UsageError(
+                    f"the policy file {self.policy_file} holds every policy setting; "
+                    f"remove {names} from the flags, environment or --config"
+                )
+            return load_policy_file(self.policy_file)
+        return PolicySet.of(
+            Policy(
+                max_age=self.max_age,
+                exclude_tags=compile_pattern(self.exclude_tags, "exclude_tags")
+                if self.exclude_tags
+                else None,
+                keep_last=self.keep_last,
+                repositories=compile_pattern(self.repositories, "repositories")
+                if self.repositories
+                else None,
+                exclude_repositories=compile_pattern(
+                    self.exclude_repositories, "exclude_repositories"
+                )
+                if self.exclude_repositories
+                else None,
+                untagged_grace=self.untagged_grace,
+            )
         )
 
 
@@ -151,4 +189,16 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
 
 
 #: Environment names that differ from the upper-cased field name (the seed's names).
-_ENV_NAMES = {"max_age": "MAX_AGE_SECONDS"}
+_ENV_NAMES = {"max_age": "MAX_AGE_SECONDS", "policy_file": "REGSWEEP_POLICY"}
+
+#: The flat settings a policy file replaces.
+_FLAT_POLICY = frozenset(
+    {
+        "max_age",
+        "exclude_tags",
+        "keep_last",
+        "repositories",
+        "exclude_repositories",
+        "untagged_grace",
+    }
+)

@@ -37,7 +37,7 @@ def plan_command(show_kept: bool, output: str, **params: Any) -> None:
 
 def discover_and_plan(settings: Settings, terminal: Terminal) -> tuple[Store, Inventory, Plan]:
     """The first two steps of every command: read the registry, apply the policy."""
-    policy = settings.policy()
+    policies = settings.policies()
     store = open_storage(settings.registry_dir)
     with terminal.status("discovering") as status:
         inventory = discover_storage(
@@ -47,5 +47,6 @@ def discover_and_plan(settings: Settings, terminal: Terminal) -> tuple[Store, In
         terminal.warn(f"skipped {problem}")
     if len(inventory.problems) > MAX_PROBLEMS_SHOWN:
         terminal.warn(f"... and {len(inventory.problems) - MAX_PROBLEMS_SHOWN} more problems")
-    terminal.info(f"policy: {policy.describe()}")
-    return store, inventory, build_plan(inventory, policy, datetime.now(UTC))
+    for line in policies.describe():
+        terminal.info(line)
+    return store, inventory, build_plan(inventory, policies, datetime.now(UTC))
