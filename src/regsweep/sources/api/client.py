@@ -24,6 +24,7 @@ from regsweep import mediatypes
 from regsweep.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
 from regsweep.mediatypes import MANIFEST_ACCEPT
 from regsweep.model import Digest, parse_digest
+from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.errors import (
     RegistryAuthError,
     RegistryUnreachableError,
@@ -179,7 +180,8 @@ class RegistryClient:
             return
         code, message = oci_error(response)
         if response.status_code == 401:
-            if self._http.auth is None:
+            auth = self._http.auth
+            if auth is None or (isinstance(auth, RegistryAuth) and auth.credentials is None):
                 raise RegistryAuthError(
                     f"{self.url} requires authentication: pass --username and --password-stdin "
                     "(or set REGISTRY_USERNAME/REGISTRY_PASSWORD, or docker login)"
