@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.synth import bare_walk, synthesize  # noqa: E402
-from regsweep.plan import Plan, build_plan  # noqa: E402
-from regsweep.policy import Policy  # noqa: E402
-from regsweep.sources.storage.discovery import discover_storage  # noqa: E402
-from regsweep.sources.storage.local import LocalStore  # noqa: E402
+from benchmarks.synth import bare_walk, synthesize
+from regsweep.plan import Plan, build_plan
+from regsweep.policy import Policy
+from regsweep.sources.storage.discovery import discover_storage
+from regsweep.sources.storage.local import LocalStore
 
 
 def plan_tree(root: Path) -> Plan:
@@ -93,13 +93,11 @@ def main() -> None:
             f"{summary.manifests} manifests; plan deletes {summary.tags_to_delete} tags, "
             f"{summary.manifests_to_delete} manifests, frees {summary.bytes_reclaimable} bytes"
         )
-        print(f"{'step':<36}{'median s':>10}{'runs':>30}")
-        print(
-            f"{'bare os.scandir walk':<36}{walk:>10.2f}{str([round(t, 2) for t in walk_times]):>30}"
-        )
-        print(
-            f"{'regsweep discover + plan':<36}{plan:>10.2f}{str([round(t, 2) for t in plan_times]):>30}"
-        )
+        for label, median, runs in (
+            ("bare os.scandir walk", walk, walk_times),
+            ("regsweep discover + plan", plan, plan_times),
+        ):
+            print(f"{label:<36}{median:>10.2f}  runs {[round(t, 2) for t in runs]}")
         print(f"ratio discover+plan / bare walk: {plan / walk:.2f}x (target <= 3x)")
 
         small_peak, small_n = peak_memory(small)
