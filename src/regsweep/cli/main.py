@@ -8,6 +8,9 @@ import sys
 import click
 
 from regsweep import __version__
+from regsweep.cli.apply import apply_command
+from regsweep.cli.du import du_command
+from regsweep.cli.explain import explain_command
 from regsweep.cli.plan import plan_command
 from regsweep.cli.run import run_command
 from regsweep.cli.verify import verify_command
@@ -26,6 +29,9 @@ def cli(verbose: int) -> None:
 cli.add_command(plan_command)
 cli.add_command(run_command)
 cli.add_command(verify_command)
+cli.add_command(explain_command)
+cli.add_command(apply_command)
+cli.add_command(du_command)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from regsweep.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_POLICY_OPTIONS = [
+_REGISTRY_OPTIONS = [
     click.option(
         "--registry-dir",
         type=click.Path(path_type=Path),
@@ -20,6 +20,25 @@ _POLICY_OPTIONS = [
     ),
     click.option(
         "--registry-url", help="Registry API URL, e.g. http://127.0.0.1:5000 [REGISTRY_URL]."
+    ),
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path),
+        help="YAML file with any of these settings (flags and environment win).",
+    ),
+    click.option(
+        "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+    ),
+]
+
+_POLICY_OPTIONS = [
+    click.option(
+        "--policy",
+        "policy_file",
+        type=click.Path(path_type=Path),
+        help="Policy file (YAML or TOML, see docs/policies.md) instead of the flat policy "
+        "options below [REGSWEEP_POLICY].",
     ),
     click.option(
         "--max-age",
@@ -39,14 +58,44 @@ _POLICY_OPTIONS = [
         "--untagged-grace",
         help="Never delete a manifest pushed less long ago than this. Default 1h.",
     ),
+]
+
+#: What changing the registry takes: shared by ``run`` and ``apply``.
+_APPLY_OPTIONS = [
     click.option(
-        "--config",
-        "config_file",
-        type=click.Path(path_type=Path),
-        help="YAML file with any of these settings (flags and environment win).",
+        "--dry-run", is_flag=True, default=None, help="Show the plan, change nothing [DRY_RUN]."
     ),
     click.option(
-        "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+        "--gc", type=click.Choice(["registry", "none"]), help="Garbage collector; default registry."
+    ),
+    click.option("--gc-command", help="GC command template with {name} and {config}."),
+    click.option(
+        "--restart/--no-restart",
+        default=None,
+        help="Restart the registry after a GC that freed blobs.",
+    ),
+    click.option(
+        "--restart-command", help="Restart command template with {name}; default docker restart."
+    ),
+    click.option("--docker-registry-name", help="The registry's container [DOCKER_REGISTRY_NAME]."),
+    click.option(
+        "--docker-registry-config",
+        help="Its config path in the container [DOCKER_REGISTRY_CONFIG].",
+    ),
+    click.option("--journal", type=click.Path(path_type=Path), help="Journal file (JSON lines)."),
+    click.option("--concurrency", type=int, help="Deletions at once; default 8."),
+    click.option(
+        "--max-delete",
+        help="Safety brake: stop before deleting anything when the plan deletes more than "
+        "this share of the registry's tags, e.g. 50% (the default) [MAX_DELETE].",
+    ),
+    click.option(
+        "--max-delete-per-repository",
+        help="Safety brake per repository: stop when the plan deletes more than this share "
+        "of any one repository's tags; off by default [MAX_DELETE_PER_REPOSITORY].",
+    ),
+    click.option(
+        "--force", is_flag=True, help="Apply even when the plan goes over the safety brake."
     ),
 ]
 
@@ -59,6 +108,9 @@ _SETTING_NAMES = [
     "repositories",
     "exclude_repositories",
     "untagged_grace",
+    "policy_file",
+    "max_delete",
+    "max_delete_per_repository",
     "dry_run",
     "docker_registry_name",
     "docker_registry_config",
@@ -71,11 +123,25 @@ _SETTING_NAMES = [
 ]
 
 
-def policy_options(function: F) -> F:
-    """Add the discovery and policy options of ``regsweep plan``."""
-    for option in reversed(_POLICY_OPTIONS):
+def _add(function: F, options: list[Callable[[Any], Any]]) -> F:
+    for option in reversed(options):
         function = option(function)
     return function
+
+
+def registry_options(function: F) -> F:
+    """Where the registry is, the settings file and the output format."""
+    return _add(function, _REGISTRY_OPTIONS)
+
+
+def policy_options(function: F) -> F:
+    """The registry options and the policy options of ``regsweep plan``."""
+    return _add(function, _REGISTRY_OPTIONS + _POLICY_OPTIONS)
+
+
+def apply_options(function: F) -> F:
+    """Dry run, garbage collection, restart, journal, concurrency and the safety brake."""
+    return _add(function, _APPLY_OPTIONS)
 
 
 def settings_from(params: dict[str, Any]) -> Settings:

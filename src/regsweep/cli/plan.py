@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
+from regsweep.cli.brake import brake_excesses
 from regsweep.cli.options import policy_options, settings_from
 from regsweep.cli.render import render_plan
 from regsweep.cli.terminal import Terminal
+from regsweep.durations import parse_duration
+from regsweep.errors import UsageError
 from regsweep.model import Inventory
 from regsweep.plan import Plan, build_plan
+from regsweep.planfile import PlanFile, RegistryIdentity, inventory_fingerprint, write_plan_file
+from regsweep.policy import PolicySet
 from regsweep.settings import Settings
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.open import open_storage
@@ -24,21 +31,73 @@ MAX_PROBLEMS_SHOWN = 20
 @click.command("plan")
 @policy_options
 @click.option("--show-kept", is_flag=True, help="Also list every kept tag with the reason.")
-def plan_command(show_kept: bool, output: str, **params: Any) -> None:
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the plan to this file, for review and for regsweep apply.",
+)
+@click.option(
+    "--expires-in",
+    default="24h",
+    show_default=True,
+    help="How long the plan file may be applied: 12h, 3d...",
+)
+def plan_command(
+    show_kept: bool, out_file: Path | None, expires_in: str, output: str, **params: Any
+) -> None:
     """Discover the registry and print the cleanup plan (nothing is deleted)."""
     settings = settings_from(params)
+    try:
+        lifetime = parse_duration(expires_in)
+    except ValueError as exc:
+        raise UsageError(f"--expires-in: {exc}") from None
     terminal = Terminal(json_output=output == "json")
-    _store, _inventory, plan = discover_and_plan(settings, terminal)
+    planned = discover_and_plan(settings, terminal)
+    plan = planned.plan
     if terminal.json_output:
         terminal.json(plan.to_json())
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
+    for excess in brake_excesses(plan.actions, planned.inventory, settings):
+        terminal.warn(f"safety brake: regsweep run or apply would stop on this plan: {excess}")
+    if out_file is not None:
+        write_plan_file(
+            out_file,
+            PlanFile(
+                created_at=planned.now,
+                expires_at=planned.now + lifetime,
+                discovered_at=planned.discovered_at,
+                registry=registry_identity(planned.store, settings),
+                policy_source=planned.policies.source,
+                policies=tuple(planned.policies.describe()),
+                fingerprint=inventory_fingerprint(planned.inventory),
+                plan=plan,
+            ),
+        )
+        terminal.info(f"plan written to {out_file}; apply it with: regsweep apply {out_file}")
 
 
-def discover_and_plan(settings: Settings, terminal: Terminal) -> tuple[Store, Inventory, Plan]:
-    """The first two steps of every command: read the registry, apply the policy."""
-    policies = settings.policies()
-    store = open_storage(settings.registry_dir)
+@dataclass(frozen=True)
+class Planned:
+    """A plan with everything it was computed from."""
+
+    store: Store
+    inventory: Inventory
+    policies: PolicySet
+    plan: Plan
+    #: when discovery started, and when the plan was computed
+    discovered_at: datetime
+    now: datetime
+
+
+def registry_identity(store: Store, settings: Settings) -> RegistryIdentity:
+    return RegistryIdentity(store.describe(), settings.registry_url)
+
+
+def discover(store: Store, terminal: Terminal) -> tuple[Inventory, datetime]:
+    """Read the registry's inventory; returns it and the time discovery began."""
+    started = datetime.now(UTC)
     with terminal.status("discovering") as status:
         inventory = discover_storage(
             store, progress=(lambda m: status.update(m)) if status else None
@@ -47,6 +106,19 @@ def discover_and_plan(settings: Settings, terminal: Terminal) -> tuple[Store, In
         terminal.warn(f"skipped {problem}")
     if len(inventory.problems) > MAX_PROBLEMS_SHOWN:
         terminal.warn(f"... and {len(inventory.problems) - MAX_PROBLEMS_SHOWN} more problems")
+    return inventory, started
+
+
+def discover_and_plan(settings: Settings, terminal: Terminal) -> Planned:
+    """The first two steps of every command: read the registry, apply the policies.
+
+    The policies are loaded first: a broken policy file fails before the registry is read.
+    """
+    policies = settings.policies()
+    store = open_storage(settings.registry_dir)
+    inventory, discovered_at = discover(store, terminal)
     for line in policies.describe():
         terminal.info(line)
-    return store, inventory, build_plan(inventory, policies, datetime.now(UTC))
+    now = datetime.now(UTC)
+    plan = build_plan(inventory, policies, now)
+    return Planned(store, inventory, policies, plan, discovered_at, now)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -20,7 +19,8 @@ from regsweep.apply.api import registry_deleter
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.apply.runner import ApplyReport, apply_actions
 from regsweep.apply.storage import StorageApplier
-from regsweep.cli.options import policy_options, settings_from
+from regsweep.cli.brake import enforce_brake
+from regsweep.cli.options import apply_options, policy_options, settings_from
 from regsweep.cli.plan import discover_and_plan
 from regsweep.cli.render import render_plan
 from regsweep.cli.terminal import Terminal
@@ -34,6 +34,7 @@ from regsweep.collect import (
 )
 from regsweep.errors import EXIT_FAILED
 from regsweep.journal import Journal, default_journal_path
+from regsweep.model import Digest
 from regsweep.plan import Plan
 from regsweep.settings import Settings
 from regsweep.sources.storage.discovery import discover_storage, list_blob_sizes
@@ -47,34 +48,44 @@ RESTART_TIMEOUT_SECONDS = 300
 
 @click.command("run")
 @policy_options
-@click.option(
-    "--dry-run", is_flag=True, default=None, help="Show the plan, change nothing [DRY_RUN]."
-)
-@click.option(
-    "--gc", type=click.Choice(["registry", "none"]), help="Garbage collector; default registry."
-)
-@click.option("--gc-command", help="GC command template with {name} and {config}.")
-@click.option(
-    "--restart/--no-restart", default=None, help="Restart the registry after a GC that freed blobs."
-)
-@click.option(
-    "--restart-command", help="Restart command template with {name}; default docker restart."
-)
-@click.option("--docker-registry-name", help="The registry's container [DOCKER_REGISTRY_NAME].")
-@click.option(
-    "--docker-registry-config", help="Its config path in the container [DOCKER_REGISTRY_CONFIG]."
-)
-@click.option("--journal", type=click.Path(path_type=Path), help="Journal file (JSON lines).")
-@click.option("--concurrency", type=int, help="Deletions at once; default 8.")
-def run_command(output: str, **params: Any) -> None:
+@apply_options
+def run_command(output: str, force: bool, **params: Any) -> None:
     """Delete what the policy no longer keeps, collect garbage, and verify every kept tag."""
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     started = time.monotonic()
-    gc_argv, restart_argv = _commands(settings)
-    store, inventory, plan = discover_and_plan(settings, terminal)
+    commands = collect_commands(settings)
+    planned = discover_and_plan(settings, terminal)
     if not terminal.json_output:
-        render_plan(terminal.out, plan)
+        render_plan(terminal.out, planned.plan)
+    enforce_brake(
+        planned.plan.actions,
+        planned.inventory,
+        planned.policies.describe(),
+        settings,
+        force,
+        terminal,
+    )
+    known = {name: frozenset(r.revisions) for name, r in planned.inventory.repositories.items()}
+    execute_plan(planned.plan, planned.store, known, settings, commands, terminal, started)
+
+
+def execute_plan(
+    plan: Plan,
+    store: Store,
+    known: Mapping[str, frozenset[Digest]],
+    settings: Settings,
+    commands: tuple[list[str] | None, list[str] | None],
+    terminal: Terminal,
+    started: float,
+) -> None:
+    """Apply, collect, verify and report (the part ``run`` shares with ``apply``).
+
+    ``known`` are the revisions the plan was computed from: any other revision found while
+    applying was pushed since and is checked for references to what is deleted.
+    Exits 1 when a step failed; a dry run only runs the GC's own dry run.
+    """
+    gc_argv, restart_argv = commands
     result: dict[str, Any] = {"plan": plan.summary.to_json(), "dry_run": settings.dry_run}
     if settings.dry_run:
         if gc_argv is not None:
@@ -86,7 +97,6 @@ def run_command(output: str, **params: Any) -> None:
     journal_path = settings.journal or default_journal_path()
     with Journal(journal_path) as journal:
         journal.write("start", plan=plan.summary.to_json())
-        known = {name: frozenset(r.revisions) for name, r in inventory.repositories.items()}
         report = asyncio.run(
             _apply(plan, StorageApplier(store, known), settings, journal, terminal)
         )
@@ -111,7 +121,7 @@ def run_command(output: str, **params: Any) -> None:
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
-def _commands(settings: Settings) -> tuple[list[str] | None, list[str] | None]:
+def collect_commands(settings: Settings) -> tuple[list[str] | None, list[str] | None]:
     """Build the GC and restart commands now, so a missing name fails before any delete."""
     if settings.gc == "none":
         return None, None

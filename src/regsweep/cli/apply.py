@@ -1,0 +1,73 @@
+"""``regsweep apply PLAN``: apply a reviewed plan file, exactly, re-checking every action."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from regsweep.cli.brake import enforce_brake
+from regsweep.cli.options import apply_options, registry_options, settings_from
+from regsweep.cli.plan import discover, registry_identity
+from regsweep.cli.render import render_plan
+from regsweep.cli.run import collect_commands, execute_plan
+from regsweep.cli.terminal import Terminal
+from regsweep.model import Digest, Inventory
+from regsweep.planfile import inventory_fingerprint, read_plan_file
+from regsweep.sources.storage.open import open_storage
+
+#: Revisions linked less than this before the plan's discovery began are treated as pushed
+#: after it and re-checked: storage timestamps come from the storage's clock, the discovery
+#: time from the planner's, and re-checking one revision too many costs only a read.
+CLOCK_MARGIN = timedelta(minutes=5)
+
+
+@click.command("apply")
+@click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
+@registry_options
+@apply_options
+def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> None:
+    """Apply a plan written by `regsweep plan --out`, then collect garbage and verify.
+
+    Refused (exit 2, nothing changed) when the file was edited, has expired, or was made
+    for another registry. Every action is re-checked first: a tag re-pushed or a manifest
+    referenced again since planning is skipped.
+    """
+    settings = settings_from(params)
+    terminal = Terminal(json_output=output == "json")
+    started = time.monotonic()
+    commands = collect_commands(settings)
+    saved = read_plan_file(plan_file)
+    store = open_storage(settings.registry_dir)
+    saved.check_usable(datetime.now(UTC), registry_identity(store, settings))
+    inventory, _ = discover(store, terminal)
+    if inventory_fingerprint(inventory) == saved.fingerprint:
+        terminal.info("the registry is as it was when the plan was made")
+    else:
+        terminal.info("the registry changed since the plan was made: each action is re-checked")
+    for line in saved.policies:
+        terminal.info(line)
+    if not terminal.json_output:
+        render_plan(terminal.out, saved.plan)
+    enforce_brake(saved.plan.actions, inventory, saved.policies, settings, force, terminal)
+    known = _known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN)
+    execute_plan(saved.plan, store, known, settings, commands, terminal, started)
+
+
+def _known_revisions(inventory: Inventory, before: datetime) -> dict[str, frozenset[Digest]]:
+    """The revisions the planner saw: those linked before its discovery began.
+
+    Everything else may have been pushed since, so the applier reads it and skips a
+    manifest delete that it references, as ``run`` does for pushes during the run.
+    """
+    return {
+        name: frozenset(
+            digest
+            for digest, linked in repository.revisions.items()
+            if linked is not None and linked < before
+        )
+        for name, repository in inventory.repositories.items()
+    }

@@ -1,0 +1,163 @@
+"""``regsweep explain REPO[:TAG|@DIGEST]``: which policy, which rules, what happens, in words.
+
+Everything shown comes from the planner's own reasoning for the repository
+(:func:`regsweep.plan.plan_repository`), so the explanation is what a run would do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from regsweep.cli.options import policy_options, settings_from
+from regsweep.cli.plan import discover
+from regsweep.cli.terminal import Terminal
+from regsweep.durations import format_duration
+from regsweep.errors import UsageError
+from regsweep.model import Digest, Inventory, parse_digest
+from regsweep.plan import Action, RepositoryPlan, plan_repository
+from regsweep.policy import TagDecision
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.open import open_storage
+
+
+@click.command("explain")
+@click.argument("reference")
+@policy_options
+def explain_command(reference: str, output: str, **params: Any) -> None:
+    """Explain the decision for a repository, a tag (REPO:TAG) or a manifest (REPO@DIGEST)."""
+    repository, tag, digest = parse_reference(reference)
+    settings = settings_from(params)
+    terminal = Terminal(json_output=output == "json")
+    policies = settings.policies()
+    inventory, _ = discover(open_storage(settings.registry_dir), terminal)
+    if repository not in inventory.repositories:
+        raise UsageError(f"no repository {repository!r} in the registry")
+    policy = policies.policy_for(repository)
+    if policy is None:
+        data: dict[str, Any] = {
+            "repository": repository,
+            "policy": None,
+            "decision": "left alone: no policy matches this repository, nothing in it is deleted",
+            "policies_tried": [p.describe() for p in policies.policies],
+        }
+    else:
+        now = datetime.now(UTC)
+        planned = plan_repository(
+            inventory.repositories[repository], inventory.manifests, policy, now
+        )
+        data = _explain(planned, inventory, tag, digest, now)
+    if terminal.json_output:
+        terminal.json(data)
+    else:
+        _render(terminal, data)
+
+
+def parse_reference(reference: str) -> tuple[str, str | None, Digest | None]:
+    """``REPO``, ``REPO:TAG`` or ``REPO@sha256:...``, each part checked."""
+    tag: str | None = None
+    digest: Digest | None = None
+    repository = reference
+    try:
+        if "@" in reference:
+            repository, text = reference.split("@", 1)
+            digest = parse_digest(text)
+        elif ":" in reference:
+            repository, tag = reference.rsplit(":", 1)
+            layout.check_tag(tag)
+        layout.check_repository(repository)
+    except ValueError as exc:
+        raise UsageError(f"{reference!r}: {exc}; expected REPO, REPO:TAG or REPO@DIGEST") from None
+    return repository, tag, digest
+
+
+def _explain(
+    planned: RepositoryPlan,
+    inventory: Inventory,
+    tag: str | None,
+    digest: Digest | None,
+    now: datetime,
+) -> dict[str, Any]:
+    repository = planned.repository
+    decisions = {d.tag.name: d for d in planned.decisions}
+    deletes = {a.digest: a for a in planned.deletes}
+    if tag is not None:
+        if tag not in decisions:
+            raise UsageError(f"no tag {tag!r} in repository {repository.name!r}")
+        tags = [decisions[tag]]
+        digests = [decisions[tag].tag.digest]
+    elif digest is not None:
+        if digest not in repository.revisions:
+            raise UsageError(f"no manifest {digest} in repository {repository.name!r}")
+        tags = [d for d in planned.decisions if d.tag.digest == digest]
+        digests = [digest]
+    else:
+        tags = list(planned.decisions)
+        digests = sorted(repository.revisions)
+    return {
+        "repository": repository.name,
+        "policy": planned.policy.name,
+        "policy_description": planned.policy.describe(),
+        "tags": [_tag(d, planned, now) for d in tags],
+        "manifests": [_manifest(d, planned, inventory, deletes) for d in digests],
+    }
+
+
+def _tag(decision: TagDecision, planned: RepositoryPlan, now: datetime) -> dict[str, Any]:
+    tag = decision.tag
+    matched = dict(decision.matches)
+    return {
+        "tag": tag.name,
+        "digest": tag.digest,
+        "pushed_at": tag.pushed_at.isoformat() if tag.pushed_at else None,
+        "pushed_ago": format_duration(now - tag.pushed_at) if tag.pushed_at else None,
+        "decision": "keep" if decision.keep else "delete",
+        "reason": decision.reason,
+        "rules": [
+            {"rule": rule.describe(), "keeps": rule in matched, "why": matched.get(rule)}
+            for rule in planned.policy.rules()
+        ],
+    }
+
+
+def _manifest(
+    digest: Digest, planned: RepositoryPlan, inventory: Inventory, deletes: dict[Digest, Action]
+) -> dict[str, Any]:
+    manifest = inventory.manifests.get(digest)
+    deleted = deletes.get(digest)
+    why = deleted.reason if deleted else planned.why_kept(digest, inventory.manifests)
+    return {
+        "digest": digest,
+        "media_type": manifest.media_type if manifest else None,
+        "tags": sorted(t.name for t in planned.repository.tags.values() if t.digest == digest),
+        "decision": "delete" if deleted else "keep",
+        "reason": why,
+    }
+
+
+def _render(terminal: Terminal, data: dict[str, Any]) -> None:
+    out = terminal.out
+    if data["policy"] is None:
+        out.print(f"{data['repository']}: {data['decision']}", markup=False)
+        for line in data["policies_tried"]:
+            out.print(f"  not in the scope of {line}", markup=False)
+        return
+    out.print(f"{data['repository']}: {data['policy_description']}", markup=False)
+    for tag in data["tags"]:
+        ago = f"pushed {tag['pushed_ago']} ago" if tag["pushed_ago"] else "push time unknown"
+        out.print(f"\ntag {tag['tag']} -> {tag['digest']} ({ago})", markup=False)
+        out.print("  keep rules (any one keeps the tag):", markup=False)
+        for rule in tag["rules"]:
+            mark = "yes" if rule["keeps"] else "no "
+            why = f": {rule['why']}" if rule["why"] else ""
+            out.print(f"    {mark} {rule['rule']}{why}", markup=False)
+        verdict = "[green]KEEP[/green]" if tag["decision"] == "keep" else "[red]DELETE[/red]"
+        out.print(f"  decision: {verdict} the tag", highlight=False)
+    for manifest in data["manifests"]:
+        tags = f" (tags: {', '.join(manifest['tags'])})" if manifest["tags"] else " (untagged)"
+        verdict = "[green]KEEP[/green]" if manifest["decision"] == "keep" else "[red]DELETE[/red]"
+        out.print(f"\nmanifest {manifest['digest']}{tags}", markup=False)
+        out.print(f"  decision: {verdict} the manifest", highlight=False)
+        out.print(f"  because: {manifest['reason']}", markup=False)

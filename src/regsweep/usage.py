@@ -1,0 +1,105 @@
+"""Storage used per repository, and what the current policy would reclaim (pure, no I/O).
+
+Bytes are counted the way the registry's garbage collector marks them: a repository uses
+its manifests and, one level down, their configs and layers (or an index's children). A
+blob used by several repositories is shared: deleting one of them frees none of it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from regsweep.graph import marked_blobs
+from regsweep.model import Digest, Inventory
+from regsweep.plan import Plan
+from regsweep.policy import PolicySet
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryUsage:
+    name: str
+    #: the policy that decides the repository; None when none does (it is left alone)
+    policy: str | None
+    tags: int
+    manifests: int
+    #: every blob the repository uses
+    bytes_total: int
+    #: blobs no other repository uses: what deleting the whole repository would free
+    bytes_unique: int
+    #: blobs other repositories use too
+    bytes_shared: int
+    #: blobs it uses that nothing in the registry would use once the plan is applied
+    bytes_reclaimable: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repository": self.name,
+            "policy": self.policy,
+            "tags": self.tags,
+            "manifests": self.manifests,
+            "bytes_total": self.bytes_total,
+            "bytes_unique": self.bytes_unique,
+            "bytes_shared": self.bytes_shared,
+            "bytes_reclaimable": self.bytes_reclaimable,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    repositories: tuple[RepositoryUsage, ...]
+    #: every blob in the content store, used or not
+    bytes_stored: int
+    #: what the plan frees in the whole registry, each blob once
+    bytes_reclaimable: int
+    #: blobs nothing uses even now (waiting for garbage collection)
+    bytes_unreferenced: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repositories": [r.to_json() for r in self.repositories],
+            "registry": {
+                "bytes_stored": self.bytes_stored,
+                "bytes_reclaimable": self.bytes_reclaimable,
+                "bytes_unreferenced": self.bytes_unreferenced,
+            },
+        }
+
+
+def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
+    """Usage of every repository, largest first; ``plan`` (of ``policies``) is what goes.
+
+    A blob freed by the plan counts as reclaimable in every repository that uses it, so
+    the repositories' reclaimable bytes may add up to more than the registry's.
+    """
+    sizes = inventory.blob_sizes
+    marks: dict[str, set[Digest]] = {
+        name: marked_blobs(repository.revisions, inventory.manifests) & sizes.keys()
+        for name, repository in inventory.repositories.items()
+    }
+    users = Counter(digest for used in marks.values() for digest in used)
+    rows = []
+    for name, used in marks.items():
+        repository = inventory.repositories[name]
+        policy = policies.policy_for(name)
+        total = sum(sizes[d] for d in used)
+        unique = sum(sizes[d] for d in used if users[d] == 1)
+        rows.append(
+            RepositoryUsage(
+                name=name,
+                policy=policy.name if policy else None,
+                tags=len(repository.tags),
+                manifests=len(repository.revisions),
+                bytes_total=total,
+                bytes_unique=unique,
+                bytes_shared=total - unique,
+                bytes_reclaimable=sum(sizes[d] for d in used & plan.reclaimable_blobs),
+            )
+        )
+    rows.sort(key=lambda r: (-r.bytes_total, r.name))
+    return Usage(
+        repositories=tuple(rows),
+        bytes_stored=sum(sizes.values()),
+        bytes_reclaimable=plan.summary.bytes_reclaimable,
+        bytes_unreferenced=plan.summary.bytes_already_unreferenced,
+    )
