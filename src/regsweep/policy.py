@@ -40,7 +40,7 @@ def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"invalid regex for {what} {pattern!r}: {exc}") from None
+        raise ValueError(f"invalid regex for {what} /{pattern}/: {exc}") from None
 
 
 class KeepRule(Protocol):

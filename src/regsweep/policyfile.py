@@ -224,7 +224,7 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
             continue
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
-        if isinstance(value, str | int | float) and repr(value) not in message:
+        if isinstance(value, str | int | float) and str(value) not in message:
             message += f" (got {value!r})"
         messages.append(f"{where}: {message}")
     return "; ".join(messages)
