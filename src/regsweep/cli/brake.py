@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from rich.markup import escape
+
 from regsweep.brake import BrakeLimits, Excess, check_brake
 from regsweep.cli.terminal import Terminal
 from regsweep.errors import UsageError
@@ -38,13 +40,11 @@ def enforce_brake(
     if force or settings.dry_run:
         verdict = "overridden by --force" if force else "a real run would stop here"
         for excess in excesses:
-            terminal.warn(f"safety brake {verdict}: {excess}")
+            terminal.warn(escape(f"safety brake ({verdict}): {excess}"))
         return
     terminal.error("safety brake: this plan deletes more tags than the limits allow")
-    for excess in excesses:
-        terminal.error(f"  {excess}")
-    for line in policy_lines:
-        terminal.error(f"  {line}")
+    for line in [*map(str, excesses), *policy_lines]:
+        terminal.error(escape(f"  {line}"))
     raise UsageError(
         f"safety brake: {excesses[0]}; nothing was deleted. Check the policy; if the plan is "
         "right, pass --force or raise --max-delete / --max-delete-per-repository"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from regsweep.cli.brake import brake_excesses
 from regsweep.cli.options import policy_options, settings_from
@@ -60,7 +61,9 @@ def plan_command(
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
     for excess in brake_excesses(plan.actions, planned.inventory, settings):
-        terminal.warn(f"safety brake: regsweep run or apply would stop on this plan: {excess}")
+        terminal.warn(
+            escape(f"safety brake: regsweep run or apply would stop on this plan: {excess}")
+        )
     if out_file is not None:
         write_plan_file(
             out_file,
