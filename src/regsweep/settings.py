@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     restart_command: str | None = None
     journal: Path | None = None
     concurrency: int = Field(8, ge=1, le=256)
+    #: registry API access (see regsweep.sources.api): credentials, else the Docker config
+    registry_username: str | None = None
+    registry_password: SecretStr | None = None
+    registry_ca_cert: Path | None = None
+    registry_client_cert: Path | None = None
+    registry_client_key: Path | None = None
+    registry_insecure: bool = False
+    #: how a tag sharing its digest with a kept tag is removed over the API
+    untag_method: Literal["auto", "tag-delete", "throwaway"] = "auto"
 
     @field_validator("max_age", "untagged_grace", mode="before")
     @classmethod

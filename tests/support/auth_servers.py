@@ -115,6 +115,8 @@ class TokenIssuer:
     folder: Path
     users: dict[str, str]
     lifetime: int = 300
+    #: actions never granted to anyone (e.g. {"delete"} for a token without delete rights)
+    denied: set[str] = field(default_factory=set)
     port: int = 0
     issued: list[dict[str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
@@ -198,8 +200,9 @@ class TokenIssuer:
             for item in scope.split(" "):
                 kind, _, rest = item.partition(":")
                 name, _, actions = rest.rpartition(":")
+                granted = [a for a in actions.split(",") if a not in self.denied]
                 if subject != "anonymous":
-                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+                    access.append({"type": kind, "name": name, "actions": granted})
         token = self.mint(subject, access)
         self.issued.append({"subject": subject, "scope": query.get("scope", [])})
         payload = json.dumps({"token": token, "expires_in": self.lifetime})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from regsweep.errors import UsageError
 from regsweep.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +31,50 @@ _REGISTRY_OPTIONS = [
     ),
     click.option(
         "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+    ),
+]
+
+#: How to reach the registry API: credentials and TLS. Passwords are better given on stdin
+#: or in the environment than as a flag, which other users can read in the process list.
+_API_OPTIONS = [
+    click.option("--username", "registry_username", help="Registry user [REGISTRY_USERNAME]."),
+    click.option(
+        "--password",
+        "registry_password",
+        help="Registry password; prefer --password-stdin [REGISTRY_PASSWORD].",
+    ),
+    click.option("--password-stdin", is_flag=True, help="Read the registry password from stdin."),
+    click.option(
+        "--ca-cert",
+        "registry_ca_cert",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Trust only this CA (PEM) for the registry's TLS certificate [REGISTRY_CA_CERT].",
+    ),
+    click.option(
+        "--client-cert",
+        "registry_client_cert",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Client certificate (PEM) for mutual TLS [REGISTRY_CLIENT_CERT].",
+    ),
+    click.option(
+        "--client-key",
+        "registry_client_key",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Key of --client-cert, unless in the same file [REGISTRY_CLIENT_KEY].",
+    ),
+    click.option(
+        "--insecure",
+        "registry_insecure",
+        is_flag=True,
+        default=None,
+        help="Do NOT verify the registry's TLS certificate (anyone on the path can "
+        "impersonate it) [REGISTRY_INSECURE].",
+    ),
+    click.option(
+        "--untag-method",
+        type=click.Choice(["auto", "tag-delete", "throwaway"]),
+        help="Over the API, how to remove a tag whose digest another tag keeps: DELETE by "
+        "tag, or a throw-away manifest; default auto (detected once) [UNTAG_METHOD].",
     ),
 ]
 
@@ -120,6 +166,13 @@ _SETTING_NAMES = [
     "restart_command",
     "journal",
     "concurrency",
+    "registry_username",
+    "registry_password",
+    "registry_ca_cert",
+    "registry_client_cert",
+    "registry_client_key",
+    "registry_insecure",
+    "untag_method",
 ]
 
 
@@ -131,12 +184,12 @@ def _add(function: F, options: list[Callable[[Any], Any]]) -> F:
 
 def registry_options(function: F) -> F:
     """Where the registry is, the settings file and the output format."""
-    return _add(function, _REGISTRY_OPTIONS)
+    return _add(function, _REGISTRY_OPTIONS + _API_OPTIONS)
 
 
 def policy_options(function: F) -> F:
     """The registry options and the policy options of ``regsweep plan``."""
-    return _add(function, _REGISTRY_OPTIONS + _POLICY_OPTIONS)
+    return _add(function, _REGISTRY_OPTIONS + _API_OPTIONS + _POLICY_OPTIONS)
 
 
 def apply_options(function: F) -> F:
@@ -147,4 +200,8 @@ def apply_options(function: F) -> F:
 def settings_from(params: dict[str, Any]) -> Settings:
     """Pop the setting flags out of a command's parameters and layer env and file below them."""
     flags = {name: params.pop(name) for name in _SETTING_NAMES if name in params}
+    if params.pop("password_stdin", False):
+        if flags.get("registry_password") is not None:
+            raise UsageError("--password and --password-stdin: give the password only once")
+        flags["registry_password"] = sys.stdin.readline().rstrip("\r\n")
     return load_settings(flags, params.pop("config_file", None))

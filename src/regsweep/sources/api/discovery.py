@@ -84,12 +84,20 @@ class _Scanner:
 
     def _parse(self, repo: _Repo, digest: Digest, raw: bytes) -> None:
         repo.revisions.add(digest)
-        if digest in self.manifests:
-            return
-        try:
-            self.manifests[digest] = parse_manifest(digest, raw)
-        except ManifestError as exc:
-            self.problems.append(Problem(f"{repo.name}@{digest}", f"manifest not parsed: {exc}"))
+        if digest not in self.manifests:
+            try:
+                self.manifests[digest] = parse_manifest(digest, raw)
+            except ManifestError as exc:
+                self.problems.append(
+                    Problem(f"{repo.name}@{digest}", f"manifest not parsed: {exc}")
+                )
+                return
+        subject = self.manifests[digest].subject
+        if subject is not None and subject not in repo.seen:
+            # The API cannot list untagged manifests, so a signature's subject must be
+            # looked up: otherwise an untagged subject would look missing and its
+            # signature orphaned (and deleted).
+            repo.seen[subject] = asyncio.create_task(self._child(repo, subject, 1, "subject"))
 
     async def _follow(self, repo: _Repo, digest: Digest, depth: int) -> None:
         """Read the children of an index (once per repository), recursively."""
@@ -102,18 +110,20 @@ class _Scanner:
         for child in manifest.children:
             if child.digest not in repo.seen:
                 repo.seen[child.digest] = asyncio.create_task(
-                    self._child(repo, child.digest, depth + 1)
+                    self._child(repo, child.digest, depth + 1, "child")
                 )
 
-    async def _child(self, repo: _Repo, digest: Digest, depth: int) -> None:
+    async def _child(self, repo: _Repo, digest: Digest, depth: int, role: str) -> None:
+        """Read a manifest referenced by another (an index's child, a referrer's subject)."""
         if digest in self.manifests:
             repo.revisions.add(digest)
         else:
             fetched = await self.client.get_manifest(repo.name, digest)
             if fetched is None:
-                self.problems.append(
-                    Problem(f"{repo.name}@{digest}", "child of an index is missing")
-                )
+                if role == "child":
+                    self.problems.append(
+                        Problem(f"{repo.name}@{digest}", "child of an index is missing")
+                    )
                 return
             self._parse(repo, digest, fetched.raw)
         await self._follow(repo, digest, depth)

@@ -1,0 +1,115 @@
+"""Carry out a plan through the registry API alone (no storage access).
+
+Every action first re-reads what it acts on, because the registry keeps serving pushes
+between planning and applying. Before the manifest deletes of a repository in a wave,
+its tags are listed and resolved again: a manifest that a tag points at now, or that a
+manifest tagged since planning references (a new index, a signature), is skipped and
+reported, never deleted. Untags re-resolve their tag (see :class:`Untagger`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from regsweep.apply.outcome import ActionResult, Outcome
+from regsweep.manifests import ManifestError, parse_manifest
+from regsweep.model import Digest, Manifest
+from regsweep.plan import Action, Plan
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.untag import Untagger
+
+_OUTCOMES = {
+    "deleted": Outcome.DELETED,
+    "deferred": Outcome.DELETED,
+    "already_gone": Outcome.ALREADY_GONE,
+    "stale": Outcome.SKIPPED,
+    "skipped": Outcome.SKIPPED,
+}
+
+
+class ApiApplier:
+    """The :class:`~regsweep.apply.runner.Applier` for registries reached only over HTTP.
+
+    ``manifests`` are the inventory's parsed manifests: a tag found pointing at one of
+    them needs no new request to know what it references.
+    """
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        untagger: Untagger,
+        plan: Plan,
+        manifests: Mapping[Digest, Manifest],
+    ) -> None:
+        self.client = client
+        self.untagger = untagger
+        self.manifests = manifests
+        self.doomed = {(a.repository, a.digest) for a in plan.manifest_deletes}
+        #: tags the plan removes: they may still point at a doomed manifest (deferred)
+        self.untagging = {(a.repository, a.tag): a.digest for a in plan.untags}
+        self._tags: dict[tuple[str, int], asyncio.Task[dict[str, Digest]]] = {}
+        self._fetched: dict[tuple[str, Digest], asyncio.Task[Manifest | str | None]] = {}
+
+    async def untag(self, action: Action) -> ActionResult:
+        assert action.tag is not None
+        keep = (action.repository, action.digest) not in self.doomed
+        done = await self.untagger.untag(
+            action.repository, action.tag, action.digest, keep_digest=keep
+        )
+        return ActionResult(action, _OUTCOMES[done.status], done.detail)
+
+    async def delete_manifest(self, action: Action) -> ActionResult:
+        reason = await self._still_needed(action)
+        if reason is not None:
+            return ActionResult(action, Outcome.SKIPPED, reason)
+        if not await self.client.delete_manifest(action.repository, action.digest):
+            return ActionResult(action, Outcome.ALREADY_GONE, "registry: manifest unknown")
+        return ActionResult(action, Outcome.DELETED, "via registry API")
+
+    async def _still_needed(self, action: Action) -> str | None:
+        """Why the manifest must stay after all, judged from the repository's tags now."""
+        repository, digest = action.repository, action.digest
+        key = (repository, action.wave)
+        if key not in self._tags:
+            self._tags[key] = asyncio.create_task(self._resolve_tags(repository))
+        tags = await self._tags[key]
+        for tag, target in sorted(tags.items()):
+            if target == digest:
+                if self.untagging.get((repository, tag)) == digest:
+                    continue  # an expired tag that goes with this manifest
+                return f"tag {tag} points to it now"
+            if (repository, target) in self.doomed:
+                continue  # deleted before it, in an earlier wave
+            manifest = await self._manifest(repository, target)
+            if isinstance(manifest, str):
+                return f"tag {tag} points to {target}, which {manifest}: it may reference it"
+            if manifest is None:
+                continue  # the tag went away meanwhile
+            if digest in manifest.blob_references() or manifest.subject == digest:
+                return f"manifest {target}, tagged {tag} now, references it"
+        return None
+
+    async def _resolve_tags(self, repository: str) -> dict[str, Digest]:
+        names = await self.client.list_tags(repository)
+        heads = await asyncio.gather(*(self.client.head_manifest(repository, n) for n in names))
+        return {n: h.digest for n, h in zip(names, heads, strict=True) if h is not None}
+
+    async def _manifest(self, repository: str, digest: Digest) -> Manifest | str | None:
+        """The manifest, None when gone, or why it cannot be read (then nothing is deleted)."""
+        known = self.manifests.get(digest)
+        if known is not None:
+            return known
+        key = (repository, digest)
+        if key not in self._fetched:
+            self._fetched[key] = asyncio.create_task(self._fetch(repository, digest))
+        return await self._fetched[key]
+
+    async def _fetch(self, repository: str, digest: Digest) -> Manifest | str | None:
+        fetched = await self.client.get_manifest(repository, digest)
+        if fetched is None:
+            return None
+        try:
+            return parse_manifest(digest, fetched.raw)
+        except ManifestError as exc:
+            return f"cannot be parsed ({exc})"

@@ -1,0 +1,51 @@
+"""The one place settings become a :class:`RegistryClient`: URL, credentials and TLS."""
+
+from __future__ import annotations
+
+import ssl
+
+from regsweep.errors import UsageError
+from regsweep.settings import Settings
+from regsweep.sources.api.auth import RegistryAuth
+from regsweep.sources.api.client import RegistryClient, check_registry_url
+from regsweep.sources.api.credentials import resolve_credentials
+from regsweep.sources.api.tls import ssl_context
+
+
+def open_registry(settings: Settings) -> RegistryClient:
+    """A client for ``settings.registry_url`` (not yet pinged: ``await client.ping()``).
+
+    Everything that can be wrong locally (URL, credentials, certificate files) is a
+    :class:`UsageError` here, before any request.
+    """
+    if settings.registry_url is None:
+        raise UsageError(
+            "no registry given: set --registry-url (REGISTRY_URL) to the registry's API, "
+            "or --registry-dir (REGISTRY_DIR) to its storage folder"
+        )
+    url = check_registry_url(settings.registry_url)
+    password = settings.registry_password
+    credentials = resolve_credentials(
+        url,
+        username=settings.registry_username,
+        password=password.get_secret_value() if password is not None else None,
+    )
+    tls_options = (
+        settings.registry_ca_cert,
+        settings.registry_client_cert,
+        settings.registry_client_key,
+    )
+    verify: ssl.SSLContext | bool = True
+    if url.startswith("https://") or settings.registry_insecure or any(tls_options):
+        verify = ssl_context(
+            ca_cert=settings.registry_ca_cert,
+            client_cert=settings.registry_client_cert,
+            client_key=settings.registry_client_key,
+            insecure=settings.registry_insecure,
+        )
+    return RegistryClient(
+        url,
+        auth=RegistryAuth(credentials),
+        verify=verify,
+        concurrency=settings.concurrency,
+    )

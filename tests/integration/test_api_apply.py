@@ -1,0 +1,132 @@
+"""API mode end to end on the real registry: discover, plan, apply, then pull what is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from regsweep.apply.outcome import Outcome
+from regsweep.apply.registry_api import ApiApplier
+from regsweep.apply.runner import ApplyReport, apply_actions
+from regsweep.journal import Journal
+from regsweep.plan import ActionKind, Plan, build_plan
+from regsweep.policy import Policy
+from regsweep.sources.api.auth import Credentials, RegistryAuth
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.discovery import discover_api
+from regsweep.sources.api.untag import Untagger
+from tests.conftest import RegistryFactory
+from tests.support import storage
+from tests.support.auth_servers import StaticBearer, TokenIssuer
+from tests.support.images import Pusher
+from tests.support.registry import RegistryServer
+from tests.support.skopeo import assert_pulls
+
+NOW = datetime.now(UTC)
+OLD = (NOW - timedelta(days=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plan_and_apply(url: str, auth: object = None) -> tuple[Plan, ApplyReport]:
+    async def main() -> tuple[Plan, ApplyReport]:
+        async with RegistryClient(url, auth=auth) as client:  # type: ignore[arg-type]
+            await client.ping()
+            inventory = await discover_api(client)
+            plan = build_plan(inventory, Policy(), datetime.now(UTC))
+            applier = ApiApplier(client, Untagger(client), plan, inventory.manifests)
+            with Journal(None) as journal:
+                report = await apply_actions(plan.actions, applier, concurrency=4, journal=journal)
+            return plan, report
+
+    return asyncio.run(main())
+
+
+def test_api_mode_spares_siblings_multi_arch_and_unknown_ages(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    shared = pusher.push_image("app", "build-1", created=OLD)
+    pusher.tag("app", "latest", shared)
+    alone = pusher.push_image("app", "build-2", created=OLD)
+    amd = pusher.push_image("multi", created=OLD)
+    arm = pusher.push_image("multi", created=OLD, platform=("linux", "arm64"))
+    s390 = pusher.push_image("multi", created=OLD, platform=("linux", "s390x"))
+    kept_index = pusher.push_index("multi", "stable", [amd, arm])
+    pusher.tag("multi", "build-3", kept_index)
+    old_index = pusher.push_index("multi", "build-4", [arm, s390])
+    reproducible = pusher.push_image("repro", "build-5", created="1970-01-01T00:00:00Z")
+
+    plan, report = plan_and_apply(registry.url)
+
+    assert report.ok, report.to_json()
+    untagged = {(a.repository, a.tag) for a in plan.untags}
+    assert untagged == {
+        ("app", "build-1"),
+        ("app", "build-2"),
+        ("multi", "build-3"),
+        ("multi", "build-4"),
+    }
+    deleted = {(a.repository, a.digest) for a in plan.manifest_deletes}
+    assert deleted == {
+        ("app", alone.digest),
+        ("multi", old_index.digest),
+        ("multi", s390.digest),
+    }
+    root = registry.root
+    for repo, tag in untagged:
+        assert not storage.tag_exists(root, repo, tag), (repo, tag)
+    for repo, digest in deleted:
+        assert not storage.revision_exists(root, repo, digest)
+    for repo, digest in [("app", shared.digest), ("multi", amd.digest), ("multi", arm.digest)]:
+        assert storage.revision_exists(root, repo, digest)
+    assert storage.tag_exists(root, "repro", "build-5")
+    assert storage.revision_exists(root, "repro", reproducible.digest)
+    assert_pulls(registry.host, "app", "latest", tmp_path)
+    assert_pulls(registry.host, "multi", "stable", tmp_path)
+    assert_pulls(registry.host, "repro", "build-5", tmp_path)
+    kept = {d.tag.name: d for d in plan.decisions if d.keep}
+    assert "push time unknown" in kept["build-5"].reason
+
+
+def test_a_tag_pointing_at_a_doomed_manifest_since_planning_saves_it(
+    registry: RegistryServer, pusher: Pusher
+) -> None:
+    old = pusher.push_image("app", "build-1", created=OLD)
+
+    async def main() -> ApplyReport:
+        async with RegistryClient(registry.url) as client:
+            inventory = await discover_api(client)
+            plan = build_plan(inventory, Policy(), datetime.now(UTC))
+            assert [a.digest for a in plan.manifest_deletes] == [old.digest]
+            pusher.tag("app", "release-candidate", old)  # pushed between plan and apply
+            applier = ApiApplier(client, Untagger(client), plan, inventory.manifests)
+            with Journal(None) as journal:
+                return await apply_actions(plan.actions, applier, concurrency=2, journal=journal)
+
+    report = asyncio.run(main())
+    skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
+    assert [r.action.kind for r in skipped] == [ActionKind.DELETE_MANIFEST]
+    assert "release-candidate points to it now" in skipped[0].detail
+    assert storage.tag_exists(registry.root, "app", "release-candidate")
+    assert storage.revision_exists(registry.root, "app", old.digest)
+
+
+def test_a_refused_delete_stops_the_run_and_reports_the_rest(
+    registry_factory: RegistryFactory, tmp_path: Path
+) -> None:
+    """The token grants pull and push but not delete: the registry answers 401."""
+    with TokenIssuer(tmp_path / "issuer", {"ci": "pw"}, denied={"delete"}).serving() as issuer:
+        server = registry_factory(issuer.registry_config())
+        with Pusher(server.url, auth=StaticBearer(issuer.admin_token("a", "b"))) as pusher:
+            for repo in ("a", "b"):
+                for n in range(3):
+                    pusher.push_image(repo, f"build-{n}", created=OLD)
+        plan, report = plan_and_apply(server.url, RegistryAuth(Credentials("ci", "pw")))
+    assert not report.ok
+    failed = report.failed
+    assert failed and "401" in failed[0].detail
+    outcomes = {r.outcome for r in report.results}
+    assert Outcome.NOT_ATTEMPTED in outcomes
+    assert len(report.results) == len(plan.actions)
+    for repo in ("a", "b"):
+        for n in range(3):
+            assert storage.tag_exists(server.root, repo, f"build-{n}")
