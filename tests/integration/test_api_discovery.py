@@ -10,6 +10,8 @@ from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
+from regsweep.verify import VerifyReport, verify_inventory
+from tests.support import storage
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 
@@ -88,3 +90,28 @@ def test_mounted_only_repository_has_no_tags(registry: RegistryServer, pusher: P
     pusher.mount("mounted", image.config.digest, "source")
     inventory = discover(registry.url)
     assert inventory.repositories["mounted"].tags == {}
+
+
+def test_verify_over_the_api_finds_a_missing_layer(
+    registry: RegistryServer, pusher: Pusher
+) -> None:
+    healthy = pusher.push_image("app", "ok")
+    broken = pusher.push_image("app", "broken")
+    children = [
+        pusher.push_image("multi", platform=p) for p in [("linux", "amd64"), ("linux", "arm64")]
+    ]
+    pusher.push_index("multi", "1.0", children)
+
+    async def check() -> VerifyReport:
+        async with RegistryClient(registry.url) as client:
+            return verify_inventory(await discover_api(client, check_blobs=True))
+
+    assert asyncio.run(check()).ok
+    storage.blob_path(registry.root, broken.layers[0].digest).unlink()
+    registry.restart()  # forget the blob descriptor cache
+    pusher.delete_manifest("multi", children[1].digest)
+    report = asyncio.run(check())
+    assert {(p.repository, p.tag) for p in report.problems} == {("app", "broken"), ("multi", "1.0")}
+    assert any(broken.layers[0].digest in p.message for p in report.problems)
+    assert healthy.digest not in str(report.to_json())
+    assert report.tags_checked == 3

@@ -321,6 +321,16 @@ class RegistryClient:
             raise RegistryAPIError(f"{path}: the bytes served do not hash to {digest}")
         return response.content
 
+    async def head_blob(self, repository: str, digest: Digest) -> bool:
+        """Whether ``repository`` serves the blob (what a pull of it needs)."""
+        path = f"{_repository_path(repository)}/blobs/{parse_digest(digest)}"
+        response = await self._request("HEAD", path, follow_redirects=True)
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404:
+            return False
+        raise api_error(response)
+
     async def put_manifest(
         self, repository: str, reference: str, raw: bytes, media_type: str
     ) -> Digest:

@@ -169,6 +169,18 @@ class _Scanner:
             time_of(digest)
         return times
 
+    async def existing_blobs(self, repos: list[_Repo]) -> dict[str, set[Digest]]:
+        """The blobs each repository needs that it actually serves (HEAD each)."""
+        jobs = [
+            (repo.name, blob) for repo in repos for blob in sorted(_blobs(repo, self.manifests))
+        ]
+        found = await asyncio.gather(*(self.client.head_blob(r, b) for r, b in jobs))
+        present: dict[str, set[Digest]] = {repo.name: set() for repo in repos}
+        for (repository, blob), exists in zip(jobs, found, strict=True):
+            if exists:
+                present[repository].add(blob)
+        return present
+
     async def _config_time(self, repository: str, digest: Digest) -> datetime | None:
         try:
             raw = await self.client.get_blob(repository, digest, max_size=MAX_CONFIG_SIZE)
@@ -183,11 +195,15 @@ async def discover_api(
     *,
     include: Callable[[str], bool] | None = None,
     progress: Progress | None = None,
+    check_blobs: bool = False,
 ) -> Inventory:
     """Read the inventory of the registry behind ``client`` (pinged by the caller).
 
     ``include`` limits discovery to the repositories a policy applies to; the others are
-    not read at all (over the API every repository costs requests).
+    not read at all (over the API every repository costs requests). ``check_blobs`` asks
+    the registry for every config and layer (one HEAD each per repository): the
+    repositories' ``layers`` and ``blob_sizes`` then hold only blobs that exist, which is
+    what :func:`regsweep.verify.verify_inventory` checks after a run.
     """
     say = progress or (lambda _message: None)
     scanner = _Scanner(client)
@@ -203,6 +219,13 @@ async def discover_api(
     repos = [r for r in found if r is not None]
     say("reading build times")
     times = await scanner.build_times(repos)
+    sizes = _blob_sizes(scanner.manifests)
+    present: dict[str, set[Digest]] | None = None
+    if check_blobs:
+        say("checking blobs")
+        present = await scanner.existing_blobs(repos)
+        existing = set().union(*present.values()) if present else set()
+        sizes = {d: n for d, n in sizes.items() if d in existing or d in scanner.manifests}
     repositories: dict[str, Repository] = {}
     unknown = 0
     for repo in repos:
@@ -215,10 +238,7 @@ async def discover_api(
             # the closest, and unknown keeps it (the planner treats None as still young).
             revisions={d: times.get(d) for d in sorted(repo.revisions)},
             layers=frozenset(
-                b
-                for d in repo.revisions
-                if (m := scanner.manifests.get(d)) is not None and not m.is_index
-                for b in m.blob_references()
+                present[repo.name] if present is not None else _blobs(repo, scanner.manifests)
             ),
         )
     for problem in scanner.problems:
@@ -229,10 +249,21 @@ async def discover_api(
     return Inventory(
         repositories=repositories,
         manifests=dict(scanner.manifests),
-        blob_sizes=_blob_sizes(scanner.manifests),
+        blob_sizes=sizes,
         problems=tuple(scanner.problems),
         age_source=source,
     )
+
+
+def _blobs(repo: _Repo, manifests: dict[Digest, Manifest]) -> set[Digest]:
+    """Configs and layers (not foreign layers) the repository's manifests need."""
+    return {
+        blob.digest
+        for digest in repo.revisions
+        if (manifest := manifests.get(digest)) is not None
+        for blob in (*manifest.layers, *((manifest.config,) if manifest.config else ()))
+        if not mediatypes.is_foreign_layer(blob.media_type)
+    }
 
 
 def _blob_sizes(manifests: dict[Digest, Manifest]) -> dict[Digest, int]:
