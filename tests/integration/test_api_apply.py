@@ -6,21 +6,30 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from regsweep.apply.outcome import Outcome
-from regsweep.apply.registry_api import ApiApplier
+from regsweep.apply.registry_api import ApiApplier, apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
 from regsweep.journal import Journal
 from regsweep.plan import ActionKind, Plan, build_plan
 from regsweep.policy import Policy
+from regsweep.settings import Settings, load_settings
 from regsweep.sources.api.auth import Credentials, RegistryAuth
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
+from regsweep.sources.api.errors import (
+    DeleteDisabledError,
+    RegistryAuthError,
+    RegistryUnreachableError,
+)
+from regsweep.sources.api.open import discover_registry
 from regsweep.sources.api.untag import Untagger
 from tests.conftest import RegistryFactory
 from tests.support import storage
-from tests.support.auth_servers import StaticBearer, TokenIssuer
+from tests.support.auth_servers import StaticBearer, TokenIssuer, bcrypt_hash
 from tests.support.images import Pusher
-from tests.support.registry import RegistryServer
+from tests.support.registry import RegistryServer, free_port
 from tests.support.skopeo import assert_pulls
 
 NOW = datetime.now(UTC)
@@ -130,3 +139,66 @@ def test_a_refused_delete_stops_the_run_and_reports_the_rest(
     for repo in ("a", "b"):
         for n in range(3):
             assert storage.tag_exists(server.root, repo, f"build-{n}")
+
+
+def settings_for(url: str, **flags: object) -> Settings:
+    return load_settings({"registry_url": url, **flags})
+
+
+def test_settings_with_env_credentials_drive_discovery_and_apply(
+    registry_factory: RegistryFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = bcrypt_hash("s3cret-pw")
+    if hashed is None:
+        pytest.skip("no bcrypt: needs Python's crypt module (<= 3.12) or htpasswd")
+    (tmp_path / "htpasswd").write_text(f"ci:{hashed}\n")
+    server = registry_factory(
+        {"auth": {"htpasswd": {"realm": "t", "path": str(tmp_path / "htpasswd")}}}
+    )
+    with Pusher(server.url, auth=("ci", "s3cret-pw")) as pusher:
+        image = pusher.push_image("app", "build-1", created=OLD)
+        pusher.tag("app", "latest", image)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))  # no Docker login to fall back on
+
+    with pytest.raises(RegistryAuthError, match="requires authentication"):
+        asyncio.run(discover_registry(settings_for(server.url)))
+    wrong = settings_for(server.url, registry_username="ci", registry_password="nope")
+    with pytest.raises(RegistryAuthError, match="refused"):
+        asyncio.run(discover_registry(wrong))
+
+    monkeypatch.setenv("REGISTRY_USERNAME", "ci")
+    monkeypatch.setenv("REGISTRY_PASSWORD", "s3cret-pw")
+    settings = settings_for(server.url, untag_method="throwaway")
+    assert "s3cret-pw" not in repr(settings)
+    inventory = asyncio.run(discover_registry(settings))
+    plan = build_plan(inventory, Policy(), datetime.now(UTC))
+    with Journal(tmp_path / "journal.jsonl") as journal:
+        report = asyncio.run(apply_over_api(settings, plan, inventory.manifests, journal=journal))
+    assert report.ok
+    assert not storage.tag_exists(server.root, "app", "build-1")
+    assert_pulls(server.host, "app", "latest", tmp_path, creds=("ci", "s3cret-pw"))
+    journal_text = (tmp_path / "journal.jsonl").read_text()
+    assert "untag" in journal_text and "s3cret-pw" not in journal_text
+
+
+def test_deletes_disabled_stop_before_any_change(registry_factory: RegistryFactory) -> None:
+    server = registry_factory({"storage": {"delete": {"enabled": False}}})
+    with Pusher(server.url) as pusher:
+        image = pusher.push_image("app", "build-1", created=OLD)
+        pusher.tag("app", "latest", image)
+        pusher.push_image("app", "build-2", created=OLD)
+    settings = settings_for(server.url)
+    inventory = asyncio.run(discover_registry(settings))
+    plan = build_plan(inventory, Policy(), datetime.now(UTC))
+    assert plan.actions
+    before = storage.tree_fingerprint(server.root)
+    with Journal(None) as journal, pytest.raises(DeleteDisabledError, match="enabled: true"):
+        asyncio.run(apply_over_api(settings, plan, inventory.manifests, journal=journal))
+    assert storage.tree_fingerprint(server.root) == before
+
+
+def test_unreachable_url_is_a_usage_error() -> None:
+    settings = settings_for(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(RegistryUnreachableError) as caught:
+        asyncio.run(discover_registry(settings))
+    assert caught.value.exit_code == 2

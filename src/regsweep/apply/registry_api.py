@@ -10,14 +10,18 @@ reported, never deleted. Untags re-resolve their tag (see :class:`Untagger`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from regsweep.apply.outcome import ActionResult, Outcome
+from regsweep.apply.runner import ApplyReport, apply_actions
+from regsweep.journal import Journal
 from regsweep.manifests import ManifestError, parse_manifest
 from regsweep.model import Digest, Manifest
 from regsweep.plan import Action, Plan
+from regsweep.settings import Settings
 from regsweep.sources.api.client import RegistryClient
-from regsweep.sources.api.untag import Untagger
+from regsweep.sources.api.open import open_registry
+from regsweep.sources.api.untag import Untagger, UntagMethod
 
 _OUTCOMES = {
     "deleted": Outcome.DELETED,
@@ -113,3 +117,32 @@ class ApiApplier:
             return parse_manifest(digest, fetched.raw)
         except ManifestError as exc:
             return f"cannot be parsed ({exc})"
+
+
+async def apply_over_api(
+    settings: Settings,
+    plan: Plan,
+    manifests: Mapping[Digest, Manifest],
+    *,
+    journal: Journal,
+    on_result: Callable[[ActionResult], None] | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` through the registry API: the ``run`` command's apply step in API mode.
+
+    Before the first change the registry is pinged and asked to delete a digest nobody
+    has, so a bad login or a registry with deletes disabled stops the run (exit 2) before
+    any tag was touched; the throw-away untag method relies on that.
+    """
+    async with open_registry(settings) as client:
+        await client.ping()
+        if plan.actions:
+            await client.check_delete_enabled(plan.actions[0].repository)
+        untagger = Untagger(client, UntagMethod(settings.untag_method))
+        applier = ApiApplier(client, untagger, plan, manifests)
+        return await apply_actions(
+            plan.actions,
+            applier,
+            concurrency=settings.concurrency,
+            journal=journal,
+            on_result=on_result,
+        )

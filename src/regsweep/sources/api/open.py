@@ -1,14 +1,18 @@
-"""The one place settings become a :class:`RegistryClient`: URL, credentials and TLS."""
+"""The one place settings become a :class:`RegistryClient` (URL, credentials, TLS), and
+discovery through it, for the commands' API mode (``--registry-url`` without storage)."""
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 from regsweep.errors import UsageError
+from regsweep.model import Inventory
 from regsweep.settings import Settings
 from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.client import RegistryClient, check_registry_url
 from regsweep.sources.api.credentials import resolve_credentials
+from regsweep.sources.api.discovery import discover_api
 from regsweep.sources.api.tls import ssl_context
 
 
@@ -49,3 +53,18 @@ def open_registry(settings: Settings) -> RegistryClient:
         verify=verify,
         concurrency=settings.concurrency,
     )
+
+
+async def discover_registry(
+    settings: Settings,
+    *,
+    include: Callable[[str], bool] | None = None,
+    progress: Callable[[str], None] | None = None,
+    check_blobs: bool = False,
+) -> Inventory:
+    """Ping the registry (bad URL, TLS or login: exit 2 here), then discover it over the API."""
+    async with open_registry(settings) as client:
+        await client.ping()
+        return await discover_api(
+            client, include=include, progress=progress, check_blobs=check_blobs
+        )
