@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from regsweep.sources.storage.store import StoredFile, check_relative
+from regsweep.sources.storage.store import PathEscapeError, StoredFile, check_relative
 
 
 class LocalStore:
@@ -15,6 +17,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_folders: set[str] = set()
 
     def describe(self) -> str:
         return str(self.root)
@@ -73,4 +76,81 @@ class LocalStore:
             shutil.rmtree(full)
         except FileNotFoundError:
             return False
+        return True
+
+    def _verified(self, path: str) -> str:
+        """:meth:`_path` that remembers the folders it found real.
+
+        The collector touches every blob and link folder of the tree; checking each folder
+        on the way again for every path would cost several times the operation itself. A
+        folder found real stays trusted for the life of the store: the registry never makes
+        symlinks, and whoever could swap a folder for one already owns the storage.
+        """
+        full = os.path.join(self.root, check_relative(path))
+        self._check_folder(os.path.dirname(full), path)
+        return full
+
+    def _check_folder(self, folder: str, path: str) -> None:
+        if folder in self._real_folders or len(folder) <= len(os.fspath(self.root)):
+            return
+        self._check_folder(os.path.dirname(folder), path)
+        if os.path.islink(folder):
+            raise PathEscapeError(f"refusing {path!r}: {folder} is a symlink")
+        self._real_folders.add(folder)
+
+    def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
+        found: list[StoredFile | None] = []
+        for path in paths:
+            try:
+                st = os.lstat(self._verified(path))
+            except (FileNotFoundError, NotADirectoryError):
+                found.append(None)
+                continue
+            found.append(StoredFile(path, st.st_size, st.st_mtime, stat.S_ISLNK(st.st_mode)))
+        return found
+
+    def delete_files(self, paths: Sequence[str]) -> int:
+        deleted = 0
+        for path in paths:
+            full = self._verified(path)
+            try:
+                os.unlink(full)
+            except FileNotFoundError:
+                continue
+            deleted += 1
+        return deleted
+
+    def remove_empty_folders(self, paths: Sequence[str]) -> int:
+        removed = 0
+        for path in paths:
+            try:
+                os.rmdir(self._verified(path))  # never follows a symlink: ENOTDIR
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    continue
+                raise
+            removed += 1
+        return removed
+
+    def move(self, source: str, target: str) -> bool:
+        full_source, full_target = self._verified(source), self._verified(target)
+        if not os.path.lexists(full_source):
+            return False
+        if os.path.lexists(full_target):
+            raise FileExistsError(f"cannot move {source} to {target}: the target exists")
+        os.makedirs(os.path.dirname(full_target), exist_ok=True)
+        os.rename(full_source, full_target)
+        return True
+
+    def write_new(self, path: str, data: bytes) -> bool:
+        full = self._verified(path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        try:
+            handle = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         return True

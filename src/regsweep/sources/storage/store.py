@@ -7,7 +7,7 @@ Paths are relative to the driver's root directory, ``/``-separated, and never co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,6 +53,35 @@ class Store(Protocol):
 
     def delete_tree(self, prefix: str) -> bool:
         """Remove a file or a whole folder; False when nothing was there."""
+        ...
+
+    # What the garbage collector adds. Batches, because it touches every blob: an object
+    # store deletes up to 1,000 keys in one request and can send the HEADs of a batch at once.
+
+    def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
+        """:meth:`stat` of each path, in order."""
+        ...
+
+    def delete_files(self, paths: Sequence[str]) -> int:
+        """Delete these files (never folders); absent ones are skipped. How many went."""
+        ...
+
+    def remove_empty_folders(self, paths: Sequence[str]) -> int:
+        """Remove each folder that holds nothing, in order (list children before parents).
+
+        A folder that is absent, not empty or not a folder is left alone, so a file written
+        into it at the same moment is never lost. Object stores have no folders: 0.
+        """
+        ...
+
+    def move(self, source: str, target: str) -> bool:
+        """Rename a file or folder, creating the target's parents; False when ``source`` is
+        absent, ``FileExistsError`` when ``target`` exists. One rename on a filesystem."""
+        ...
+
+    def write_new(self, path: str, data: bytes) -> bool:
+        """Create a file holding ``data`` unless ``path`` exists (then False), atomically:
+        of two callers, exactly one succeeds."""
         ...
 
 
