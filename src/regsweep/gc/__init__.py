@@ -1,0 +1,37 @@
+"""regsweep's own garbage collector (``regsweep gc``, ``--gc native``).
+
+::
+
+    collector.py   collect_native / restore_quarantine: the phases, top to bottom
+    scan.py        repositories, revisions, layer links, tags, blobs: by folder names
+    mark.py        the mark set, reading manifests in parallel with the listing
+    sweep.py       unreferenced blobs out of the tree: deleted, or quarantined
+    quarantine.py  the quarantine beside the tree, and moving blobs in and out of it
+    cleanup.py     layer links, dead folders, abandoned uploads
+    vacuum.py      the deletion primitives
+    lock.py        one collector per storage
+    report.py      GcReport: counts, bytes, seconds per phase
+"""
+
+from regsweep.gc.collector import (
+    DEFAULT_GRACE,
+    DEFAULT_QUARANTINE_DELAY,
+    DEFAULT_UPLOAD_MAX_AGE,
+    collect_native,
+    restore_quarantine,
+)
+from regsweep.gc.lock import CollectorLockedError
+from regsweep.gc.report import GcReport, Tally
+from regsweep.gc.scan import MarkError
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "DEFAULT_QUARANTINE_DELAY",
+    "DEFAULT_UPLOAD_MAX_AGE",
+    "CollectorLockedError",
+    "GcReport",
+    "MarkError",
+    "Tally",
+    "collect_native",
+    "restore_quarantine",
+]

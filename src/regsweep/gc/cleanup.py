@@ -1,0 +1,111 @@
+"""Clean what deletes leave behind: layer links to gone blobs, dead revision and tag
+folders, abandoned uploads. The registry's 2.x collector leaves all of them.
+
+Live (``cutoff`` set), only what is older than the cutoff goes, and a dead tag folder is
+only pruned of empty folders: a push writes a tag's index entry before its ``current/link``,
+so a tag folder without the latter may be a tag being pushed right now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from functools import partial
+
+from regsweep.gc.batches import each_batch, stat_all
+from regsweep.gc.report import Tally
+from regsweep.gc.scan import RepositoryScan
+from regsweep.gc.vacuum import delete_link_files
+from regsweep.model import Digest
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.store import Store
+
+
+def remove_layer_links(
+    store: Store,
+    pool: Executor,
+    scans: Iterable[RepositoryScan],
+    gone: Callable[[Digest], bool],
+    *,
+    cutoff: float | None,
+    dry_run: bool,
+) -> int:
+    """Remove each repository's ``_layers`` links to blobs that are ``gone``.
+
+    A stale link is worse than clutter: the registry answers "exists" for that blob in that
+    repository from the link (or its cache), so a push skips uploading it. Live, each link
+    is looked at again just before: one written after ``cutoff``, or whose blob is back
+    (uploaded again since the listing), stays.
+    """
+    pairs = [(d, link) for s in scans for d, link in s.layers.items() if gone(d)]
+    if cutoff is not None and pairs:
+        links = stat_all(store, pool, [link for _, link in pairs])
+        blobs = stat_all(store, pool, [layout.blob_data(d) for d, _ in pairs])
+        pairs = [
+            pair
+            for pair, link, blob in zip(pairs, links, blobs, strict=True)
+            if link is not None and link.mtime <= cutoff and blob is None
+        ]
+    paths = [link for _, link in pairs]
+    if not dry_run:
+        each_batch(pool, partial(delete_link_files, store), paths)
+    return len(paths)
+
+
+def remove_dead_folders(
+    store: Store, scans: Iterable[RepositoryScan], *, cutoff: float | None, dry_run: bool
+) -> int:
+    """Remove revision folders without a link (an API delete leaves them) and tag folders
+    without ``current/link``; how many folders went (would go)."""
+    scans = list(scans)
+    revisions = [f for s in scans for f in s.dead_revisions]
+    tags = [f for s in scans for f in s.dead_tags]
+    if cutoff is not None:
+        revisions = _older(store, revisions, cutoff)
+        tags = _older(store, tags, cutoff)
+    if dry_run:
+        return len(revisions) + len(tags)
+    removed = store.remove_empty_folders(revisions)
+    for tag in tags:
+        if cutoff is None:
+            removed += store.delete_tree(tag)
+        else:
+            removed += store.remove_empty_folders(_subfolders_deepest_first(store, tag))
+    return removed
+
+
+def remove_uploads(
+    store: Store, scans: Iterable[RepositoryScan], *, older_than: float, dry_run: bool
+) -> Tally:
+    """Remove uploads whose last write is older than ``older_than`` (epoch seconds).
+
+    The last write, not the start: a slow client resuming a big upload keeps writing its
+    data, and removing it mid-way fails the push.
+    """
+    removed = Tally()
+    for folder in (u for s in scans for u in s.uploads):
+        files = list(store.list_files(folder))
+        itself = store.stat(folder)
+        latest = max([f.mtime for f in files] + [itself.mtime if itself else 0.0])
+        if latest < older_than:
+            removed.add(sum(f.size for f in files))
+            if not dry_run:
+                store.delete_tree(folder)
+    return removed
+
+
+def _older(store: Store, folders: Sequence[str], cutoff: float) -> list[str]:
+    found = store.stat_many(folders)
+    return [f for f, s in zip(folders, found, strict=True) if s is not None and s.mtime <= cutoff]
+
+
+def _subfolders_deepest_first(store: Store, top: str) -> list[str]:
+    """``top`` and every name below it (files too: removing those as folders fails)."""
+    found = [top]
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        children = [f"{folder}/{name}" for name in store.list_dir(folder)]
+        found.extend(children)
+        stack.extend(children)
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)

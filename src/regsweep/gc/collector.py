@@ -1,0 +1,264 @@
+"""regsweep's own garbage collector: mark, sweep, re-mark, purge, clean up.
+
+Written against :class:`~regsweep.sources.storage.store.Store` only, so any store (a local
+folder, object storage) runs the same collection. Two modes:
+
+- **live** (default): the registry may be serving pushes. Blobs and layer links younger
+  than ``grace`` stay; swept blobs go to the quarantine, not away; after the sweep the
+  manifests pushed since the mark began are marked and what they need is moved back;
+  quarantined blobs are deleted by a later run once unreferenced for ``quarantine_delay``.
+- **offline**: the registry is stopped or read-only. No grace, no quarantine: unreferenced
+  blobs are deleted at once (and anything left in the quarantine is settled).
+
+The caller restarts the registry when :attr:`GcReport.needs_restart`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timedelta
+from functools import partial
+
+from regsweep.gc.batches import each_batch, stat_all
+from regsweep.gc.cleanup import remove_dead_folders, remove_layer_links, remove_uploads
+from regsweep.gc.lock import collector_lock
+from regsweep.gc.mark import Marker
+from regsweep.gc.quarantine import (
+    Quarantined,
+    list_quarantine,
+    purge_blobs,
+    remove_empty_batches,
+    restore_blobs,
+)
+from regsweep.gc.report import GcReport
+from regsweep.gc.scan import MarkError, RepositoryScan, blob_prefixes, find_repositories, list_blobs
+from regsweep.gc.sweep import sweep_blobs
+from regsweep.model import Digest
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.discovery import DEFAULT_WORKERS, require_registry
+from regsweep.sources.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+#: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
+#: that takes, even for huge layers on a slow link.
+DEFAULT_GRACE = timedelta(hours=1)
+#: How long a quarantined blob must stay unreferenced before it is deleted: a day of
+#: chances for a push that started before a sweep to reference it and get it back.
+DEFAULT_QUARANTINE_DELAY = timedelta(hours=24)
+#: The registry's own upload purger deletes uploads a week old.
+DEFAULT_UPLOAD_MAX_AGE = timedelta(days=7)
+
+Progress = Callable[[str], None]
+
+
+def collect_native(
+    store: Store,
+    *,
+    dry_run: bool = False,
+    offline: bool = False,
+    grace: timedelta = DEFAULT_GRACE,
+    quarantine_delay: timedelta = DEFAULT_QUARANTINE_DELAY,
+    upload_max_age: timedelta = DEFAULT_UPLOAD_MAX_AGE,
+    now: datetime,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> GcReport:
+    """Collect the garbage of the registry stored in ``store`` (a dry run changes nothing).
+
+    Raises :class:`~regsweep.gc.lock.CollectorLockedError` when another collector runs, and
+    :class:`~regsweep.gc.scan.MarkError` (before any change) when the mark is incomplete.
+    """
+    require_registry(store)
+    report = GcReport(offline=offline, dry_run=dry_run)
+    with _lock(store, now, dry_run), ThreadPoolExecutor(max_workers=workers) as pool:
+        _Collection(store, pool, report, now, grace, quarantine_delay, upload_max_age).run(
+            progress or (lambda _message: None)
+        )
+    return report
+
+
+def restore_quarantine(
+    store: Store, *, dry_run: bool = False, now: datetime, workers: int = DEFAULT_WORKERS
+) -> GcReport:
+    """Move every quarantined blob back into the tree (``regsweep gc --restore``)."""
+    require_registry(store)
+    report = GcReport(offline=False, dry_run=dry_run, restore_only=True)
+    lock = _lock(store, now, dry_run)
+    with lock, ThreadPoolExecutor(max_workers=workers) as pool, report.phase("restore"):
+        entries = [e for found in list_quarantine(store).values() for e in found]
+        _restore(store, pool, entries, dry_run=dry_run, report=report)
+        if not dry_run:
+            remove_empty_batches(store, (e.batch for e in entries))
+    return report
+
+
+def _lock(store: Store, now: datetime, dry_run: bool) -> AbstractContextManager[None]:
+    """A dry run takes no lock: it writes nothing, not even the lock file."""
+    return nullcontext() if dry_run else collector_lock(store, now=now)
+
+
+def _restore(
+    store: Store, pool: Executor, entries: list[Quarantined], *, dry_run: bool, report: GcReport
+) -> None:
+    sizes = stat_all(store, pool, [e.data for e in entries])
+    if not dry_run:
+        each_batch(pool, partial(restore_blobs, store), entries)
+    for found in sizes:
+        report.restored.add(found.size if found else 0)
+
+
+class _Collection:
+    """One run, phase by phase; each method is one phase of the report."""
+
+    def __init__(
+        self,
+        store: Store,
+        pool: Executor,
+        report: GcReport,
+        now: datetime,
+        grace: timedelta,
+        quarantine_delay: timedelta,
+        upload_max_age: timedelta,
+    ) -> None:
+        self.store, self.pool, self.report = store, pool, report
+        self.live = not report.offline
+        self.dry_run = report.dry_run
+        self.batch = math.floor(now.timestamp())
+        self.cutoff = (now - grace).timestamp() if self.live else None
+        self.purge_before = (now - quarantine_delay).timestamp() if self.live else math.inf
+        self.upload_cutoff = (now - upload_max_age).timestamp()
+        self.marker = Marker(store, pool, self._read)
+        self.quarantine: dict[Digest, list[Quarantined]] = {}
+        self.scans: dict[str, RepositoryScan] = {}
+        self.present: set[Digest] = set()
+        #: swept by this run into the quarantine (or would be, in a dry run)
+        self.held: set[Digest] = set()
+
+    def run(self, say: Progress) -> None:
+        say("marking")
+        with self.report.phase("mark"):
+            self.mark()
+        say("sweeping")
+        with self.report.phase("sweep"):
+            self.sweep()
+        if self.live and not self.dry_run:
+            say("marking what was pushed meanwhile")
+            with self.report.phase("re-mark"):
+                self.remark()
+        say("purging the quarantine")
+        with self.report.phase("purge"):
+            self.purge()
+        say("cleaning up")
+        with self.report.phase("cleanup"):
+            self.cleanup()
+
+    def mark(self) -> None:
+        listings = [self.pool.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)]
+        self.quarantine = list_quarantine(self.store)
+        self.scans = self.marker.mark_repositories(find_repositories(self.store))
+        self.present = {d for listing in listings for d in listing.result()}
+        report = self.report
+        report.repositories, report.blobs = len(self.scans), len(self.present)
+        self._restore_marked()
+
+    def sweep(self) -> None:
+        candidates = sorted(self.present - self.marker.marked)
+        wanted = set(candidates)
+        links: dict[Digest, list[str]] = {}
+        for scan in self.scans.values():
+            for digest in wanted.intersection(scan.layers):
+                links.setdefault(digest, []).append(scan.layers[digest])
+        taken = sweep_blobs(
+            self.store,
+            self.pool,
+            candidates,
+            links,
+            cutoff=self.cutoff,
+            batch=self.batch,
+            dry_run=self.dry_run,
+            report=self.report,
+        )
+        self.present -= taken.keys()
+        if self.live:
+            self.held.update(taken)
+        for digest, entry in taken.items():
+            if entry is not None:
+                self.quarantine.setdefault(digest, []).append(entry)
+
+    def remark(self) -> None:
+        """Mark the manifests put since the mark listed their repository, and move back at
+        once what they need: the pushes that raced the sweep."""
+        known = {name: frozenset(scan.revisions) for name, scan in self.scans.items()}
+        repositories = find_repositories(self.store)
+        self.marker.mark_repositories(repositories, known=known, tags=False)
+        self._restore_marked()
+
+    def purge(self) -> None:
+        """Delete quarantined blobs still unreferenced and quarantined long enough."""
+        due = [
+            e
+            for entries in self.quarantine.values()
+            for e in entries
+            if e.batch < self.batch and e.batch <= self.purge_before
+        ]
+        sizes = stat_all(self.store, self.pool, [e.data for e in due])
+        if not self.dry_run:
+            each_batch(self.pool, partial(purge_blobs, self.store), due)
+        for entry, found in zip(due, sizes, strict=True):
+            self.report.purged.add(found.size if found else 0)
+            self.quarantine[entry.digest].remove(entry)
+            if not self.quarantine[entry.digest]:
+                del self.quarantine[entry.digest]
+        if not self.dry_run:
+            remove_empty_batches(self.store, (e.batch for e in due))
+
+    def cleanup(self) -> None:
+        report, scans = self.report, self.scans.values()
+
+        def gone(digest: Digest) -> bool:
+            return not (digest in self.present or digest in self.quarantine or digest in self.held)
+
+        report.layer_links_removed = remove_layer_links(
+            self.store, self.pool, scans, gone, cutoff=self.cutoff, dry_run=self.dry_run
+        )
+        report.folders_removed = remove_dead_folders(
+            self.store, scans, cutoff=self.cutoff, dry_run=self.dry_run
+        )
+        report.uploads_removed = remove_uploads(
+            self.store, scans, older_than=self.upload_cutoff, dry_run=self.dry_run
+        )
+        report.manifests = self.marker.manifests
+        report.marked.count = len(self.marker.marked)
+        report.marked.bytes = sum(self.marker.declared.values())
+        report.problems += [
+            f"{layout.blob_data(d)}: manifest missing (a revision or an index needs it)"
+            for d in sorted(self.marker.missing)
+        ]
+
+    def _restore_marked(self) -> None:
+        """Quarantined blobs that a manifest needs again go back now."""
+        needed = [d for d in self.quarantine if d in self.marker.marked]
+        entries = [e for d in needed for e in self.quarantine.pop(d)]
+        _restore(self.store, self.pool, entries, dry_run=self.dry_run, report=self.report)
+        self.present.update(needed)
+
+    def _read(self, digest: Digest) -> bytes | None:
+        """A manifest's bytes from the tree, else from the quarantine; None when absent."""
+        path = layout.blob_data(digest)
+        try:
+            return self.store.read(path)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        if self.store.stat(path) is not None:
+            raise MarkError(f"{path} exists but cannot be read (a symlink?); nothing was swept")
+        for entry in self.quarantine.get(digest, ()):
+            try:
+                return self.store.read(entry.data)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return None

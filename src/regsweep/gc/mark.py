@@ -1,0 +1,138 @@
+"""Mark: every blob that a remaining manifest revision needs, recursively.
+
+Like the registry's collector, every revision of every repository is a root, tagged or
+not, and a revision whose manifest blob is absent is skipped. Unlike the registry (2.x),
+an index is followed down to its children's configs and layers, so a child that lost its
+own revision still keeps its blobs. Referrers (``subject``) are not roots of their subject:
+they are revisions of their own and mark what they need themselves.
+
+Listing and reading overlap: as soon as a repository is listed, its manifests are read in
+batches on the same pool, and each manifest is read once however many repositories hold
+it. A manifest that cannot be parsed stops the mark (:class:`MarkError`), since the blobs
+it needs are unknown and a sweep would delete them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+
+from regsweep.gc.scan import MarkError, RepositoryScan, scan_repository
+from regsweep.manifests import ManifestError, parse_manifest
+from regsweep.model import Digest, Manifest
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.store import Store
+
+#: Manifests per read task: big enough to amortise the task, small enough to spread.
+READ_BATCH = 64
+
+#: Reads a blob's bytes wherever it is (the tree or the quarantine); None when absent.
+BlobReader = Callable[[Digest], bytes | None]
+
+_Read = list[tuple[Digest, Manifest | None]]
+
+
+@dataclass
+class Marker:
+    """The mark set, grown by :meth:`mark_repositories` and :meth:`mark_manifests`."""
+
+    store: Store
+    pool: Executor
+    read: BlobReader
+    marked: set[Digest] = field(default_factory=set)
+    #: size of each marked blob as the manifests declare it (exact for manifests read)
+    declared: dict[Digest, int] = field(default_factory=dict)
+    #: manifests read (or found absent): never read twice
+    expanded: set[Digest] = field(default_factory=set)
+    manifests: int = 0
+    missing: list[Digest] = field(default_factory=list)
+
+    def mark_repositories(
+        self,
+        names: Iterable[str],
+        *,
+        known: Mapping[str, frozenset[Digest]] | None = None,
+        tags: bool = True,
+    ) -> dict[str, RepositoryScan]:
+        """List ``names`` and mark through every revision found. ``known`` (per repository)
+        are revisions already marked, not looked at again: the re-mark lists only the new.
+        ``tags``: also list tags and uploads, for the cleanup."""
+        known = known or {}
+        scans: dict[str, RepositoryScan] = {}
+        pending: set[Future[RepositoryScan | _Read]] = {
+            self.pool.submit(
+                scan_repository,
+                self.store,
+                name,
+                known=known.get(name, frozenset()),
+                tags=tags,
+            )
+            for name in names
+        }
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                if isinstance(result, RepositoryScan):
+                    scans[result.name] = result
+                    pending |= self._submit(result.revisions)
+                else:
+                    pending |= self._absorb(result)
+        return scans
+
+    def mark_manifests(self, digests: Iterable[Digest]) -> None:
+        """Mark ``digests`` as manifests and everything they need."""
+        pending = self._submit(digests)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                assert not isinstance(result, RepositoryScan)
+                pending |= self._absorb(result)
+
+    def _submit(self, digests: Iterable[Digest]) -> set[Future[RepositoryScan | _Read]]:
+        todo = [d for d in digests if d not in self.expanded]
+        self.expanded.update(todo)
+        self.marked.update(todo)
+        return {
+            self.pool.submit(self._read_batch, todo[i : i + READ_BATCH])
+            for i in range(0, len(todo), READ_BATCH)
+        }
+
+    def _read_batch(self, digests: list[Digest]) -> _Read:
+        """Runs on the pool: read and parse a batch of manifests."""
+        found: _Read = []
+        for digest in digests:
+            raw = self.read(digest)
+            if raw is None:
+                found.append((digest, None))
+                continue
+            try:
+                found.append((digest, parse_manifest(digest, raw)))
+            except ManifestError as exc:
+                raise MarkError(
+                    f"{layout.blob_data(digest)} is a manifest revision that cannot be parsed "
+                    f"({exc}), so the blobs it needs are unknown; nothing was swept. Delete "
+                    "that manifest (or restore its blob) and collect again."
+                ) from None
+        return found
+
+    def _absorb(self, results: _Read) -> set[Future[RepositoryScan | _Read]]:
+        """Main thread: mark what a batch of manifests references, queue their children."""
+        children: list[Digest] = []
+        for digest, manifest in results:
+            if manifest is None:
+                self.missing.append(digest)
+                continue
+            self.manifests += 1
+            self.declared[digest] = manifest.size
+            references = [*manifest.children, *manifest.layers]
+            if manifest.config is not None:
+                references.append(manifest.config)
+            for descriptor in references:
+                self.marked.add(descriptor.digest)
+                if descriptor.size >= 0:
+                    self.declared.setdefault(descriptor.digest, descriptor.size)
+            children.extend(child.digest for child in manifest.children)
+        return self._submit(children)

@@ -1,0 +1,132 @@
+"""What a collection did (or, in a dry run, would do), phase by phase."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from rich.filesize import decimal
+
+from regsweep.model import Digest
+
+#: Problems listed in the text report; the JSON report has them all.
+PROBLEMS_SHOWN = 20
+
+
+@dataclass(slots=True)
+class Tally:
+    """A number of blobs (or uploads) and their bytes."""
+
+    count: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.count += 1
+        self.bytes += max(size, 0)
+
+    def to_json(self) -> dict[str, int]:
+        return {"count": self.count, "bytes": self.bytes}
+
+    def __str__(self) -> str:
+        return f"{self.count} ({decimal(self.bytes)})"
+
+
+@dataclass
+class GcReport:
+    """Counts, bytes and seconds of one collection (``regsweep gc``, ``--gc native``)."""
+
+    offline: bool
+    dry_run: bool
+    restore_only: bool = False
+    repositories: int = 0
+    manifests: int = 0
+    blobs: int = 0
+    #: blobs the manifests need; bytes as the manifests declare them (no stat per blob)
+    marked: Tally = field(default_factory=Tally)
+    #: unreferenced but younger than the grace period, or linked less long ago than it
+    young: Tally = field(default_factory=Tally)
+    deleted: Tally = field(default_factory=Tally)
+    quarantined: Tally = field(default_factory=Tally)
+    restored: Tally = field(default_factory=Tally)
+    purged: Tally = field(default_factory=Tally)
+    layer_links_removed: int = 0
+    folders_removed: int = 0
+    uploads_removed: Tally = field(default_factory=Tally)
+    #: every blob deleted or quarantined, with its size: what a dry run lists
+    swept: list[tuple[Digest, int]] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def needs_restart(self) -> bool:
+        """The registry must restart: its blob-descriptor cache may still claim that blobs
+        taken out of the tree exist, and a push would then skip uploading them (#1803)."""
+        return not self.dry_run and (self.deleted.count + self.quarantined.count) > 0
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "mode": "restore" if self.restore_only else "offline" if self.offline else "live",
+            "dry_run": self.dry_run,
+            "repositories": self.repositories,
+            "manifests": self.manifests,
+            "blobs": self.blobs,
+            "marked": self.marked.to_json(),
+            "young": self.young.to_json(),
+            "deleted": self.deleted.to_json(),
+            "quarantined": self.quarantined.to_json(),
+            "restored": self.restored.to_json(),
+            "purged": self.purged.to_json(),
+            "layer_links_removed": self.layer_links_removed,
+            "folders_removed": self.folders_removed,
+            "uploads_removed": self.uploads_removed.to_json(),
+            "needs_restart": self.needs_restart,
+            "swept": [{"digest": d, "bytes": size} for d, size in self.swept],
+            "seconds": {name: round(s, 3) for name, s in self.phases.items()},
+            "problems": self.problems,
+        }
+
+    def render_text(self, *, list_swept: bool | None = None) -> str:
+        """Plain text; ``list_swept`` (default: in a dry run) lists each swept blob."""
+        would = "would be " if self.dry_run else ""
+        lines = []
+        if list_swept if list_swept is not None else self.dry_run:
+            verb = "quarantine" if not self.offline and not self.restore_only else "delete"
+            lines += [f"{verb} {digest} {decimal(size)}" for digest, size in self.swept]
+        if not self.restore_only:
+            lines.append(
+                f"marked {self.marked} of {self.blobs} blobs through {self.manifests} "
+                f"manifests in {self.repositories} repositories"
+            )
+            if self.young.count:
+                lines.append(f"kept {self.young} unreferenced but younger than the grace period")
+        for label, tally in (
+            ("deleted", self.deleted),
+            ("quarantined", self.quarantined),
+            ("restored", self.restored),
+            ("purged from quarantine", self.purged),
+            ("abandoned uploads removed", self.uploads_removed),
+        ):
+            if tally.count:
+                lines.append(f"{would}{label}: {tally}")
+        if self.layer_links_removed or self.folders_removed:
+            lines.append(
+                f"{would}removed: {self.layer_links_removed} layer links, "
+                f"{self.folders_removed} empty folders"
+            )
+        lines.append("time: " + ", ".join(f"{name} {s:.2f}s" for name, s in self.phases.items()))
+        lines += [f"problem: {p}" for p in self.problems[:PROBLEMS_SHOWN]]
+        if len(self.problems) > PROBLEMS_SHOWN:
+            lines.append(
+                f"... and {len(self.problems) - PROBLEMS_SHOWN} more problems (--output json)"
+            )
+        return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""What the collector reads from the storage tree, by folder names.
+
+Only names are listed (one ``list_dir`` per folder), and only the files whose existence
+decides something are looked at: the ``link`` of each revision, because an API delete
+leaves the revision folder behind empty and the registry's own collector skips such a
+folder (so must this one, to delete the same blobs), and the ``current/link`` of each tag,
+whose absence makes the tag folder dead. Descending into every link folder instead would
+cost a second walk of most of the tree.
+
+A repository is a folder holding ``_layers`` or ``_manifests`` at any depth (2.x lists
+only ``_layers``; counting both can only mark more). A repository whose name is not valid,
+or a symlink on the way, stops the collection: skipping it would leave its blobs unmarked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from regsweep.errors import OperationError
+from regsweep.model import Digest
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.store import Store
+
+_MARKERS = ("_layers", "_manifests")
+
+
+class MarkError(OperationError):
+    """Something the mark cannot see through: sweeping now could delete a needed blob."""
+
+
+@dataclass(slots=True)
+class RepositoryScan:
+    """One repository as the collector needs it."""
+
+    name: str
+    revisions: set[Digest] = field(default_factory=set)  # revisions with their link
+    layers: dict[Digest, str] = field(default_factory=dict)  # ``_layers`` link of each blob
+    dead_revisions: list[str] = field(default_factory=list)  # revision folders, no link
+    dead_tags: list[str] = field(default_factory=list)  # tag folders, no current/link
+    uploads: list[str] = field(default_factory=list)  # ``_uploads/<id>`` folders
+
+
+def find_repositories(store: Store) -> list[str]:
+    """Every repository name, nested ones (``app/cache`` inside ``app``) included."""
+    found: list[str] = []
+    stack = [""]
+    while stack:
+        name = stack.pop()
+        entries = store.list_dir(f"{layout.REPOSITORIES}/{name}" if name else layout.REPOSITORIES)
+        if name and any(marker in entries for marker in _MARKERS):
+            if not layout.is_repository_name(name):
+                raise MarkError(
+                    f"{layout.REPOSITORIES}/{name} holds a repository with an invalid name; "
+                    "rename or remove it before collecting (its blobs cannot be marked)"
+                )
+            found.append(name)
+        stack.extend(f"{name}/{e}" if name else e for e in entries if not e.startswith("_"))
+    return found
+
+
+def scan_repository(
+    store: Store, name: str, *, known: frozenset[Digest] = frozenset(), tags: bool = True
+) -> RepositoryScan:
+    """List one repository; revisions in ``known`` are taken as present without a look."""
+    base = layout.repository_folder(name)
+    scan = RepositoryScan(name)
+    revisions = f"{base}/_manifests/revisions/sha256"
+    unknown: list[tuple[Digest, str]] = []
+    for hex_ in store.list_dir(revisions):
+        digest = layout.digest_from_hex(hex_)
+        if digest in known:
+            scan.revisions.add(digest)
+        elif digest is not None:
+            unknown.append((digest, f"{revisions}/{hex_}"))
+    links = store.stat_many([f"{folder}/link" for _, folder in unknown])
+    for (digest, folder), link in zip(unknown, links, strict=True):
+        if link is None:
+            scan.dead_revisions.append(folder)
+        else:
+            scan.revisions.add(digest)
+    layers = f"{base}/_layers/sha256"
+    for hex_ in store.list_dir(layers):
+        digest = layout.digest_from_hex(hex_)
+        if digest is not None:
+            scan.layers[digest] = f"{layers}/{hex_}/link"
+    if tags:
+        names = [t for t in store.list_dir(layout.tags_folder(name)) if layout.is_tag_name(t)]
+        folders = [layout.tag_folder(name, t) for t in names]
+        current = store.stat_many([f"{folder}/current/link" for folder in folders])
+        scan.dead_tags = [f for f, link in zip(folders, current, strict=True) if link is None]
+        scan.uploads = [f"{base}/_uploads/{u}" for u in store.list_dir(f"{base}/_uploads")]
+    return scan
+
+
+def blob_prefixes(store: Store) -> list[str]:
+    """The ``blobs/sha256/<hh>`` folders, listed one by one (in parallel) by :func:`list_blobs`."""
+    top = f"{layout.BLOBS}/sha256"
+    return [f"{top}/{hh}" for hh in store.list_dir(top) if len(hh) == 2]
+
+
+def list_blobs(store: Store, prefix: str) -> list[Digest]:
+    """Digests of the blob folders below one prefix (their ``data`` is looked at later)."""
+    hh = prefix.rsplit("/", 1)[1]
+    digests = (layout.digest_from_hex(hex_) for hex_ in store.list_dir(prefix))
+    return [d for d in digests if d is not None and d[7:9] == hh]

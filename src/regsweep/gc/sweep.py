@@ -1,0 +1,76 @@
+"""Sweep: take unreferenced blobs out of the tree, deleted (offline) or quarantined (live).
+
+``cutoff`` (epoch seconds) is set when the registry may be serving pushes: a blob written,
+or linked into a repository, after it stays, because a push in progress uploads or mounts
+its blobs before it puts the manifest that references them. Offline there is no cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from functools import partial
+
+from regsweep.gc.batches import each_batch, map_batches, stat_all
+from regsweep.gc.quarantine import Quarantined, quarantine_blob
+from regsweep.gc.report import GcReport
+from regsweep.gc.vacuum import delete_blobs
+from regsweep.model import Digest
+from regsweep.sources.storage import layout
+from regsweep.sources.storage.store import Store, StoredFile
+
+
+def sweep_blobs(
+    store: Store,
+    pool: Executor,
+    candidates: Sequence[Digest],
+    links: Mapping[Digest, Sequence[str]],
+    *,
+    cutoff: float | None,
+    batch: int,
+    dry_run: bool,
+    report: GcReport,
+) -> dict[Digest, Quarantined | None]:
+    """Sweep the unmarked ``candidates``; return what left the tree (with its quarantine
+    entry when live). ``links`` are the layer links of each candidate."""
+    found = stat_all(store, pool, [layout.blob_data(d) for d in candidates])
+    # a folder without data is no blob to the registry either, and may be one being
+    # committed right now (the registry makes the folder, then renames the data into it)
+    blobs = {d: f for d, f in zip(candidates, found, strict=True) if f is not None}
+    if cutoff is not None:
+        for digest in sorted(_young(store, pool, blobs, links, cutoff)):
+            report.young.add(blobs.pop(digest).size)
+    chosen = sorted(blobs)
+    taken: dict[Digest, Quarantined | None]
+    if dry_run:
+        taken = dict.fromkeys(chosen)
+    elif cutoff is None:
+        each_batch(pool, partial(delete_blobs, store), chosen)
+        taken = dict.fromkeys(chosen)
+    else:
+        moved = map_batches(pool, partial(_quarantine, store, batch), chosen)
+        taken = {d: e for d, e in zip(chosen, moved, strict=True) if e is not None}
+    tally = report.deleted if cutoff is None else report.quarantined
+    for digest in taken:
+        tally.add(blobs[digest].size)
+        report.swept.append((digest, blobs[digest].size))
+    return taken
+
+
+def _quarantine(store: Store, batch: int, digests: list[Digest]) -> list[Quarantined | None]:
+    return [quarantine_blob(store, d, batch) for d in digests]
+
+
+def _young(
+    store: Store,
+    pool: Executor,
+    blobs: Mapping[Digest, StoredFile],
+    links: Mapping[Digest, Sequence[str]],
+    cutoff: float,
+) -> set[Digest]:
+    """Blobs written, or linked into a repository, after ``cutoff``."""
+    young = {d for d, f in blobs.items() if f.mtime > cutoff}
+    pairs = [(d, link) for d in blobs if d not in young for link in links.get(d, ())]
+    found = stat_all(store, pool, [link for _, link in pairs])
+    young.update(d for (d, _), f in zip(pairs, found, strict=True) if f and f.mtime > cutoff)
+    return young

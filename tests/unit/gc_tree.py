@@ -1,0 +1,118 @@
+"""Small registry trees written straight to disk for the collector's unit tests.
+
+Layout as the registry writes it (shared/reference/registry.md section 1); only what the
+collector reads is written. Nothing here shares code with regsweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+V2 = Path("docker/registry/v2")
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OLD = 1_600_000_000.0  # comfortably older than any grace period
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def hex_of(digest: str) -> str:
+    return digest.removeprefix("sha256:")
+
+
+class Tree:
+    """A registry root; every file written gets mtime ``OLD`` unless told otherwise."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / V2 / "blobs" / "sha256").mkdir(parents=True)
+        (root / V2 / "repositories").mkdir(parents=True)
+
+    def write(self, relative: Path, data: bytes, mtime: float = OLD) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (mtime, mtime))
+        return path
+
+    def blob_path(self, digest: str) -> Path:
+        return self.root / V2 / "blobs" / "sha256" / hex_of(digest)[:2] / hex_of(digest) / "data"
+
+    def blob(self, data: bytes, mtime: float = OLD) -> str:
+        digest = digest_of(data)
+        self.write(self.blob_path(digest).relative_to(self.root), data, mtime)
+        return digest
+
+    def repo(self, name: str) -> Path:
+        return self.root / V2 / "repositories" / name
+
+    def link(self, relative: Path, digest: str, mtime: float = OLD) -> Path:
+        return self.write(relative, digest.encode(), mtime)
+
+    def layer_link(self, repo: str, digest: str) -> Path:
+        return self.repo(repo) / "_layers" / "sha256" / hex_of(digest) / "link"
+
+    def revision_link(self, repo: str, digest: str) -> Path:
+        return self.repo(repo) / "_manifests" / "revisions" / "sha256" / hex_of(digest) / "link"
+
+    def image(
+        self, repo: str, tag: str | None = None, *, layers: int = 2, seed: str = ""
+    ) -> dict[str, Any]:
+        """Push an OCI image (config + ``layers`` layers); returns digests by role."""
+        blobs = [self.blob(f"{repo}:{tag}:{seed}:layer{i}".encode()) for i in range(layers)]
+        config = self.blob(json.dumps({"repo": repo, "tag": tag, "seed": seed}).encode())
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config, "size": 10},
+            "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": 10} for d in blobs],
+        }
+        manifest = self.manifest(repo, doc, tag)
+        for digest in (config, *blobs):
+            self.link(self.layer_link(repo, digest).relative_to(self.root), digest)
+        return {"manifest": manifest, "config": config, "layers": blobs}
+
+    def index(self, repo: str, tag: str | None, children: list[str]) -> str:
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": c, "size": 10} for c in children],
+        }
+        return self.manifest(repo, doc, tag)
+
+    def manifest(self, repo: str, doc: dict[str, Any], tag: str | None) -> str:
+        digest = self.blob(json.dumps(doc).encode())
+        self.link(self.revision_link(repo, digest).relative_to(self.root), digest)
+        if tag is not None:
+            tag_dir = self.repo(repo) / "_manifests" / "tags" / tag
+            self.link((tag_dir / "current" / "link").relative_to(self.root), digest)
+            entry = tag_dir / "index" / "sha256" / hex_of(digest) / "link"
+            self.link(entry.relative_to(self.root), digest)
+        return digest
+
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        """What an API DELETE leaves: the revision folder without its link, tags gone."""
+        self.revision_link(repo, digest).unlink()
+        tags = self.repo(repo) / "_manifests" / "tags"
+        for tag in list(tags.iterdir()) if tags.is_dir() else []:
+            if (tag / "current" / "link").read_text() == digest:
+                for path in sorted(tag.rglob("*"), key=lambda p: -len(p.parts)):
+                    path.unlink() if path.is_file() else path.rmdir()
+                tag.rmdir()
+
+    def blobs(self) -> set[str]:
+        base = self.root / V2 / "blobs" / "sha256"
+        return {
+            f"sha256:{d.name}"
+            for p in base.iterdir()
+            for d in p.iterdir()
+            if (d / "data").is_file()
+        }
