@@ -24,6 +24,11 @@ from pydantic_settings import (
 
 from regsweep.durations import parse_duration
 from regsweep.errors import UsageError
+from regsweep.gc.collector import (
+    DEFAULT_GRACE,
+    DEFAULT_QUARANTINE_DELAY,
+    DEFAULT_UPLOAD_MAX_AGE,
+)
 from regsweep.policy import (
     DEFAULT_EXCLUDE_TAGS,
     DEFAULT_MAX_AGE,
@@ -67,7 +72,12 @@ class Settings(BaseSettings):
     dry_run: bool = False
     docker_registry_name: str | None = None
     docker_registry_config: str = DEFAULT_CONTAINER_CONFIG
-    gc: Literal["registry", "none"] = "registry"
+    gc: Literal["registry", "native", "none"] = "registry"
+    #: regsweep's own collector (``--gc native``, ``regsweep gc``); see regsweep.gc
+    offline: bool = False
+    gc_grace: timedelta = DEFAULT_GRACE
+    quarantine_delay: timedelta = DEFAULT_QUARANTINE_DELAY
+    upload_max_age: timedelta = DEFAULT_UPLOAD_MAX_AGE
     gc_command: str | None = None
     restart: bool = True
     restart_command: str | None = None
@@ -83,7 +93,14 @@ class Settings(BaseSettings):
     #: how a tag sharing its digest with a kept tag is removed over the API
     untag_method: Literal["auto", "tag-delete", "throwaway"] = "auto"
 
-    @field_validator("max_age", "untagged_grace", mode="before")
+    @field_validator(
+        "max_age",
+        "untagged_grace",
+        "gc_grace",
+        "quarantine_delay",
+        "upload_max_age",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)

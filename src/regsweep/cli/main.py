@@ -11,6 +11,7 @@ from regsweep import __version__
 from regsweep.cli.apply import apply_command
 from regsweep.cli.du import du_command
 from regsweep.cli.explain import explain_command
+from regsweep.cli.gc import gc_command
 from regsweep.cli.plan import plan_command
 from regsweep.cli.run import run_command
 from regsweep.cli.verify import verify_command
@@ -32,6 +33,7 @@ cli.add_command(verify_command)
 cli.add_command(explain_command)
 cli.add_command(apply_command)
 cli.add_command(du_command)
+cli.add_command(gc_command)
 
 
 def main() -> None:
