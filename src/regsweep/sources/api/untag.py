@@ -164,7 +164,11 @@ class Untagger:
             log.warning("throw-away config %s left in %s: %s", digest, repository, exc)
 
     async def _detect(self, repository: str) -> UntagMethod:
-        """Probe on regsweep's own throw-away manifest under two probe tags (module doc)."""
+        """Probe on regsweep's own throw-away manifest under two probe tags (module doc).
+
+        Deletes must work first: otherwise the probe tags could not be removed again.
+        """
+        await self.client.check_delete_enabled(repository)
         probe = f"regsweep-probe-{secrets.token_hex(6)}"
         first, second = f"{probe}-a", f"{probe}-b"
         throwaway = _Throwaway.make("regsweep probes how this registry deletes tags")
