@@ -25,7 +25,9 @@ def parse_manifest(digest: Digest, raw: bytes) -> Manifest:
     """Parse ``raw`` (the exact bytes stored under ``digest``)."""
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than Python's limit, which the registry's Go decoder
+        # accepts in fields it does not know; one such manifest must not stop a discovery.
         raise ManifestError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestError("not a JSON object")
@@ -97,8 +99,8 @@ def _list(doc: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _str(doc: Mapping[str, Any], key: str) -> str:
-    value = doc.get(key)
+def _str(doc: object, key: str) -> str:
+    value = doc.get(key) if isinstance(doc, dict) else None
     if not isinstance(value, str):
         raise ManifestError(f"{key} is missing or not a string")
     return value
