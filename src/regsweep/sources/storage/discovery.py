@@ -76,8 +76,31 @@ def discover_storage(
     )
 
 
+#: The folders every path discovery reads goes through.
+_SPINE = (
+    "docker",
+    "docker/registry",
+    layout.V2,
+    layout.REPOSITORIES,
+    layout.BLOBS,
+    layout.BLOBS + "/sha256",
+)
+
+
 def require_registry(store: Store) -> None:
-    """Refuse a folder that is not a registry's storage root, before reading anything."""
+    """Refuse a folder that is not a registry's storage root, before reading anything.
+
+    A symlink on the spine is refused too: symlinks are never followed (one could lead
+    outside the root), and skipping a symlinked ``repositories`` would silently see an
+    empty registry.
+    """
+    for folder in _SPINE:
+        stored = store.stat(folder)
+        if stored is not None and stored.is_link:
+            raise NotARegistryError(
+                f"{store.describe()}: {folder} is a symlink, which regsweep does not follow "
+                "(it could lead outside the storage root); give the real folder instead"
+            )
     if not store.exists(layout.V2):
         hint = ""
         if store.exists("registry/v2") or store.exists("v2/repositories"):

@@ -8,6 +8,7 @@ import shutil
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from stat import S_ISLNK
 
 from regsweep.sources.storage.store import PathEscapeError, StoredFile, check_relative
 
@@ -23,13 +24,33 @@ class LocalStore:
         return str(self.root)
 
     def _path(self, path: str) -> str:
-        return os.path.join(self.root, check_relative(path))
+        """The full path, refused when a folder on the way to it is a symlink.
+
+        The OS follows a symlinked folder anywhere in a path, so without this check a
+        listing or a delete below ``repositories/app -> /elsewhere`` would act outside the
+        storage root. (The last component is each method's business: listed as a link,
+        refused by ``read``, unlinked by ``delete_tree``.)
+        """
+        full = os.path.join(self.root, check_relative(path))
+        folder = str(self.root)
+        for part in path.split("/")[:-1]:
+            folder = os.path.join(folder, part)
+            if os.path.islink(folder):
+                raise PathEscapeError(f"refusing {path!r}: {folder} is a symlink")
+        return full
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(self._path(path))
 
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
-        base = self._path(prefix)
+        try:
+            base = self._path(prefix)
+        except PathEscapeError:
+            base = None
+        if base is None or os.path.islink(base):
+            # scandir would follow it: report the folder as a link instead of listing it
+            yield StoredFile(prefix, 0, 0.0, is_link=True)
+            return
         stack = [(base, prefix)]
         while stack:
             folder, rel = stack.pop()
@@ -48,13 +69,22 @@ class LocalStore:
                     yield StoredFile(child, st.st_size, st.st_mtime)
 
     def list_dir(self, prefix: str) -> list[str]:
+        full = self._path(prefix)
+        if os.path.islink(full):
+            raise PathEscapeError(f"refusing to list {prefix!r}: it is a symlink")
         try:
-            return os.listdir(self._path(prefix))
+            return os.listdir(full)
         except (FileNotFoundError, NotADirectoryError):
             return []
 
     def read(self, path: str) -> bytes:
-        full = self._path(path)
+        """The file's bytes; a symlink is refused.
+
+        Folders on the way are not checked here (four times the cost of the read itself,
+        on the hot path): every path read comes from a listing, which never descends into a
+        symlinked folder.
+        """
+        full = os.path.join(self.root, check_relative(path))
         if os.path.islink(full):
             raise FileNotFoundError(f"{path} is a symlink; not followed")
         with open(full, "rb") as handle:
@@ -63,9 +93,9 @@ class LocalStore:
     def stat(self, path: str) -> StoredFile | None:
         try:
             st = os.lstat(self._path(path))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return StoredFile(path, st.st_size, st.st_mtime, is_link=os.path.islink(self._path(path)))
+        return StoredFile(path, st.st_size, st.st_mtime, is_link=S_ISLNK(st.st_mode))
 
     def delete_tree(self, prefix: str) -> bool:
         full = self._path(prefix)
