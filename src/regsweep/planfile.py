@@ -38,10 +38,12 @@ VERSION = 1
 class RegistryIdentity:
     """Which registry a plan is for: its storage location, and its URL when one was given."""
 
-    storage: str
+    storage: str | None
     url: str | None
 
     def __str__(self) -> str:
+        if self.storage is None:
+            return str(self.url)
         return self.storage + (f" ({self.url})" if self.url else "")
 
 
@@ -100,9 +102,12 @@ def write_plan_file(path: Path, planned: PlanFile) -> None:
     }
     document["checksum"] = _checksum(document)
     text = json.dumps(document, indent=2) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the plan file {path}: {exc.strerror}") from None
 
 
 def read_plan_file(path: Path) -> PlanFile:
@@ -146,7 +151,7 @@ def _parse(document: dict[str, Any]) -> PlanFile:
         created_at=_time(document["created_at"]),
         expires_at=_time(document["expires_at"]),
         discovered_at=_time(document["discovered_at"]),
-        registry=RegistryIdentity(str(registry["storage"]), registry["url"]),
+        registry=RegistryIdentity(registry["storage"], registry["url"]),
         policy_source=str(policy["source"]),
         policies=tuple(str(line) for line in policy["policies"]),
         fingerprint=str(document["inventory_fingerprint"]),

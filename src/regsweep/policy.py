@@ -33,6 +33,7 @@ DEFAULT_EXCLUDE_TAGS = (
 DEFAULT_MAX_AGE = timedelta(days=30)
 DEFAULT_UNTAGGED_GRACE = timedelta(hours=1)
 DEFAULT_POLICY_NAME = "default"
+MAX_RULES_TEXT_IN_REASON = 80
 
 
 def compile_pattern(pattern: str, what: str) -> re.Pattern[str]:
@@ -298,8 +299,12 @@ def _decide(
     rules_text = ", ".join(
         rule.describe() for rule, _ in verdicts if not isinstance(rule, UnknownPushTime)
     )
+    # The rules are printed once above the plan; repeating a long regex on every line of a
+    # plan would bury the reasons, so only short rule lists are spelled out here.
+    rules_text = rules_text or "no keep rules"
+    shown = f" ({rules_text})" if len(rules_text) <= MAX_RULES_TEXT_IN_REASON else ""
     reason = (
         f"pushed {format_duration(now - tag.pushed_at)} ago; kept by no rule of policy "
-        f"{policy.name} ({rules_text or 'no keep rules'})"
+        f"{policy.name}{shown}"
     )
     return TagDecision(tag, False, reason, policy.name)

@@ -11,13 +11,12 @@ import click
 
 from regsweep.cli.brake import enforce_brake
 from regsweep.cli.options import apply_options, registry_options, settings_from
-from regsweep.cli.plan import discover, registry_identity
+from regsweep.cli.plan import discover, open_source, registry_identity
 from regsweep.cli.render import render_plan
 from regsweep.cli.run import collect_commands, execute_plan
 from regsweep.cli.terminal import Terminal
 from regsweep.model import Digest, Inventory
 from regsweep.planfile import inventory_fingerprint, read_plan_file
-from regsweep.sources.storage.open import open_storage
 
 #: Revisions linked less than this before the plan's discovery began are treated as pushed
 #: after it and re-checked: storage timestamps come from the storage's clock, the discovery
@@ -41,9 +40,9 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     started = time.monotonic()
     commands = collect_commands(settings)
     saved = read_plan_file(plan_file)
-    store = open_storage(settings.registry_dir)
+    store = open_source(settings)
     saved.check_usable(datetime.now(UTC), registry_identity(store, settings))
-    inventory, _ = discover(store, terminal)
+    inventory, _ = discover(store, terminal, settings)
     if inventory_fingerprint(inventory) == saved.fingerprint:
         terminal.info("the registry is as it was when the plan was made")
     else:
@@ -54,7 +53,16 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         render_plan(terminal.out, saved.plan)
     enforce_brake(saved.plan.actions, inventory, saved.policies, settings, force, terminal)
     known = _known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN)
-    execute_plan(saved.plan, store, known, settings, commands, terminal, started)
+    execute_plan(
+        saved.plan,
+        store,
+        known,
+        settings,
+        commands,
+        terminal,
+        started,
+        manifests=inventory.manifests,
+    )
 
 
 def _known_revisions(inventory: Inventory, before: datetime) -> dict[str, frozenset[Digest]]:

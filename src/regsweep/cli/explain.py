@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from regsweep.cli.options import policy_options, settings_from
-from regsweep.cli.plan import discover
+from regsweep.cli.plan import discover, open_source
 from regsweep.cli.terminal import Terminal
 from regsweep.durations import format_duration
 from regsweep.errors import UsageError
@@ -20,7 +20,6 @@ from regsweep.model import Digest, Inventory, parse_digest
 from regsweep.plan import Action, RepositoryPlan, plan_repository
 from regsweep.policy import TagDecision
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.open import open_storage
 
 
 @click.command("explain")
@@ -32,7 +31,9 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     policies = settings.policies()
-    inventory, _ = discover(open_storage(settings.registry_dir), terminal)
+    inventory, _ = discover(
+        open_source(settings), terminal, settings, include=lambda name: name == repository
+    )
     if repository not in inventory.repositories:
         raise UsageError(f"no repository {repository!r} in the registry")
     policy = policies.policy_for(repository)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from regsweep.plan import Plan, build_plan
 from regsweep.planfile import PlanFile, RegistryIdentity, inventory_fingerprint, write_plan_file
 from regsweep.policy import PolicySet
 from regsweep.settings import Settings
+from regsweep.sources.api.open import discover_registry
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.open import open_storage
 from regsweep.sources.storage.store import Store
@@ -57,7 +60,7 @@ def plan_command(
     planned = discover_and_plan(settings, terminal)
     plan = planned.plan
     if terminal.json_output:
-        terminal.json(plan.to_json())
+        terminal.json({**plan.to_json(), "age_source": planned.inventory.age_source})
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
     for excess in brake_excesses(plan.actions, planned.inventory, settings):
@@ -85,7 +88,8 @@ def plan_command(
 class Planned:
     """A plan with everything it was computed from."""
 
-    store: Store
+    #: the storage read and written; None in API mode (only ``--registry-url``)
+    store: Store | None
     inventory: Inventory
     policies: PolicySet
     plan: Plan
@@ -94,17 +98,50 @@ class Planned:
     now: datetime
 
 
-def registry_identity(store: Store, settings: Settings) -> RegistryIdentity:
-    return RegistryIdentity(store.describe(), settings.registry_url)
+def registry_identity(store: Store | None, settings: Settings) -> RegistryIdentity:
+    return RegistryIdentity(store.describe() if store else None, settings.registry_url)
 
 
-def discover(store: Store, terminal: Terminal) -> tuple[Inventory, datetime]:
-    """Read the registry's inventory; returns it and the time discovery began."""
+def open_source(settings: Settings) -> Store | None:
+    """The storage to work on, or None for API mode: a URL and no storage folder.
+
+    Storage is preferred whenever it is given: it has true push times and is read far
+    faster; the API then only carries out manifest deletes.
+    """
+    if settings.registry_dir is None and settings.registry_url is not None:
+        return None
+    return open_storage(settings.registry_dir)
+
+
+def discover(
+    store: Store | None,
+    terminal: Terminal,
+    settings: Settings,
+    *,
+    include: Callable[[str], bool] | None = None,
+    check_blobs: bool = False,
+) -> tuple[Inventory, datetime]:
+    """Read the registry's inventory (storage, or the API when ``store`` is None).
+
+    Returns it and the time discovery began. ``check_blobs`` (API mode) asks the registry
+    for every config and layer, as verification needs.
+    """
     started = datetime.now(UTC)
     with terminal.status("discovering") as status:
-        inventory = discover_storage(
-            store, progress=(lambda m: status.update(m)) if status else None
-        )
+        progress = (lambda m: status.update(m)) if status else None
+        if store is None:
+            inventory = asyncio.run(
+                discover_registry(
+                    settings, include=include, progress=progress, check_blobs=check_blobs
+                )
+            )
+            if not check_blobs:
+                terminal.warn(
+                    f"API mode: ages are {inventory.age_source}, not push times (the API has "
+                    "none); tags without a usable timestamp are kept"
+                )
+        else:
+            inventory = discover_storage(store, progress=progress)
     for problem in inventory.problems[:MAX_PROBLEMS_SHOWN]:
         terminal.warn(f"skipped {problem}")
     if len(inventory.problems) > MAX_PROBLEMS_SHOWN:
@@ -118,8 +155,10 @@ def discover_and_plan(settings: Settings, terminal: Terminal) -> Planned:
     The policies are loaded first: a broken policy file fails before the registry is read.
     """
     policies = settings.policies()
-    store = open_storage(settings.registry_dir)
-    inventory, discovered_at = discover(store, terminal)
+    store = open_source(settings)
+    inventory, discovered_at = discover(
+        store, terminal, settings, include=lambda name: policies.policy_for(name) is not None
+    )
     for line in policies.describe():
         terminal.info(line)
     now = datetime.now(UTC)

@@ -17,11 +17,12 @@ from rich.filesize import decimal
 
 from regsweep.apply.api import registry_deleter
 from regsweep.apply.outcome import ActionResult, Outcome
+from regsweep.apply.registry_api import apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
 from regsweep.apply.storage import StorageApplier
 from regsweep.cli.brake import enforce_brake
 from regsweep.cli.options import apply_options, policy_options, settings_from
-from regsweep.cli.plan import discover_and_plan
+from regsweep.cli.plan import discover, discover_and_plan
 from regsweep.cli.render import render_plan
 from regsweep.cli.terminal import Terminal
 from regsweep.collect import (
@@ -34,10 +35,10 @@ from regsweep.collect import (
 )
 from regsweep.errors import EXIT_FAILED
 from regsweep.journal import Journal, default_journal_path
-from regsweep.model import Digest
+from regsweep.model import Digest, Manifest
 from regsweep.plan import Plan
 from regsweep.settings import Settings
-from regsweep.sources.storage.discovery import discover_storage, list_blob_sizes
+from regsweep.sources.storage.discovery import list_blob_sizes
 from regsweep.sources.storage.store import Store
 from regsweep.verify import VerifyReport, verify_inventory
 
@@ -67,22 +68,34 @@ def run_command(output: str, force: bool, **params: Any) -> None:
         terminal,
     )
     known = {name: frozenset(r.revisions) for name, r in planned.inventory.repositories.items()}
-    execute_plan(planned.plan, planned.store, known, settings, commands, terminal, started)
+    execute_plan(
+        planned.plan,
+        planned.store,
+        known,
+        settings,
+        commands,
+        terminal,
+        started,
+        manifests=planned.inventory.manifests,
+    )
 
 
 def execute_plan(
     plan: Plan,
-    store: Store,
+    store: Store | None,
     known: Mapping[str, frozenset[Digest]],
     settings: Settings,
     commands: tuple[list[str] | None, list[str] | None],
     terminal: Terminal,
     started: float,
+    *,
+    manifests: Mapping[Digest, Manifest],
 ) -> None:
     """Apply, collect, verify and report (the part ``run`` shares with ``apply``).
 
     ``known`` are the revisions the plan was computed from: any other revision found while
     applying was pushed since and is checked for references to what is deleted.
+    ``store`` None is API mode: everything goes through the registry's API.
     Exits 1 when a step failed; a dry run only runs the GC's own dry run.
     """
     gc_argv, restart_argv = commands
@@ -97,21 +110,20 @@ def execute_plan(
     journal_path = settings.journal or default_journal_path()
     with Journal(journal_path) as journal:
         journal.write("start", plan=plan.summary.to_json())
-        report = asyncio.run(
-            _apply(plan, StorageApplier(store, known), settings, journal, terminal)
-        )
+        report = asyncio.run(_apply(plan, store, known, manifests, settings, journal, terminal))
         result["apply"] = report.to_json()
         failed = not report.ok
         if not failed and gc_argv is not None:
-            before = sum(list_blob_sizes(store).values())
+            before = _storage_bytes(store)
             gc = _collect(gc_argv, restart_argv, terminal, dry_run=False)
-            after = sum(list_blob_sizes(store).values())
+            after = _storage_bytes(store)
             result["gc"] = gc.to_json()
             result["restarted"] = restart_argv is not None and gc.blobs_deleted > 0
-            result["storage_bytes_before"] = before
-            result["storage_bytes_after"] = after
+            if before is not None and after is not None:
+                result["storage_bytes_before"] = before
+                result["storage_bytes_after"] = after
             journal.write("gc", **gc.to_json(), bytes_before=before, bytes_after=after)
-        verified = _verify(store, terminal)
+        verified = _verify(store, settings, terminal)
         result["verify"] = verified.to_json()
         failed = failed or not verified.ok
         journal.write("end", failed=failed)
@@ -122,8 +134,16 @@ def execute_plan(
 
 
 def collect_commands(settings: Settings) -> tuple[list[str] | None, list[str] | None]:
-    """Build the GC and restart commands now, so a missing name fails before any delete."""
+    """Build the GC and restart commands now, so a missing name fails before any delete.
+
+    In API mode (no storage folder) garbage collection runs only when a container name or a
+    command was given: many registries reached over the API (zot, Harbor, GHCR) collect
+    garbage themselves, and the others need to be told how.
+    """
     if settings.gc == "none":
+        return None, None
+    api_only = settings.registry_dir is None and settings.registry_url is not None
+    if api_only and not (settings.docker_registry_name or settings.gc_command):
         return None, None
     gc_argv = build_command(
         settings.gc_command,
@@ -145,22 +165,32 @@ def collect_commands(settings: Settings) -> tuple[list[str] | None, list[str] | 
 
 
 async def _apply(
-    plan: Plan, applier: StorageApplier, settings: Settings, journal: Journal, terminal: Terminal
+    plan: Plan,
+    store: Store | None,
+    known: Mapping[str, frozenset[Digest]],
+    manifests: Mapping[Digest, Manifest],
+    settings: Settings,
+    journal: Journal,
+    terminal: Terminal,
 ) -> ApplyReport:
-    """Apply through storage; manifest deletes go through the registry API when it is known."""
-    probe = next((a.repository for a in plan.manifest_deletes), None)
-    async with registry_deleter(settings, probe) as deleter:
-        applier.api = deleter
-        with terminal.progress("deleting", total=len(plan.actions)) as advance:
+    """Apply through storage (manifest deletes through the API when a URL is known), or
+    entirely through the API in API mode."""
+    with terminal.progress("deleting", total=len(plan.actions)) as advance:
 
-            def on_result(result: ActionResult) -> None:
-                advance()
-                if result.outcome is Outcome.SKIPPED:
-                    terminal.warn(f"skipped {result.action.target}: {result.detail}")
+        def on_result(result: ActionResult) -> None:
+            advance()
+            if result.outcome is Outcome.SKIPPED:
+                terminal.warn(f"skipped {result.action.target}: {result.detail}")
 
+        if store is None:
+            return await apply_over_api(
+                settings, plan, manifests, journal=journal, on_result=on_result
+            )
+        probe = next((a.repository for a in plan.manifest_deletes), None)
+        async with registry_deleter(settings, probe) as deleter:
             return await apply_actions(
                 plan.actions,
-                applier,
+                StorageApplier(store, known, deleter),
                 concurrency=settings.concurrency,
                 journal=journal,
                 on_result=on_result,
@@ -188,9 +218,13 @@ def _collect(
     return gc
 
 
-def _verify(store: Store, terminal: Terminal) -> VerifyReport:
-    with terminal.status("verifying"):
-        report = verify_inventory(discover_storage(store))
+def _storage_bytes(store: Store | None) -> int | None:
+    return sum(list_blob_sizes(store).values()) if store is not None else None
+
+
+def _verify(store: Store | None, settings: Settings, terminal: Terminal) -> VerifyReport:
+    inventory, _ = discover(store, terminal, settings, check_blobs=True)
+    report = verify_inventory(inventory)
     if report.ok:
         terminal.info(f"verified: all {report.tags_checked} tags resolve with every blob present")
     for problem in report.problems:

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import click
 
+from regsweep.cli.options import registry_options, settings_from
+from regsweep.cli.plan import discover, open_source
 from regsweep.cli.terminal import Terminal
 from regsweep.errors import EXIT_FAILED
-from regsweep.settings import load_settings
-from regsweep.sources.storage.discovery import discover_storage
-from regsweep.sources.storage.open import open_storage
 from regsweep.verify import verify_inventory
 
 
 @click.command("verify")
-@click.option(
-    "--registry-dir", type=click.Path(path_type=Path), help="Registry data folder [REGISTRY_DIR]."
-)
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def verify_command(registry_dir: Path | None, output: str) -> None:
-    """Check every tag: manifest, config, layers and index children all present. Exit 1 if not."""
-    settings = load_settings({"registry_dir": registry_dir})
+@registry_options
+def verify_command(output: str, **params: Any) -> None:
+    """Check every tag: manifest, config, layers and index children all present. Exit 1 if not.
+
+    From storage when a folder is given; over the API otherwise (one request per blob).
+    """
+    settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    store = open_storage(settings.registry_dir)
-    with terminal.status("verifying"):
-        report = verify_inventory(discover_storage(store))
+    inventory, _ = discover(open_source(settings), terminal, settings, check_blobs=True)
+    report = verify_inventory(inventory)
     if terminal.json_output:
         terminal.json(report.to_json())
     else:
