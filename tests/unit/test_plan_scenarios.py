@@ -1,0 +1,308 @@
+"""The planner on hand-built registries, one trap per test."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from regsweep import mediatypes
+from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
+from regsweep.plan import ActionKind, Plan, build_plan, plan_repository
+from regsweep.policy import Policy
+from tests.unit.strategies import NOW, digest_of
+
+DAY = timedelta(days=1)
+OLD = NOW - 400 * DAY
+#: The defaults (30 days, default exclude pattern, 1 hour grace) over every repository.
+DEFAULT = Policy()
+
+
+def blob(name: str) -> Digest:
+    return digest_of(f"blob {name}")
+
+
+def image(name: str, *layers: str, config: str | None = None) -> Manifest:
+    return Manifest(
+        digest_of(name),
+        mediatypes.OCI_MANIFEST,
+        500,
+        config=Descriptor(mediatypes.OCI_CONFIG, blob(config or f"{name} config"), 10),
+        layers=tuple(Descriptor("layer", blob(layer), 1) for layer in layers),
+    )
+
+
+def index(name: str, *children: Manifest) -> Manifest:
+    platforms = ("linux/amd64", "linux/arm64", "linux/s390x")
+    return Manifest(
+        digest_of(name),
+        mediatypes.OCI_INDEX,
+        300,
+        children=tuple(
+            Descriptor(c.media_type, c.digest, c.size, platform=p)
+            for c, p in zip(children, platforms, strict=False)
+        ),
+    )
+
+
+def referrer(name: str, subject: Digest) -> Manifest:
+    return Manifest(
+        digest_of(name),
+        mediatypes.OCI_MANIFEST,
+        200,
+        config=Descriptor(mediatypes.OCI_EMPTY, blob("empty"), 2),
+        layers=(Descriptor("application/vnd.dev.cosign.simplesigning.v1+json", blob(name), 1),),
+        subject=subject,
+    )
+
+
+def repository(
+    name: str,
+    manifests: list[Manifest],
+    tags: dict[str, tuple[Manifest, datetime | None]] | None = None,
+    linked: datetime = OLD,
+    young: tuple[Manifest, ...] = (),
+) -> Repository:
+    """Every manifest is a revision linked at ``linked`` (``young`` ones 10 minutes ago)."""
+    revisions: dict[Digest, datetime | None] = {m.digest: linked for m in manifests}
+    revisions.update({m.digest: NOW - timedelta(minutes=10) for m in young})
+    return Repository(
+        name,
+        {t: Tag(name, t, m.digest, when) for t, (m, when) in (tags or {}).items()},
+        revisions,
+    )
+
+
+def inventory(*repositories: Repository, manifests: list[Manifest]) -> Inventory:
+    sizes: dict[Digest, int] = {}
+    for m in manifests:
+        sizes[m.digest] = m.size
+        for ref in m.blob_references():
+            sizes.setdefault(ref, 1000)
+    return Inventory({r.name: r for r in repositories}, {m.digest: m for m in manifests}, sizes)
+
+
+def deleted(plan: Plan, repo: str = "app") -> list[Digest]:
+    return [a.digest for a in plan.manifest_deletes if a.repository == repo]
+
+
+def untagged(plan: Plan) -> list[str]:
+    return [a.target for a in plan.untags]
+
+
+AMD64 = image("amd64", "base", "amd64 app")
+ARM64 = image("arm64", "base", "arm64 app")
+
+
+def test_an_old_multi_arch_release_excluded_by_name_keeps_its_untagged_platforms() -> None:
+    """The registry's --delete-untagged deletes these children (distribution #3178)."""
+    release = index("release", AMD64, ARM64)
+    manifests = [release, AMD64, ARM64]
+    repo = repository("app", manifests, {"v1.2.3": (release, OLD)})
+    inv = inventory(repo, manifests=manifests)
+    plan = build_plan(inv, DEFAULT, NOW)
+    assert plan.actions == ()
+    assert plan.summary.bytes_reclaimable == 0
+    why = plan_repository(repo, inv.manifests, DEFAULT, NOW).why_kept(AMD64.digest, inv.manifests)
+    assert why is not None
+    assert why.startswith(f"linux/amd64 of index {release.digest}, which is kept: ")
+    assert "v1.2.3" in why
+
+
+def test_an_old_tag_sharing_its_digest_with_latest_is_untagged_and_the_manifest_stays() -> None:
+    build = image("build", "base")
+    repo = repository("app", [build], {"build-7": (build, OLD), "latest": (build, OLD)})
+    plan = build_plan(inventory(repo, manifests=[build]), DEFAULT, NOW)
+    assert untagged(plan) == ["app:build-7"]
+    assert plan.manifest_deletes == []
+    assert plan.summary.bytes_reclaimable == 0
+
+
+def test_an_expired_multi_arch_image_goes_index_first_then_each_platform() -> None:
+    build = index("build", AMD64, ARM64)
+    manifests = [build, AMD64, ARM64]
+    repo = repository("app", manifests, {"build-7": (build, OLD)})
+    plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
+    assert untagged(plan) == ["app:build-7"]
+    first, *platforms = plan.manifest_deletes
+    assert first.digest == build.digest and first.wave == 1
+    assert first.reason == "tagged only by expired tags: build-7"
+    assert {a.digest for a in platforms} == {AMD64.digest, ARM64.digest}
+    assert all(a.wave == 2 for a in platforms)
+    reasons = sorted(a.reason for a in platforms)
+    assert reasons == [
+        f"linux/amd64 of deleted index {build.digest}",
+        f"linux/arm64 of deleted index {build.digest}",
+    ]
+    # every blob of the image is freed, the shared base layer once
+    freed = {blob("base"), blob("amd64 app"), blob("arm64 app")}
+    freed |= {blob("amd64 config"), blob("arm64 config")}
+    freed |= {build.digest, AMD64.digest, ARM64.digest}
+    assert plan.reclaimable_blobs == freed
+
+
+def test_a_platform_shared_by_a_kept_and_a_deleted_index_stays() -> None:
+    s390x = image("s390x", "base", "s390x app")
+    kept = index("kept", AMD64, ARM64)
+    gone = index("gone", ARM64, s390x)
+    manifests = [kept, gone, AMD64, ARM64, s390x]
+    repo = repository("app", manifests, {"latest": (kept, OLD), "build-1": (gone, OLD)})
+    plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
+    assert deleted(plan) == [gone.digest, s390x.digest]
+    assert blob("arm64 app") not in plan.reclaimable_blobs
+    assert blob("s390x app") in plan.reclaimable_blobs
+
+
+def test_a_tagged_platform_of_a_deleted_index_stays() -> None:
+    build = index("build", AMD64, ARM64)
+    manifests = [build, AMD64, ARM64]
+    repo = repository("app", manifests, {"build-1": (build, OLD), "amd64-latest": (AMD64, NOW)})
+    plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
+    assert deleted(plan) == [build.digest, ARM64.digest]
+
+
+def test_a_young_untagged_index_stays_with_its_platforms() -> None:
+    """A multi-arch push uploads the platforms, then the index, then the tag: mid-push, all
+    of it is untagged, and the platforms may be old (pushed before, reused)."""
+    pushing = index("pushing", AMD64, ARM64)
+    repo = repository("app", [AMD64, ARM64], young=(pushing,))
+    plan = build_plan(inventory(repo, manifests=[pushing, AMD64, ARM64]), DEFAULT, NOW)
+    assert plan.actions == ()
+
+
+def test_an_untagged_manifest_just_past_the_grace_is_deleted() -> None:
+    stale = image("stale", "x")
+    repo = repository("app", [stale], linked=NOW - timedelta(hours=1, seconds=1))
+    plan = build_plan(inventory(repo, manifests=[stale]), DEFAULT, NOW)
+    assert deleted(plan) == [stale.digest]
+    [action] = plan.manifest_deletes
+    assert action.reason.startswith("untagged, referenced by no kept tag, index or referrer")
+
+
+def test_an_untagged_manifest_exactly_at_the_grace_stays() -> None:
+    fresh = image("fresh", "x")
+    repo = repository("app", [fresh], linked=NOW - timedelta(hours=1))
+    assert build_plan(inventory(repo, manifests=[fresh]), DEFAULT, NOW).actions == ()
+
+
+def test_a_blob_already_swept_is_not_counted_as_freed() -> None:
+    """Only blobs still in the content store can be freed (an earlier GC took the rest)."""
+    stale = image("stale", "swept", "present")
+    inv = inventory(repository("app", [stale]), manifests=[stale])
+    sizes = {d: s for d, s in inv.blob_sizes.items() if d != blob("swept")}
+    plan = build_plan(replace(inv, blob_sizes=sizes), DEFAULT, NOW)
+    assert deleted(plan) == [stale.digest]
+    assert plan.reclaimable_blobs == {stale.digest, blob("stale config"), blob("present")}
+
+
+def test_an_old_signature_of_a_kept_image_stays() -> None:
+    app = image("app", "base")
+    signature = referrer("signature", subject=app.digest)
+    sbom = referrer("sbom", subject=signature.digest)  # a referrer of a referrer
+    manifests = [app, signature, sbom]
+    repo = repository("app", manifests, {"latest": (app, OLD)})
+    inv = inventory(repo, manifests=manifests)
+    plan = build_plan(inv, DEFAULT, NOW)
+    assert plan.actions == ()
+    why = plan_repository(repo, inv.manifests, DEFAULT, NOW).why_kept(sbom.digest, inv.manifests)
+    assert why is not None and why.startswith(f"referrer of {signature.digest}")
+
+
+def test_a_signature_goes_before_the_expired_image_it_signs() -> None:
+    app = image("app", "base")
+    signature = referrer("signature", subject=app.digest)
+    manifests = [app, signature]
+    repo = repository("app", manifests, {"build-1": (app, OLD)})
+    plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
+    assert deleted(plan) == [signature.digest, app.digest]
+    sig_action = plan.manifest_deletes[0]
+    assert sig_action.reason == f"referrer of deleted manifest {app.digest}"
+    assert sig_action.wave < plan.manifest_deletes[1].wave
+
+
+def test_an_orphaned_signature_whose_image_is_gone_is_deleted() -> None:
+    gone = digest_of("deleted long ago")
+    signature = referrer("signature", subject=gone)
+    repo = repository("app", [signature])
+    plan = build_plan(inventory(repo, manifests=[signature]), DEFAULT, NOW)
+    [action] = plan.manifest_deletes
+    assert action.digest == signature.digest
+    assert action.reason == f"referrer of missing manifest {gone}"
+
+
+def test_an_out_of_scope_repository_is_untouched_and_its_shared_layers_are_not_freed() -> None:
+    mine = image("mine", "shared", "mine only")
+    theirs = image("theirs", "shared")
+    manifests = [mine, theirs]
+    team = repository("team/app", [mine])
+    other = repository("other/app", [theirs])
+    scoped = Policy(repositories=re.compile("team/.*"))
+    plan = build_plan(inventory(team, other, manifests=manifests), scoped, NOW)
+    assert [a.target for a in plan.actions] == [f"team/app@{mine.digest}"]
+    assert plan.reclaimable_blobs == {mine.digest, blob("mine config"), blob("mine only")}
+    assert plan.summary.bytes_reclaimable == 500 + 1000 + 1000
+
+
+def test_bytes_shared_across_repositories_are_counted_once() -> None:
+    """The same image pushed to two repositories (one manifest blob, one set of layers)."""
+    app = image("app", "base", "top")
+    manifests = [app]
+    plan = build_plan(
+        inventory(repository("a", manifests), repository("b", manifests), manifests=manifests),
+        DEFAULT,
+        NOW,
+    )
+    assert sorted(a.target for a in plan.manifest_deletes) == [f"a@{app.digest}", f"b@{app.digest}"]
+    assert plan.summary.blobs_reclaimable == 4
+    assert plan.summary.bytes_reclaimable == 500 + 3 * 1000
+
+
+def test_deleting_the_image_in_one_repository_frees_nothing_it_still_has_in_another() -> None:
+    app = image("app", "base", "top")
+    manifests = [app]
+    kept_elsewhere = repository("b", manifests, {"latest": (app, OLD)})
+    plan = build_plan(
+        inventory(repository("a", manifests), kept_elsewhere, manifests=manifests), DEFAULT, NOW
+    )
+    assert [a.target for a in plan.actions] == [f"a@{app.digest}"]
+    assert plan.summary.bytes_reclaimable == 0
+
+
+def test_an_unreadable_kept_manifest_keeps_every_revision_of_its_repository() -> None:
+    """Its children and referrers are unknown: any untagged manifest may be one of them."""
+    mystery = digest_of("unparsable index")
+    old = image("old", "x")
+    repo = Repository(
+        "app", {"latest": Tag("app", "latest", mystery, OLD)}, {mystery: OLD, old.digest: OLD}
+    )
+    plan = build_plan(inventory(repo, manifests=[old]), DEFAULT, NOW)
+    assert plan.actions == ()
+
+
+def test_an_unreadable_untagged_manifest_is_never_deleted() -> None:
+    mystery = digest_of("unparsable, untagged")
+    repo = Repository("app", {}, {mystery: OLD})
+    assert build_plan(inventory(repo, manifests=[]), DEFAULT, NOW).actions == ()
+
+
+def test_the_summary_counts_what_the_plan_does() -> None:
+    build = index("build", AMD64, ARM64)
+    manifests = [build, AMD64, ARM64]
+    repo = repository("app", manifests, {"build-7": (build, OLD), "latest": (AMD64, OLD)})
+    plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
+    summary = plan.summary.to_json()
+    assert summary == {
+        "repositories": 1,
+        "tags": 2,
+        "tags_to_delete": 1,
+        "manifests": 3,
+        "manifests_to_delete": 2,
+        "bytes_reclaimable": 300 + 500 + 1000 + 1000,  # index, arm64 manifest, config, layer
+        "blobs_reclaimable": 4,
+        "bytes_already_unreferenced": 0,
+    }
+    assert [a.to_json()["action"] for a in plan.actions] == [
+        ActionKind.UNTAG,
+        ActionKind.DELETE_MANIFEST,
+        ActionKind.DELETE_MANIFEST,
+    ]
