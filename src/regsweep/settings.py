@@ -73,8 +73,10 @@ class Settings(BaseSettings):
     docker_registry_name: str | None = None
     docker_registry_config: str = DEFAULT_CONTAINER_CONFIG
     gc: Literal["registry", "native", "none"] = "registry"
-    #: regsweep's own collector (``--gc native``, ``regsweep gc``); see regsweep.gc
-    offline: bool = False
+    #: regsweep's own collector (``--gc native``, ``regsweep gc``); see regsweep.gc.
+    #: ``gc_offline`` (GC_OFFLINE), not ``offline``: a stray OFFLINE=1 from a build
+    #: environment must not turn off the grace period and the quarantine of a live registry.
+    gc_offline: bool = False
     gc_grace: timedelta = DEFAULT_GRACE
     quarantine_delay: timedelta = DEFAULT_QUARANTINE_DELAY
     upload_max_age: timedelta = DEFAULT_UPLOAD_MAX_AGE

@@ -26,9 +26,11 @@ RESTART_TIMEOUT_SECONDS = 300
 )
 @click.option(
     "--offline",
+    "gc_offline",
     is_flag=True,
     default=None,
-    help="The registry is stopped or read-only: no grace period, no quarantine, delete at once.",
+    help="The registry is stopped or read-only: no grace period, no quarantine, delete at "
+    "once [GC_OFFLINE].",
 )
 @click.option(
     "--grace",
@@ -80,7 +82,7 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
             report = collect_native(
                 store,
                 dry_run=settings.dry_run,
-                offline=settings.offline,
+                offline=settings.gc_offline,
                 grace=settings.gc_grace,
                 quarantine_delay=settings.quarantine_delay,
                 upload_max_age=settings.upload_max_age,

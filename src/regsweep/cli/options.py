@@ -162,7 +162,7 @@ _SETTING_NAMES = [
     "docker_registry_config",
     "gc",
     "gc_command",
-    "offline",
+    "gc_offline",
     "gc_grace",
     "quarantine_delay",
     "upload_max_age",

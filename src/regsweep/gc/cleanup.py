@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from functools import partial
 
-from regsweep.gc.batches import each_batch, stat_all
+from regsweep.gc.batches import each_batch, map_batches, stat_all
 from regsweep.gc.report import Tally
 from regsweep.gc.scan import RepositoryScan
 from regsweep.gc.vacuum import delete_link_files
@@ -53,7 +53,12 @@ def remove_layer_links(
 
 
 def remove_dead_folders(
-    store: Store, scans: Iterable[RepositoryScan], *, cutoff: float | None, dry_run: bool
+    store: Store,
+    pool: Executor,
+    scans: Iterable[RepositoryScan],
+    *,
+    cutoff: float | None,
+    dry_run: bool,
 ) -> int:
     """Remove revision folders without a link (an API delete leaves them) and tag folders
     without ``current/link``; how many folders went (would go)."""
@@ -61,11 +66,11 @@ def remove_dead_folders(
     revisions = [f for s in scans for f in s.dead_revisions]
     tags = [f for s in scans for f in s.dead_tags]
     if cutoff is not None:
-        revisions = _older(store, revisions, cutoff)
-        tags = _older(store, tags, cutoff)
+        revisions = _older(store, pool, revisions, cutoff)
+        tags = _older(store, pool, tags, cutoff)
     if dry_run:
         return len(revisions) + len(tags)
-    removed = store.remove_empty_folders(revisions)
+    removed = sum(map_batches(pool, lambda part: [store.remove_empty_folders(part)], revisions))
     for tag in tags:
         if cutoff is None:
             removed += store.delete_tree(tag)
@@ -94,8 +99,8 @@ def remove_uploads(
     return removed
 
 
-def _older(store: Store, folders: Sequence[str], cutoff: float) -> list[str]:
-    found = store.stat_many(folders)
+def _older(store: Store, pool: Executor, folders: Sequence[str], cutoff: float) -> list[str]:
+    found = stat_all(store, pool, folders)
     return [f for f, s in zip(folders, found, strict=True) if s is not None and s.mtime <= cutoff]
 
 

@@ -227,7 +227,7 @@ class _Collection:
             self.store, self.pool, scans, gone, cutoff=self.cutoff, dry_run=self.dry_run
         )
         report.folders_removed = remove_dead_folders(
-            self.store, scans, cutoff=self.cutoff, dry_run=self.dry_run
+            self.store, self.pool, scans, cutoff=self.cutoff, dry_run=self.dry_run
         )
         report.uploads_removed = remove_uploads(
             self.store, scans, older_than=self.upload_cutoff, dry_run=self.dry_run
