@@ -5,36 +5,32 @@ Three kinds of edge keep something alive:
 - an index keeps its children: deleting an untagged child of a kept multi-arch image breaks
   every pull of that platform (the registry's ``--delete-untagged`` bug, distribution #3178);
 - an image manifest keeps its config and layers;
-- a subject keeps its referrers (signatures, SBOMs, attestations pointing at it through
-  OCI ``subject``): they describe the image and are worthless, or misleading, without it.
+- a subject keeps its artifacts (signatures, SBOMs, attestations), however they are tied
+  to it (OCI ``subject``, cosign tags, the referrers tag schema, buildx attestations: see
+  :mod:`regsweep.artifacts`): they describe the image and are worthless, or misleading,
+  without it.
+
+Deletion runs the edges the other way: an index before its children, an artifact before
+its subject.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from regsweep.model import Digest, Manifest
 
 
-def referrers_by_subject(
-    digests: Iterable[Digest], manifests: Mapping[Digest, Manifest]
-) -> dict[Digest, list[Digest]]:
-    """Map each subject digest to the manifests among ``digests`` that refer to it."""
-    referrers: dict[Digest, list[Digest]] = defaultdict(list)
-    for digest in digests:
-        manifest = manifests.get(digest)
-        if manifest is not None and manifest.subject is not None:
-            referrers[manifest.subject].append(digest)
-    return referrers
-
-
 def reachable(
     roots: Iterable[Digest],
     manifests: Mapping[Digest, Manifest],
-    referrers: Mapping[Digest, list[Digest]],
+    artifacts: Mapping[Digest, list[Digest]],
 ) -> dict[Digest, Digest | None]:
-    """Every manifest digest reachable from ``roots`` through children and referrers.
+    """Every manifest digest reachable from ``roots`` through children and artifacts.
+
+    ``artifacts`` maps a subject to its artifacts (:func:`regsweep.artifacts.by_subject`).
+    A signature of an attestation of an image is reached in turn: the walk runs to the
+    fixpoint.
 
     Maps each to the digest it was first reached from (None for a root), so a kept
     manifest can be explained by its path back to a root. Digests without a parsed
@@ -51,32 +47,41 @@ def reachable(
         manifest = manifests.get(digest)
         if manifest is not None:
             stack.extend((child.digest, digest) for child in manifest.children)
-        stack.extend((referrer, digest) for referrer in referrers.get(digest, ()))
+        stack.extend((artifact, digest) for artifact in artifacts.get(digest, ()))
     return seen
 
 
-def parents_first(digests: Iterable[Digest], manifests: Mapping[Digest, Manifest]) -> list[Digest]:
-    """Order ``digests`` so that each comes before every digest of the set it references.
+def deleted_after(
+    digests: Iterable[Digest],
+    manifests: Mapping[Digest, Manifest],
+    subjects: Mapping[Digest, list[Digest]],
+) -> dict[Digest, list[Digest]]:
+    """For each of ``digests``, those of the set to delete after it: children and subjects.
 
-    Deleting in this order never leaves a reachable index without its children or a
-    referrer without its subject, even when a run is interrupted half way: what remains is
+    ``subjects`` maps an artifact to the subjects it describes.
+    """
+    wanted = set(digests)
+    after: dict[Digest, list[Digest]] = {}
+    for digest in wanted:
+        manifest = manifests.get(digest)
+        edges = [c.digest for c in manifest.children] if manifest is not None else []
+        edges.extend(subjects.get(digest, ()))
+        after[digest] = sorted({d for d in edges if d in wanted and d != digest})
+    return after
+
+
+def parents_first(after: Mapping[Digest, list[Digest]]) -> list[Digest]:
+    """Order the digests of ``after`` (see :func:`deleted_after`) parents and artifacts first.
+
+    Deleting in this order never leaves a reachable index without its children or an
+    artifact without its subject, even when a run is interrupted half way: what remains is
     always a consistent registry (an index is removed before its platforms, a signature
     before its image). Ties are broken by digest for a stable plan.
     """
-    wanted = set(digests)
-    referenced: dict[Digest, list[Digest]] = {}
-    for digest in wanted:
-        manifest = manifests.get(digest)
-        edges: list[Digest] = []
-        if manifest is not None:
-            edges.extend(c.digest for c in manifest.children if c.digest in wanted)
-            if manifest.subject in wanted:
-                edges.append(manifest.subject)
-        referenced[digest] = sorted(set(edges))
     order: list[Digest] = []
     visited: set[Digest] = set()
-    for start in sorted(wanted):
-        _post_order(start, referenced, visited, order)
+    for start in sorted(after):
+        _post_order(start, after, visited, order)
     order.reverse()
     return order
 

@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from regsweep.artifacts import (
+    ArtifactLink,
+    artifact_links,
+    attestation_subject,
+    by_artifact,
+    by_subject,
+    tag_subject,
+)
 from regsweep.durations import format_duration
-from regsweep.graph import marked_blobs, parents_first, reachable, referrers_by_subject
+from regsweep.graph import deleted_after, marked_blobs, parents_first, reachable
 from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.policy import Policy, PolicySet, TagDecision, decide_tags
 
@@ -34,7 +42,7 @@ class Action:
     #: untag only: the push time the plan saw; a tag re-pushed since then is not touched
     pushed_at: datetime | None = None
     #: actions of wave k start only once every action of the waves before it is done:
-    #: untags are wave 0, then indexes and referrers before what they reference
+    #: untags are wave 0, then indexes and artifacts before what they reference
     wave: int = 0
 
     @property
@@ -121,6 +129,8 @@ class RepositoryPlan:
     roots: Mapping[Digest, str]
     #: every kept manifest -> the kept manifest it is reached from (None for a root)
     kept: Mapping[Digest, Digest | None]
+    #: every artifact of the repository -> how it is tied to its subjects
+    artifacts: Mapping[Digest, list[ArtifactLink]] = field(default_factory=dict)
 
     def why_kept(self, digest: Digest, manifests: Mapping[Digest, Manifest]) -> str | None:
         """Why a manifest of this repository stays, in words; None when it is deleted."""
@@ -130,17 +140,19 @@ class RepositoryPlan:
             return self.roots[digest]
         parent = self.kept[digest]
         assert parent is not None
-        manifest = manifests.get(digest)
-        if manifest is not None and manifest.subject == parent:
-            link = f"referrer of {parent}"
+        tie = next((t for t in self.artifacts.get(digest, ()) if t.subject == parent), None)
+        if tie is not None:
+            link = f"artifact of {parent} ({tie.via})"
         else:
             parent_manifest = manifests.get(parent)
-            platform = (
-                next((c.platform for c in parent_manifest.children if c.digest == digest), None)
-                if parent_manifest
-                else None
-            )
-            link = f"{platform or 'child'} of index {parent}"
+            entries = parent_manifest.children if parent_manifest is not None else ()
+            entry = next((c for c in entries if c.digest == digest), None)
+            described = attestation_subject(entry) if entry is not None else None
+            if described is not None:
+                link = f"buildx attestation of {described} in index {parent}"
+            else:
+                platform = entry.platform if entry is not None else None
+                link = f"{platform or 'child'} of index {parent}"
         return f"{link}, which is kept: {self.why_kept(parent, manifests)}"
 
 
@@ -189,19 +201,26 @@ def plan_repository(
 ) -> RepositoryPlan:
     """Plan one repository under ``policy``.
 
-    Tags are decided by the policy; the roots are the kept tags' digests, every manifest
-    still in its grace period (a multi-arch push uploads its children before the index that
-    tags them, so a young untagged manifest may be about to be referenced), the pinned
-    digests, and (when the policy keeps them) artifacts whose subject is gone; everything
-    reachable from a root through index children and referrers is kept; every other
-    revision is deleted, parents and referrers first.
+    Tags are decided by the policy, except artifact tags, which follow their subject. The
+    roots are the kept tags' digests, every manifest still in its grace period (a
+    multi-arch push uploads its children before the index that tags them, so a young
+    untagged manifest may be about to be referenced), the pinned digests, and (when the
+    policy keeps them) artifacts whose subject is gone. An artifact whose subject is here is
+    never a root by its own age: it follows its subject (:mod:`regsweep.artifacts`).
+    Everything reachable from a root through index children and artifacts is kept; every
+    other revision is deleted, parents and artifacts first.
     """
-    decisions = decide_tags(repository, policy, now)
-    kept_tags = [d.tag for d in decisions if d.keep]
-    expired = [d for d in decisions if not d.keep]
-    roots = _roots(repository, kept_tags, manifests, policy, now)
-    referrers = referrers_by_subject(repository.revisions, manifests)
-    kept = reachable(roots, manifests, referrers)
+    links = artifact_links(repository, manifests)
+    ties = by_artifact(links)
+    orphans = {
+        artifact
+        for artifact, its in ties.items()
+        if all(t.subject not in repository.revisions for t in its)
+    }
+    ruled = decide_tags(repository, policy, now)
+    roots = _roots(repository, [d.tag for d in ruled if d.keep], ties, orphans, policy, now)
+    subjects = by_subject(links)
+    kept = reachable(roots, manifests, subjects)
     unreadable = [d for d in kept if d in repository.revisions and d not in manifests]
     if unreadable:
         # A kept manifest could not be read, so its children and referrers are unknown:
@@ -211,11 +230,17 @@ def plan_repository(
             if digest not in kept:
                 kept[digest] = None
                 roots[digest] = because
-    # What cannot be read is never deleted: it may be an index or a referrer of a kept image.
-    for digest in repository.revisions:
-        if digest not in kept and digest not in manifests:
-            kept[digest] = None
-            roots[digest] = "manifest could not be read: never deleted"
+    elif unread := [d for d in repository.revisions if d not in manifests]:
+        # What cannot be read is never deleted: it may be an index or a referrer of a kept
+        # image. Being kept, it keeps its artifacts too.
+        roots.update(dict.fromkeys(unread, "manifest could not be read: never deleted"))
+        kept = reachable(roots, manifests, subjects)
+    decisions = sorted(
+        [*ruled, *_artifact_tag_decisions(repository, roots, kept, policy)],
+        key=lambda d: d.tag.name,
+    )
+    kept_tags = [d.tag for d in decisions if d.keep]
+    expired = [d for d in decisions if not d.keep]
     doomed = [d for d in repository.revisions if d not in kept]
     untags = [
         Action(
@@ -228,46 +253,36 @@ def plan_repository(
         )
         for d in expired
     ]
-    why = _deletion_reasons(repository, doomed, expired, manifests, policy, now)
-    order = parents_first(doomed, manifests)
-    waves = _waves(order, manifests)
+    why = _deletion_reasons(repository, doomed, expired, manifests, ties, orphans, policy, now)
+    after = deleted_after(
+        doomed, manifests, {a: [t.subject for t in its] for a, its in ties.items()}
+    )
+    order = parents_first(after)
+    waves = _waves(order, after)
     deletes = [
         Action(ActionKind.DELETE_MANIFEST, repository.name, digest, why[digest], wave=waves[digest])
         for digest in order
     ]
     _check_invariants(repository, kept_tags, kept, deletes)
     return RepositoryPlan(
-        repository, policy, tuple(decisions), tuple(untags), tuple(deletes), roots, kept
+        repository, policy, tuple(decisions), tuple(untags), tuple(deletes), roots, kept, ties
     )
 
 
 def _roots(
     repository: Repository,
     kept_tags: list[Tag],
-    manifests: Mapping[Digest, Manifest],
+    ties: Mapping[Digest, list[ArtifactLink]],
+    orphans: set[Digest],
     policy: Policy,
     now: datetime,
 ) -> dict[Digest, str]:
     """The manifests kept for their own sake, each with the reason in words."""
     roots: dict[Digest, str] = {}
     for digest, linked_at in repository.revisions.items():
-        if linked_at is None:
-            roots[digest] = "push time unknown"
-        elif now - linked_at <= policy.untagged_grace:
-            roots[digest] = (
-                f"pushed {format_duration(now - linked_at)} ago, within the untagged grace "
-                f"{format_duration(policy.untagged_grace)}"
-            )
-        elif digest in policy.pinned:
-            roots[digest] = f"pinned by policy {policy.name}"
-        elif not policy.delete_orphan_artifacts:
-            manifest = manifests.get(digest)
-            subject = manifest.subject if manifest is not None else None
-            if subject is not None and subject not in repository.revisions:
-                roots[digest] = (
-                    f"artifact whose subject {subject} is gone; policy {policy.name} "
-                    "keeps orphaned artifacts"
-                )
+        why = _own_reason(digest, linked_at, ties.get(digest), digest in orphans, policy, now)
+        if why is not None:
+            roots[digest] = why
     tagged: dict[Digest, list[str]] = {}
     for tag in kept_tags:
         tagged.setdefault(tag.digest, []).append(tag.name)
@@ -276,23 +291,81 @@ def _roots(
     return roots
 
 
-def _waves(order: list[Digest], manifests: Mapping[Digest, Manifest]) -> dict[Digest, int]:
-    """Wave of each manifest delete: one more than the latest doomed manifest referencing it.
+def _own_reason(
+    digest: Digest,
+    linked_at: datetime | None,
+    ties: list[ArtifactLink] | None,
+    orphan: bool,
+    policy: Policy,
+    now: datetime,
+) -> str | None:
+    """Why a revision is kept whatever references it, or None.
+
+    An artifact whose subject is here is not kept for its own age: young, or of unknown
+    age (every signature over the API), it would outlive the image it describes. An orphan
+    keeps the grace, since its subject may be a push still in progress, but not an unknown
+    age: its subject was looked up and is gone, so its age decides nothing.
+    """
+    if ties is None or orphan:
+        if orphan and not policy.delete_orphan_artifacts:
+            return (
+                f"orphaned artifact: subject {ties[0].subject if ties else '?'} no longer "
+                f"exists; policy {policy.name} keeps orphaned artifacts"
+            )
+        if linked_at is None:
+            if not orphan:
+                return "push time unknown"
+        elif now - linked_at <= policy.untagged_grace:
+            return (
+                f"pushed {format_duration(now - linked_at)} ago, within the untagged grace "
+                f"{format_duration(policy.untagged_grace)}"
+            )
+    if digest in policy.pinned:
+        return f"pinned by policy {policy.name}"
+    return None
+
+
+def _artifact_tag_decisions(
+    repository: Repository,
+    roots: Mapping[Digest, str],
+    kept: Mapping[Digest, Digest | None],
+    policy: Policy,
+) -> list[TagDecision]:
+    """Keep an artifact tag exactly when its subject is kept; an orphan's, when its manifest is.
+
+    The policy's rules never see these tags (see :func:`regsweep.policy.decide_tags`).
+    """
+    decisions = []
+    for tag in repository.tags.values():
+        subject = tag_subject(tag.name)
+        if subject is None:
+            continue
+        if subject in repository.revisions:
+            keep = subject in kept
+            reason = (
+                f"artifact of {subject}, which is kept"
+                if keep
+                else f"artifact of deleted manifest {subject}"
+            )
+        else:
+            keep = tag.digest in kept
+            reason = f"orphaned artifact: subject {subject} no longer exists"
+            if keep:
+                reason = roots.get(tag.digest) or f"{reason}; its manifest is kept"
+        decisions.append(TagDecision(tag, keep, reason, policy.name, artifact_of=subject))
+    return decisions
+
+
+def _waves(order: list[Digest], after: Mapping[Digest, list[Digest]]) -> dict[Digest, int]:
+    """Wave of each manifest delete: one more than the latest doomed manifest before it.
 
     Waves let deletions run concurrently while an index is still always deleted before its
-    children and a referrer before its subject.
+    children and an artifact before its subject.
     """
     wave = dict.fromkeys(order, 1)
     for digest in order:  # parents first, so a parent's wave is final when reached
-        manifest = manifests.get(digest)
-        if manifest is None:
-            continue
-        targets = [c.digest for c in manifest.children]
-        if manifest.subject is not None:
-            targets.append(manifest.subject)
-        for target in targets:
-            if target in wave:
-                wave[target] = max(wave[target], wave[digest] + 1)
+        for target in after[digest]:
+            wave[target] = max(wave[target], wave[digest] + 1)
     return wave
 
 
@@ -301,6 +374,8 @@ def _deletion_reasons(
     doomed: Iterable[Digest],
     expired: list[TagDecision],
     manifests: Mapping[Digest, Manifest],
+    ties: Mapping[Digest, list[ArtifactLink]],
+    orphans: set[Digest],
     policy: Policy,
     now: datetime,
 ) -> dict[Digest, str]:
@@ -315,16 +390,20 @@ def _deletion_reasons(
             parent_of.setdefault(child.digest, (digest, child.platform))
     reasons = {}
     for digest in doomed_set:
-        manifest = manifests.get(digest)
-        if digest in expired_tags:
+        if digest in orphans:
+            reasons[digest] = (
+                f"orphaned artifact: subject {ties[digest][0].subject} no longer exists"
+            )
+        elif digest in ties:
+            # its subjects here are all deleted too, or it would have been reached from them
+            tie = next(t for t in ties[digest] if t.subject in repository.revisions)
+            reasons[digest] = f"artifact of deleted manifest {tie.subject} ({tie.via})"
+        elif digest in expired_tags:
             names = ", ".join(sorted(expired_tags[digest]))
             reasons[digest] = f"tagged only by expired tags: {names}"
         elif digest in parent_of:
             parent, platform = parent_of[digest]
             reasons[digest] = f"{platform or 'child'} of deleted index {parent}"
-        elif manifest is not None and manifest.subject is not None:
-            state = "deleted" if manifest.subject in doomed_set else "missing"
-            reasons[digest] = f"referrer of {state} manifest {manifest.subject}"
         else:
             linked_at = repository.revisions.get(digest)
             age = format_duration(now - linked_at) if linked_at else "?"

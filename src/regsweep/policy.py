@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from regsweep.artifacts import tag_subject
 from regsweep.durations import format_duration
 from regsweep.model import Digest, Repository, Tag
 
@@ -193,7 +194,8 @@ class Policy:
     untagged_grace: timedelta = DEFAULT_UNTAGGED_GRACE
     keep_versions: int = 0
     pinned: frozenset[Digest] = field(default_factory=frozenset)
-    #: delete referrers (signatures, SBOMs) whose subject is no longer in the repository
+    #: delete artifacts (signatures, SBOMs, attestations) whose subject is no longer in the
+    #: repository; artifacts of a subject that is here always follow it
     delete_orphan_artifacts: bool = True
     name: str = DEFAULT_POLICY_NAME
 
@@ -280,11 +282,18 @@ class TagDecision:
     policy: str = DEFAULT_POLICY_NAME
     #: (rule, why) for each rule that keeps the tag; empty when the tag is deleted
     matches: tuple[tuple[KeepRule, str], ...] = ()
+    #: an artifact tag (cosign, referrers tag schema): the subject that decided it, not a rule
+    artifact_of: Digest | None = None
 
 
 def decide_tags(repository: Repository, policy: Policy, now: datetime) -> list[TagDecision]:
-    """Decide every tag of a repository the policy applies to, in tag-name order."""
-    tags = [repository.tags[name] for name in sorted(repository.tags)]
+    """Decide every tag of a repository by the policy's rules, in tag-name order.
+
+    Artifact tags (:func:`regsweep.artifacts.tag_subject`) are left out: they follow their
+    subject, which only the planner knows the fate of, and they must not take part in
+    rankings such as "the last N pushed".
+    """
+    tags = [repository.tags[name] for name in sorted(repository.tags) if tag_subject(name) is None]
     verdicts = [(rule, rule.keeps(tags, now)) for rule in policy.rules()]
     return [_decide(tag, policy, verdicts, now) for tag in tags]
 
