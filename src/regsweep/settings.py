@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     repositories: str | None = None
     exclude_repositories: str | None = None
     untagged_grace: timedelta = DEFAULT_UNTAGGED_GRACE
+    #: delete signatures, SBOMs and attestations whose image is gone (``--keep-orphan-artifacts``)
+    delete_orphan_artifacts: bool = True
     #: a policy file (YAML or TOML) replacing the flat policy settings above
     policy_file: Path | None = Field(
         None, validation_alias=AliasChoices("policy_file", "regsweep_policy")
@@ -165,6 +167,7 @@ class Settings(BaseSettings):
                 if self.exclude_repositories
                 else None,
                 untagged_grace=self.untagged_grace,
+                delete_orphan_artifacts=self.delete_orphan_artifacts,
             )
         )
 
@@ -228,5 +231,6 @@ _FLAT_POLICY = frozenset(
         "repositories",
         "exclude_repositories",
         "untagged_grace",
+        "delete_orphan_artifacts",
     }
 )

@@ -116,7 +116,11 @@ def _tag(decision: TagDecision, planned: RepositoryPlan, now: datetime) -> dict[
         "pushed_ago": format_duration(now - tag.pushed_at) if tag.pushed_at else None,
         "decision": "keep" if decision.keep else "delete",
         "reason": decision.reason,
-        "rules": [
+        # an artifact tag follows its subject: the keep rules are not asked
+        "artifact_of": decision.artifact_of,
+        "rules": []
+        if decision.artifact_of
+        else [
             {"rule": rule.describe(), "keeps": rule in matched, "why": matched.get(rule)}
             for rule in planned.policy.rules()
         ],
@@ -149,7 +153,15 @@ def _render(terminal: Terminal, data: dict[str, Any]) -> None:
     for tag in data["tags"]:
         ago = f"pushed {tag['pushed_ago']} ago" if tag["pushed_ago"] else "push time unknown"
         out.print(f"\ntag {tag['tag']} -> {tag['digest']} ({ago})", markup=False)
-        out.print("  keep rules (any one keeps the tag):", markup=False)
+        if tag["artifact_of"]:
+            out.print(
+                f"  artifact of {tag['artifact_of']}: kept exactly as long as it "
+                "(the keep rules do not apply)",
+                markup=False,
+            )
+            out.print(f"  because: {tag['reason']}", markup=False)
+        else:
+            out.print("  keep rules (any one keeps the tag):", markup=False)
         for rule in tag["rules"]:
             mark = "yes" if rule["keeps"] else "no "
             why = f": {rule['why']}" if rule["why"] else ""

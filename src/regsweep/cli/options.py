@@ -104,6 +104,12 @@ _POLICY_OPTIONS = [
         "--untagged-grace",
         help="Never delete a manifest pushed less long ago than this. Default 1h.",
     ),
+    click.option(
+        "--delete-orphan-artifacts/--keep-orphan-artifacts",
+        default=None,
+        help="Delete signatures, SBOMs and attestations whose image is gone (the default), "
+        "or keep them [DELETE_ORPHAN_ARTIFACTS].",
+    ),
 ]
 
 #: What changing the registry takes: shared by ``run`` and ``apply``.
@@ -154,6 +160,7 @@ _SETTING_NAMES = [
     "repositories",
     "exclude_repositories",
     "untagged_grace",
+    "delete_orphan_artifacts",
     "policy_file",
     "max_delete",
     "max_delete_per_repository",
