@@ -305,6 +305,30 @@ class RegistryClient:
         path = f"{_repository_path(repository)}/tags/list"
         return await self._list(path, "tags", f"tags of {repository}")
 
+    async def list_referrers(self, repository: str, digest: Digest) -> list[Digest] | None:
+        """The referrers of a manifest (``GET /v2/<name>/referrers/<digest>``), following pages.
+
+        ``None`` when the registry has no referrers API: the OCI spec forbids a registry that
+        has it to answer 404, and distribution 2.8 answers exactly that (its referrers are
+        found through the referrers tag schema instead, as tags).
+        """
+        path = f"{_repository_path(repository)}/referrers/{parse_digest(digest)}"
+        guard = PageGuard(f"referrers of {repository}@{digest}")
+        url: str | httpx.URL = path
+        found: list[Digest] = []
+        while True:
+            response = await self._request("GET", url, headers={"Accept": mediatypes.OCI_INDEX})
+            if response.status_code == 404 and not guard.seen:
+                return None
+            if response.status_code != 200:
+                raise api_error(response)
+            found.extend(_descriptor_digests(response))
+            following = next_page(response)
+            if following is None:
+                return found
+            guard.check(following)
+            url = following
+
     async def get_blob(self, repository: str, digest: Digest, *, max_size: int) -> bytes:
         """A blob's bytes (an image config), checked against its digest.
 
@@ -509,6 +533,22 @@ def _is_unknown(response: httpx.Response) -> bool:
 def _media_type(response: httpx.Response) -> str:
     content_type: str = response.headers.get("Content-Type", "")
     return content_type.split(";", 1)[0].strip()
+
+
+def _descriptor_digests(response: httpx.Response) -> list[Digest]:
+    """The digests of an image index answer's ``manifests``; anything malformed is an error."""
+    try:
+        body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        entries = body.get("manifests") or []
+        if not isinstance(entries, list):
+            raise ValueError("manifests is not a list")
+        return [parse_digest(entry["digest"]) for entry in entries]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RegistryAPIError(
+            f"{describe_request(response.request)}: not an image index of referrers: {exc}"
+        ) from None
 
 
 def _names(response: httpx.Response, key: str, what: str) -> list[str]:

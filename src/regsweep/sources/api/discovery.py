@@ -6,6 +6,12 @@ differences the plan states: ``Tag.pushed_at`` is the image's build time (see
 reachable from its tags (the API cannot list untagged manifests, so regsweep never deletes
 one it did not untag itself in the same plan).
 
+Artifacts are found the ways the registry allows: cosign tags and the referrers tag schema
+are tags; the subject each names, and the subject of every OCI referrer, is looked up by
+digest, so that an untagged subject is not mistaken for a missing one (which would make its
+signature an orphan, and delete it); and where the registry has the referrers API (not
+distribution 2.8), every manifest's untagged referrers are listed through it.
+
 Every request of a repository runs concurrently under the client's bound. Anything that
 cannot be read is reported as a problem and left out, which always errs on the side of
 keeping: an unreadable manifest is never deleted, and a repository with an unusable tag
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from regsweep import mediatypes
+from regsweep.artifacts import tag_subject
 from regsweep.errors import RegistryAPIError
 from regsweep.manifests import ManifestError, parse_manifest
 from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
@@ -48,6 +55,10 @@ class _Repo:
     tags: dict[str, Digest] = field(default_factory=dict)
     revisions: set[Digest] = field(default_factory=set)
     seen: dict[Digest, asyncio.Task[None]] = field(default_factory=dict)
+    #: subjects named by artifacts (OCI subject, artifact tags), looked up once tags are read
+    subjects: set[Digest] = field(default_factory=set)
+    #: manifests whose referrers were asked for (referrers API)
+    asked: dict[Digest, asyncio.Task[None]] = field(default_factory=dict)
 
 
 class _Scanner:
@@ -58,6 +69,9 @@ class _Scanner:
         self.manifests: dict[Digest, Manifest] = {}
         self.problems: list[Problem] = []
         self._configs: dict[Digest, asyncio.Task[datetime | None]] = {}
+        #: whether the registry has the referrers API: unknown until the first answer
+        self._referrers_api: bool | None = None
+        self._probe = asyncio.Lock()
 
     async def repository(self, name: str) -> _Repo | None:
         repo = _Repo(name)
@@ -69,9 +83,18 @@ class _Scanner:
             )
             return None
         await asyncio.gather(*(self._tag(repo, tag) for tag in tags))
-        while pending := [t for t in repo.seen.values() if not t.done()]:
+        repo.subjects.update(s for t in repo.tags if (s := tag_subject(t)) is not None)
+        while True:
+            # Subjects only once every tag is read: most are tagged images, read already.
+            for subject in sorted(repo.subjects - repo.revisions - repo.seen.keys()):
+                repo.seen[subject] = asyncio.create_task(self._child(repo, subject, 1, "subject"))
+            if self._referrers_api is not False:
+                for digest in sorted(repo.revisions - repo.asked.keys()):
+                    repo.asked[digest] = asyncio.create_task(self._referrers(repo, digest))
+            tasks = [*repo.seen.values(), *repo.asked.values()]
+            if not (pending := [t for t in tasks if not t.done()]):
+                return repo
             await asyncio.gather(*pending)
-        return repo
 
     async def _tag(self, repo: _Repo, tag: str) -> None:
         fetched = await self.client.get_manifest(repo.name, tag)
@@ -93,11 +116,11 @@ class _Scanner:
                 )
                 return
         subject = self.manifests[digest].subject
-        if subject is not None and subject not in repo.seen:
+        if subject is not None:
             # The API cannot list untagged manifests, so a signature's subject must be
             # looked up: otherwise an untagged subject would look missing and its
             # signature orphaned (and deleted).
-            repo.seen[subject] = asyncio.create_task(self._child(repo, subject, 1, "subject"))
+            repo.subjects.add(subject)
 
     async def _follow(self, repo: _Repo, digest: Digest, depth: int) -> None:
         """Read the children of an index (once per repository), recursively."""
@@ -114,8 +137,14 @@ class _Scanner:
                 )
 
     async def _child(self, repo: _Repo, digest: Digest, depth: int, role: str) -> None:
-        """Read a manifest referenced by another (an index's child, a referrer's subject)."""
-        if digest in self.manifests:
+        """Read a manifest referenced by another (an index's child, a subject, a referrer).
+
+        Only an index's children are known to be in the repository (the registry checks
+        them when the index is pushed); a subject or a referrer read in another repository
+        is asked for again here, since nothing checks that it exists in this one.
+        """
+        known = digest in repo.revisions or (digest in self.manifests and role == "child")
+        if known:
             repo.revisions.add(digest)
         else:
             fetched = await self.client.get_manifest(repo.name, digest)
@@ -127,6 +156,29 @@ class _Scanner:
                 return
             self._parse(repo, digest, fetched.raw)
         await self._follow(repo, digest, depth)
+
+    async def _referrers(self, repo: _Repo, digest: Digest) -> None:
+        """Read the untagged referrers of ``digest`` through the referrers API, if any.
+
+        The first answer tells whether the registry has the API at all; until then the
+        other requests wait, so a registry without it is asked once, not once per manifest.
+        """
+        if self._referrers_api is None:
+            async with self._probe:
+                if self._referrers_api is None:
+                    found = await self.client.list_referrers(repo.name, digest)
+                    self._referrers_api = found is not None
+                    self._read_referrers(repo, found or [])
+                    return
+        if self._referrers_api:
+            self._read_referrers(repo, await self.client.list_referrers(repo.name, digest) or [])
+
+    def _read_referrers(self, repo: _Repo, referrers: list[Digest]) -> None:
+        for referrer in referrers:
+            if referrer not in repo.seen and referrer not in repo.revisions:
+                repo.seen[referrer] = asyncio.create_task(
+                    self._child(repo, referrer, 1, "referrer")
+                )
 
     async def build_times(self, repos: list[_Repo]) -> dict[Digest, datetime | None]:
         """Build time of every manifest: annotation, else config ``created``, else children."""
