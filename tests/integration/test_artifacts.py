@@ -1,0 +1,313 @@
+"""Signatures, attestations, SBOMs and non-image artifacts on the real registry (issue 7).
+
+Each test pushes what signing and build tools push (cosign tags, OCI 1.1 referrers, the
+referrers tag schema, buildx attestation manifests, Helm charts), runs the CLI, and then
+proves with skopeo that what is kept still pulls, and on storage that what went is gone,
+blobs included, once the registry's own garbage collector has run.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.support.cli import clean_env, regsweep, regsweep_json
+from tests.support.images import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    PushedManifest,
+    Pusher,
+    canonical_json,
+)
+from tests.support.registry import RegistryServer
+from tests.support.skopeo import assert_pulls
+from tests.support.storage import (
+    blob_digests,
+    revision_exists,
+    set_manifest_time,
+    set_push_time,
+    tag_exists,
+)
+
+DAY = 86400.0
+SPDX = "application/spdx+json"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+#: A subject that was never pushed: its artifacts are orphans.
+GONE = "sha256:" + "1" * 64
+
+
+def cosign_tag(subject: PushedManifest | str, suffix: str = ".sig") -> str:
+    digest = subject if isinstance(subject, str) else subject.digest
+    return "sha256-" + digest.removeprefix("sha256:") + suffix
+
+
+def age(root: Path, manifest: PushedManifest, days: float) -> PushedManifest:
+    """Make the manifest (and its tag) look pushed ``days`` ago."""
+    when = time.time() - days * DAY
+    set_manifest_time(root, manifest.repo, manifest.digest, when)
+    if manifest.tag is not None:
+        set_push_time(root, manifest.repo, manifest.tag, when)
+    return manifest
+
+
+def signed(pusher: Pusher, repo: str, subject: PushedManifest | str) -> PushedManifest:
+    """A cosign-style signature: a small OCI manifest under ``sha256-<hex>.sig``, no date."""
+    return pusher.push_image(
+        repo, cosign_tag(subject), oci=True, n_layers=1, layer_size=256, created=None
+    )
+
+
+def sbom(pusher: Pusher, repo: str, subject: PushedManifest | str) -> PushedManifest:
+    """An untagged OCI 1.1 referrer of ``subject`` (what ``oras attach`` pushes)."""
+    descriptor = (
+        {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1234}
+        if isinstance(subject, str)
+        else subject
+    )
+    return pusher.push_image(
+        repo,
+        oci=True,
+        subject=descriptor,
+        artifact_type=SPDX,
+        n_layers=1,
+        layer_size=300,
+        created=None,
+        config_media_type="application/vnd.oci.empty.v1+json",
+    )
+
+
+def local_gc(registry: RegistryServer) -> list[str]:
+    return [
+        "--gc-command",
+        "docker-registry garbage-collect {config}",
+        "--docker-registry-config",
+        str(registry.config_path),
+        "--no-restart",
+    ]
+
+
+def deletes(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["digest"]: a for a in plan["actions"] if a["action"] == "delete_manifest"}
+
+
+def untags(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["tag"]: a for a in plan["actions"] if a["action"] == "untag"}
+
+
+def assert_gone(root: Path, *manifests: PushedManifest) -> None:
+    on_disk = blob_digests(root)
+    for manifest in manifests:
+        assert not revision_exists(root, manifest.repo, manifest.digest), manifest.digest
+        if manifest.tag is not None:
+            assert not tag_exists(root, manifest.repo, manifest.tag), manifest.tag
+        assert not ({manifest.digest, *manifest.blobs} & on_disk), f"{manifest.digest} blobs"
+
+
+def test_signatures_and_referrers_live_and_die_with_their_image_and_orphans_are_cleaned(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    root = registry.root
+    expired = age(root, pusher.push_image("app", "build-1"), 40)
+    expired_sig = age(root, signed(pusher, "app", expired), 40)
+    expired_sbom = age(root, sbom(pusher, "app", expired), 40)
+    kept = age(root, pusher.push_image("app", "latest"), 40)
+    kept_sig = age(root, signed(pusher, "app", kept), 40)
+    kept_sbom = age(root, sbom(pusher, "app", kept), 40)
+    orphan_sig = age(root, signed(pusher, "app", GONE), 40)
+    orphan_sbom = age(root, sbom(pusher, "app", GONE), 40)
+    env = clean_env(tmp_path)
+    base = ["--registry-dir", str(root)]
+
+    keeping = regsweep_json("plan", *base, "--keep-orphan-artifacts", env=env)
+    assert set(deletes(keeping)) == {expired.digest, expired_sig.digest, expired_sbom.digest}
+
+    plan = regsweep_json("plan", *base, env=env)
+    assert set(untags(plan)) == {"build-1", cosign_tag(expired), cosign_tag(GONE)}
+    doomed = deletes(plan)
+    assert set(doomed) == {
+        expired.digest,
+        expired_sig.digest,
+        expired_sbom.digest,
+        orphan_sig.digest,
+        orphan_sbom.digest,
+    }
+    for artifact in (expired_sig, expired_sbom):
+        assert doomed[artifact.digest]["wave"] < doomed[expired.digest]["wave"]
+        assert doomed[artifact.digest]["reason"].startswith(
+            f"artifact of deleted manifest {expired.digest}"
+        )
+    for orphan in (orphan_sig, orphan_sbom):
+        assert doomed[orphan.digest]["reason"] == (
+            f"orphaned artifact: subject {GONE} no longer exists"
+        )
+
+    explained = regsweep_json("explain", f"app:{cosign_tag(kept)}", *base, env=env)
+    [tag] = explained["tags"]
+    assert (tag["decision"], tag["artifact_of"], tag["rules"]) == ("keep", kept.digest, [])
+    text = regsweep("explain", f"app:{cosign_tag(expired)}", *base, env=env).stdout
+    assert f"artifact of {expired.digest}: kept exactly as long as it" in text
+
+    journal = ["--journal", str(tmp_path / "journal.jsonl")]
+    result = regsweep_json("run", *base, *journal, "--force", *local_gc(registry), env=env)
+    assert result["verify"]["problems"] == []
+
+    assert_gone(root, expired, expired_sig, expired_sbom, orphan_sig, orphan_sbom)
+    pulls = tmp_path / "pulls"
+    assert_pulls(registry.host, "app", "latest", pulls)
+    assert_pulls(registry.host, "app", kept_sig.tag or "", pulls)
+    assert_pulls(registry.host, "app", kept_sbom.digest, pulls)
+
+
+def test_a_helm_chart_is_aged_and_deleted_like_an_image(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    root = registry.root
+
+    def chart(tag: str) -> PushedManifest:
+        return pusher.push_image(
+            "charts/web", tag, oci=True, n_layers=1, config_media_type=HELM_CONFIG
+        )
+
+    old, fresh = age(root, chart("dev-build-1"), 40), chart("dev-build-2")
+    env = clean_env(tmp_path)
+    base = ["--registry-dir", str(root)]
+
+    plan = regsweep_json("plan", *base, env=env)
+    assert set(untags(plan)) == {"dev-build-1"}
+    assert set(deletes(plan)) == {old.digest}
+    assert plan["summary"]["bytes_reclaimable"] == old.size + sum(
+        b.size for b in (*old.layers, *((old.config,) if old.config else ()))
+    )
+
+    journal = ["--journal", str(tmp_path / "journal.jsonl")]
+    regsweep_json("run", *base, *journal, "--force", *local_gc(registry), env=env)
+    assert_gone(root, old)
+    assert_pulls(registry.host, "charts/web", "dev-build-2", tmp_path / "pulls")
+    assert revision_exists(root, "charts/web", fresh.digest)
+
+
+def push_buildx_index(pusher: Pusher, root: Path, repo: str, tag: str) -> list[PushedManifest]:
+    """An index as ``docker buildx build --push`` makes it: two platforms, each with an
+    attestation manifest (platform unknown/unknown) that describes it. Index first."""
+    entries: list[dict[str, Any]] = []
+    children: list[PushedManifest] = []
+    for arch in ("amd64", "arm64"):
+        image = pusher.push_image(repo, oci=True, platform=("linux", arch))
+        attestation = pusher.push_image(
+            repo, oci=True, n_layers=1, layer_size=200, platform=("unknown", "unknown")
+        )
+        entries.append(image.descriptor(with_platform=True))
+        entries.append(
+            {
+                **attestation.descriptor(with_platform=True),
+                "annotations": {
+                    "vnd.docker.reference.digest": image.digest,
+                    "vnd.docker.reference.type": "attestation-manifest",
+                },
+            }
+        )
+        children += [image, attestation]
+    raw = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    digest = pusher.put_manifest(repo, tag, raw, OCI_INDEX)
+    index = PushedManifest(
+        repo, tag, digest, OCI_INDEX, raw, None, (), tuple(children), None, frozenset()
+    )
+    return [age(root, m, 40) for m in (index, *children)]
+
+
+def test_buildx_attestations_stay_with_their_kept_index_and_go_with_an_expired_one(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    root = registry.root
+    kept = push_buildx_index(pusher, root, "multi", "1.0.0")
+    expired = push_buildx_index(pusher, root, "multi", "build-7")
+    env = clean_env(tmp_path)
+    base = ["--registry-dir", str(root)]
+
+    plan = regsweep_json("plan", *base, env=env)
+    waves = {d: a["wave"] for d, a in deletes(plan).items()}
+    assert set(waves) == {m.digest for m in expired}
+    index, amd, amd_attestation, arm, arm_attestation = expired
+    assert waves[index.digest] < waves[amd_attestation.digest] < waves[amd.digest]
+    assert waves[index.digest] < waves[arm_attestation.digest] < waves[arm.digest]
+    assert deletes(plan)[amd_attestation.digest]["reason"] == (
+        f"artifact of deleted manifest {amd.digest} (buildx attestation in index {index.digest})"
+    )
+    why = regsweep_json("explain", f"multi@{kept[2].digest}", *base, env=env)
+    assert why["manifests"][0]["reason"].startswith(
+        f"buildx attestation of {kept[1].digest} in index {kept[0].digest}, which is kept"
+    )
+
+    journal = ["--journal", str(tmp_path / "journal.jsonl")]
+    regsweep_json("run", *base, *journal, "--force", *local_gc(registry), env=env)
+    assert_gone(root, *expired)
+    assert all(revision_exists(root, "multi", m.digest) for m in kept)
+    assert_pulls(registry.host, "multi", "1.0.0", tmp_path / "pulls")
+
+
+def built(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def referrers_tag(pusher: Pusher, repo: str, subject: PushedManifest) -> PushedManifest:
+    """An OCI 1.1 referrer listed under the referrers tag schema ``sha256-<hex>``, as cosign
+    and oras do on a registry without the referrers API."""
+    referrer = sbom(pusher, repo, subject)
+    entry = {**referrer.descriptor(), "artifactType": SPDX}
+    raw = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]})
+    tag = cosign_tag(subject, "")
+    digest = pusher.put_manifest(repo, tag, raw, OCI_INDEX)
+    return PushedManifest(
+        repo, tag, digest, OCI_INDEX, raw, None, (), (referrer,), None, frozenset()
+    )
+
+
+def test_api_mode_finds_artifacts_as_tags_and_looks_their_subjects_up(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    """Over the API the artifacts' own ages are unknown (no build date) and untagged
+    manifests cannot be listed: artifacts are found through their tags, and each subject is
+    asked for by digest, so an untagged subject is not taken for a missing one."""
+    expired = pusher.push_image("app", "build-1", created=built(60))
+    expired_sig = signed(pusher, "app", expired)
+    expired_listing = referrers_tag(pusher, "app", expired)
+    kept = pusher.push_image("app", "latest", created=built(60))
+    kept_sig = signed(pusher, "app", kept)
+    kept_listing = referrers_tag(pusher, "app", kept)
+    undated = pusher.push_image("app", created=None)  # untagged, kept: its age is unknown
+    undated_sig = signed(pusher, "app", undated)
+    orphan_sig = signed(pusher, "app", GONE)
+    env = clean_env(tmp_path)
+    base = ["--registry-url", registry.url]
+
+    plan = regsweep_json("plan", *base, env=env)
+    assert set(untags(plan)) == {
+        "build-1",
+        cosign_tag(expired),
+        cosign_tag(expired, ""),
+        cosign_tag(GONE),
+    }
+    [expired_sbom] = expired_listing.children
+    doomed = deletes(plan)
+    assert set(doomed) == {
+        expired.digest,
+        expired_sig.digest,
+        expired_listing.digest,
+        expired_sbom.digest,
+        orphan_sig.digest,
+    }
+    assert doomed[expired_listing.digest]["wave"] < doomed[expired_sbom.digest]["wave"]
+    assert doomed[expired_sbom.digest]["wave"] < doomed[expired.digest]["wave"]
+    assert doomed[expired_sig.digest]["wave"] < doomed[expired.digest]["wave"]
+
+    journal = ["--journal", str(tmp_path / "journal.jsonl")]
+    regsweep_json("run", *base, *journal, "--force", *local_gc(registry), env=env)
+    root = registry.root
+    assert_gone(root, expired, expired_sig, expired_listing, expired_sbom, orphan_sig)
+    pulls = tmp_path / "pulls"
+    for reference in ("latest", kept_sig.tag, kept_listing.tag, undated_sig.tag, undated.digest):
+        assert reference is not None
+        assert_pulls(registry.host, "app", reference, pulls)
+    assert revision_exists(root, "app", kept_listing.children[0].digest)
