@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from regsweep.gc import CollectorLockedError, MarkError, collect_native, restore
 from regsweep.gc.lock import LOCK
 from regsweep.gc.quarantine import QUARANTINE
 from regsweep.sources.storage.local import LocalStore
-from regsweep.sources.storage.store import PathEscapeError
+from regsweep.sources.storage.store import PathEscapeError, StoredFile
 from tests.support.storage import tree_fingerprint
 from tests.unit.gc_tree import OLD, Tree, hex_of
 
@@ -341,3 +342,21 @@ def test_report_json_and_text(tree: Tree) -> None:
     text = report.render_text()
     assert "deleted: 4" in text and "time: mark" in text and "sha256:" not in text
     assert "delete sha256:" in report.render_text(list_swept=True)
+
+
+class VanishingUploads(LocalStore):
+    """An upload that finishes while the collector looks at it: the registry removes it."""
+
+    def list_files(self, prefix: str) -> Iterator[StoredFile]:
+        if "/_uploads/" in prefix:
+            raise FileNotFoundError(prefix)
+        yield from super().list_files(prefix)
+
+
+def test_an_upload_finishing_during_the_cleanup_is_skipped(tree: Tree) -> None:
+    tree.image("app", "v1")
+    tree.write((tree.repo("app") / "_uploads" / "u1" / "data").relative_to(tree.root), b"1")
+
+    report = collect_native(VanishingUploads(tree.root), now=NOW)
+
+    assert report.uploads_removed.count == 0

@@ -89,7 +89,10 @@ def remove_uploads(
     """
     removed = Tally()
     for folder in (u for s in scans for u in s.uploads):
-        files = list(store.list_files(folder))
+        try:
+            files = list(store.list_files(folder))
+        except FileNotFoundError:  # finished (and removed by the registry) while listed
+            continue
         itself = store.stat(folder)
         latest = max([f.mtime for f in files] + [itself.mtime if itself else 0.0])
         if latest < older_than:

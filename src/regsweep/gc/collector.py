@@ -34,7 +34,7 @@ from regsweep.gc.quarantine import (
     remove_empty_batches,
     restore_blobs,
 )
-from regsweep.gc.report import GcReport
+from regsweep.gc.report import GcReport, Tally
 from regsweep.gc.scan import MarkError, RepositoryScan, blob_prefixes, find_repositories, list_blobs
 from regsweep.gc.sweep import sweep_blobs
 from regsweep.model import Digest
@@ -196,7 +196,10 @@ class _Collection:
         known = {name: frozenset(scan.revisions) for name, scan in self.scans.items()}
         repositories = find_repositories(self.store)
         self.marker.mark_repositories(repositories, known=known, tags=False)
+        before = Tally(self.report.restored.count, self.report.restored.bytes)
         self._restore_marked()
+        self.report.raced.count = self.report.restored.count - before.count
+        self.report.raced.bytes = self.report.restored.bytes - before.bytes
 
     def purge(self) -> None:
         """Delete quarantined blobs still unreferenced and quarantined long enough."""

@@ -50,6 +50,8 @@ class GcReport:
     deleted: Tally = field(default_factory=Tally)
     quarantined: Tally = field(default_factory=Tally)
     restored: Tally = field(default_factory=Tally)
+    #: of those, restored by the re-mark: swept by this run, needed by a push made during it
+    raced: Tally = field(default_factory=Tally)
     purged: Tally = field(default_factory=Tally)
     layer_links_removed: int = 0
     folders_removed: int = 0
@@ -85,6 +87,7 @@ class GcReport:
             "deleted": self.deleted.to_json(),
             "quarantined": self.quarantined.to_json(),
             "restored": self.restored.to_json(),
+            "raced": self.raced.to_json(),
             "purged": self.purged.to_json(),
             "layer_links_removed": self.layer_links_removed,
             "folders_removed": self.folders_removed,
@@ -113,6 +116,7 @@ class GcReport:
             ("deleted", self.deleted),
             ("quarantined", self.quarantined),
             ("restored", self.restored),
+            ("restored by the re-mark (pushed during this run)", self.raced),
             ("purged from quarantine", self.purged),
             ("abandoned uploads removed", self.uploads_removed),
         ):
