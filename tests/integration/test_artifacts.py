@@ -92,8 +92,12 @@ def deletes(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {a["digest"]: a for a in plan["actions"] if a["action"] == "delete_manifest"}
 
 
+def untags_of(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in plan["actions"] if a["action"] == "untag"]
+
+
 def untags(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {a["tag"]: a for a in plan["actions"] if a["action"] == "untag"}
+    return {a["tag"]: a for a in untags_of(plan)}
 
 
 def assert_gone(root: Path, *manifests: PushedManifest) -> None:
@@ -160,32 +164,51 @@ def test_signatures_and_referrers_live_and_die_with_their_image_and_orphans_are_
     assert_pulls(registry.host, "app", kept_sbom.digest, pulls)
 
 
-def test_a_helm_chart_is_aged_and_deleted_like_an_image(
+#: (config media type, artifactType) of what is not a container image
+NON_IMAGES = {
+    "charts/web": (HELM_CONFIG, None),
+    "wasm/filter": ("application/vnd.wasm.config.v0+json", None),
+    "oras/report": ("application/vnd.oci.empty.v1+json", "application/vnd.example.report"),
+}
+
+
+def test_helm_charts_wasm_modules_and_oras_artifacts_are_aged_and_deleted_like_images(
     registry: RegistryServer, pusher: Pusher, tmp_path: Path
 ) -> None:
     root = registry.root
 
-    def chart(tag: str) -> PushedManifest:
+    def push(repo: str, tag: str) -> PushedManifest:
+        config_type, artifact_type = NON_IMAGES[repo]
         return pusher.push_image(
-            "charts/web", tag, oci=True, n_layers=1, config_media_type=HELM_CONFIG
+            repo,
+            tag,
+            oci=True,
+            n_layers=1,
+            config_media_type=config_type,
+            artifact_type=artifact_type,
         )
 
-    old, fresh = age(root, chart("dev-build-1"), 40), chart("dev-build-2")
+    old = {repo: age(root, push(repo, "dev-build-1"), 40) for repo in NON_IMAGES}
+    fresh = {repo: push(repo, "dev-build-2") for repo in NON_IMAGES}
     env = clean_env(tmp_path)
     base = ["--registry-dir", str(root)]
 
     plan = regsweep_json("plan", *base, env=env)
-    assert set(untags(plan)) == {"dev-build-1"}
-    assert set(deletes(plan)) == {old.digest}
-    assert plan["summary"]["bytes_reclaimable"] == old.size + sum(
-        b.size for b in (*old.layers, *((old.config,) if old.config else ()))
+    assert {(a["repository"], a["tag"]) for a in untags_of(plan)} == {
+        (repo, "dev-build-1") for repo in NON_IMAGES
+    }
+    assert set(deletes(plan)) == {m.digest for m in old.values()}
+    assert plan["summary"]["bytes_reclaimable"] == sum(
+        m.size + sum(b.size for b in (*m.layers, *((m.config,) if m.config else ())))
+        for m in old.values()
     )
 
     journal = ["--journal", str(tmp_path / "journal.jsonl")]
     regsweep_json("run", *base, *journal, "--force", *local_gc(registry), env=env)
-    assert_gone(root, old)
-    assert_pulls(registry.host, "charts/web", "dev-build-2", tmp_path / "pulls")
-    assert revision_exists(root, "charts/web", fresh.digest)
+    assert_gone(root, *old.values())
+    for repo, manifest in fresh.items():
+        assert revision_exists(root, repo, manifest.digest)
+        assert_pulls(registry.host, repo, "dev-build-2", tmp_path / "pulls")
 
 
 def push_buildx_index(pusher: Pusher, root: Path, repo: str, tag: str) -> list[PushedManifest]:

@@ -8,7 +8,9 @@ random registries full of artifacts, checked against a naive oracle written from
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 
 from regsweep import mediatypes
 from regsweep.artifacts import artifact_links, tag_subject
+from regsweep.manifests import parse_manifest
 from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag, digest_hex
 from regsweep.plan import Plan, build_plan, plan_repository
 from regsweep.policy import Policy, PolicySet, decide_tags
@@ -66,7 +69,7 @@ def cosign_tag(subject: Manifest | Digest, suffix: str = "sig") -> str:
 
 def plan_of(
     manifests: list[Manifest],
-    tags: dict[str, tuple[Manifest, datetime | None]],
+    tags: Mapping[str, tuple[Manifest, datetime | None]],
     policy: Policy = DEFAULT,
     times: dict[Digest, datetime | None] | None = None,
 ) -> tuple[Plan, Inventory]:
@@ -79,7 +82,9 @@ def plan_of(
     sizes: dict[Digest, int] = {}
     for m in manifests:
         sizes[m.digest] = m.size
-        sizes.update({d.digest: d.size for d in (*m.layers, *((m.config,) if m.config else ()))})
+        # as the content store lists them (a schema1 manifest does not say its layers' sizes)
+        blobs = (*m.layers, *((m.config,) if m.config else ()))
+        sizes.update({d.digest: d.size if d.size >= 0 else 1000 for d in blobs})
     inventory = Inventory({"app": repo}, {m.digest: m for m in manifests}, sizes)
     return build_plan(inventory, policy, NOW), inventory
 
@@ -287,6 +292,58 @@ def test_a_helm_chart_is_aged_and_deleted_like_an_image() -> None:
     assert plan.summary.bytes_reclaimable == 500 + 10 + 1000
 
 
+def _raw(doc: dict[str, object]) -> tuple[Digest, bytes]:
+    raw = json.dumps(doc).encode()
+    return Digest("sha256:" + hashlib.sha256(raw).hexdigest()), raw
+
+
+NON_IMAGES: dict[str, dict[str, object]] = {
+    "schema1": {
+        "schemaVersion": 1,
+        "name": "app",
+        "tag": "old",
+        "fsLayers": [{"blobSum": digest_of("schema1 layer")}],
+        "signatures": [{"signature": "x"}],
+    },
+    "wasm": {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.wasm.config.v0+json",
+            "digest": digest_of("wc"),
+            "size": 7,
+        },
+        "layers": [{"mediaType": "application/wasm", "digest": digest_of("wasm"), "size": 70}],
+    },
+    "oras": {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "artifactType": "application/vnd.example.report",
+        "config": {"mediaType": mediatypes.OCI_EMPTY, "digest": digest_of("{}"), "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": digest_of("report"), "size": 40}],
+    },
+    "unknown": {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.example.future.manifest.v9+json",
+        "layers": [{"mediaType": "x", "digest": digest_of("future"), "size": 9}],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NON_IMAGES))
+def test_what_is_not_an_image_is_parsed_aged_and_deleted_like_one(kind: str) -> None:
+    digest, raw = _raw(NON_IMAGES[kind])
+    manifest = parse_manifest(digest, raw)
+    assert manifest.blob_references()
+    plan, inventory = plan_of([manifest], {"build-1": (manifest, OLD)})
+    assert untagged(plan) == {"build-1"}
+    assert set(deleted(plan)) == {digest}
+    freed = sum(inventory.blob_sizes.get(d, 0) for d in (digest, *manifest.blob_references()))
+    assert plan.summary.bytes_reclaimable == freed > len(raw)
+    kept, _ = plan_of([manifest], {"latest": (manifest, OLD)})
+    assert kept.actions == ()
+
+
 # -- properties --------------------------------------------------------------------------
 
 _ARTIFACT_TAG = re.compile(r"sha256-([0-9a-f]{64})(\.(sig|att|sbom))?")
@@ -442,8 +499,8 @@ def test_no_artifact_of_a_kept_subject_is_ever_deleted(
             if subject in repository.revisions and subject not in gone:
                 assert artifact not in gone, f"{artifact} deleted, its subject {subject} kept"
         for tag in repository.tags.values():
-            subject = tag_subject(tag.name)
-            if subject is not None and subject in repository.revisions and subject not in gone:
+            named = tag_subject(tag.name)
+            if named is not None and named in repository.revisions and named not in gone:
                 assert tag.name not in untags, f"artifact tag {tag.name} of a kept subject"
 
 
