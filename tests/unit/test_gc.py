@@ -10,17 +10,18 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from regsweep.errors import OperationError
 from regsweep.gc import CollectorLockedError, MarkError, collect_native, restore_quarantine
 from regsweep.gc.lock import LOCK
 from regsweep.gc.quarantine import QUARANTINE
 from regsweep.sources.storage.local import LocalStore
-from regsweep.sources.storage.store import PathEscapeError, StoredFile
+from regsweep.sources.storage.store import StoredFile
 from tests.support.storage import tree_fingerprint
 from tests.unit.gc_tree import OLD, Tree, hex_of
 
@@ -267,7 +268,7 @@ def test_symlinked_revision_stops_before_any_change(tree: Tree, tmp_path: Path) 
     folder.symlink_to(tmp_path / "elsewhere")
     before = contents(tree.root)
 
-    with pytest.raises(PathEscapeError):
+    with pytest.raises(OperationError, match="symlink"):
         offline(tree)
     assert contents(tree.root) == before
 
@@ -360,3 +361,21 @@ def test_an_upload_finishing_during_the_cleanup_is_skipped(tree: Tree) -> None:
     report = collect_native(VanishingUploads(tree.root), now=NOW)
 
     assert report.uploads_removed.count == 0
+
+
+class FailingDeletes(LocalStore):
+    def delete_files(self, paths: Sequence[str]) -> int:
+        if paths[0].startswith("docker/"):
+            raise PermissionError(13, "Permission denied", paths[0])
+        return super().delete_files(paths)
+
+
+def test_a_storage_error_part_way_is_an_operation_error(tree: Tree) -> None:
+    dropped = tree.image("app", "v2")
+    tree.delete_manifest("app", dropped["manifest"])
+
+    with pytest.raises(OperationError, match=r"Permission denied.*restart the registry") as info:
+        collect_native(FailingDeletes(tree.root), offline=True, now=NOW)
+
+    assert info.value.exit_code == 1
+    assert not (tree.root / LOCK).exists()

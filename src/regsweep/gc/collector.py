@@ -15,14 +15,14 @@ The caller restarts the registry when :attr:`GcReport.needs_restart`.
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from functools import partial
 
+from regsweep.errors import OperationError
 from regsweep.gc.batches import each_batch, stat_all
 from regsweep.gc.cleanup import remove_dead_folders, remove_layer_links, remove_uploads
 from regsweep.gc.lock import collector_lock
@@ -40,9 +40,7 @@ from regsweep.gc.sweep import sweep_blobs
 from regsweep.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import DEFAULT_WORKERS, require_registry
-from regsweep.sources.storage.store import Store
-
-log = logging.getLogger(__name__)
+from regsweep.sources.storage.store import PathEscapeError, Store
 
 #: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
 #: that takes, even for huge layers on a slow link.
@@ -76,9 +74,9 @@ def collect_native(
     require_registry(store)
     report = GcReport(offline=offline, dry_run=dry_run)
     with _lock(store, now, dry_run), ThreadPoolExecutor(max_workers=workers) as pool:
-        _Collection(store, pool, report, now, grace, quarantine_delay, upload_max_age).run(
-            progress or (lambda _message: None)
-        )
+        collection = _Collection(store, pool, report, now, grace, quarantine_delay, upload_max_age)
+        with _stopped_part_way(store):
+            collection.run(progress or (lambda _message: None))
     return report
 
 
@@ -88,13 +86,31 @@ def restore_quarantine(
     """Move every quarantined blob back into the tree (``regsweep gc --restore``)."""
     require_registry(store)
     report = GcReport(offline=False, dry_run=dry_run, restore_only=True)
-    lock = _lock(store, now, dry_run)
-    with lock, ThreadPoolExecutor(max_workers=workers) as pool, report.phase("restore"):
+    with (
+        _lock(store, now, dry_run),
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        _stopped_part_way(store),
+        report.phase("restore"),
+    ):
         entries = [e for found in list_quarantine(store).values() for e in found]
         _restore(store, pool, entries, dry_run=dry_run, report=report)
         if not dry_run:
             remove_empty_batches(store, (e.batch for e in entries))
     return report
+
+
+@contextmanager
+def _stopped_part_way(store: Store) -> Iterator[None]:
+    """A storage error (or a symlink met while deleting) after work began: exit 1, with
+    what the user can do about what was done."""
+    try:
+        yield
+    except (OSError, PathEscapeError) as exc:
+        raise OperationError(
+            f"garbage collection of {store.describe()} stopped: {exc}. Blobs it quarantined "
+            "come back with `regsweep gc --restore`; if it deleted or quarantined any, "
+            "restart the registry so its cache forgets them"
+        ) from exc
 
 
 def _lock(store: Store, now: datetime, dry_run: bool) -> AbstractContextManager[None]:

@@ -10,6 +10,7 @@ killed leaves it behind: the error names the file to delete once no collector ru
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from regsweep.sources.storage.store import Store
 
 LOCK = f"{AREA}/gc.lock"
 
+log = logging.getLogger(__name__)
+
 
 class CollectorLockedError(OperationError):
     """Another collector holds the lock."""
@@ -30,7 +33,11 @@ class CollectorLockedError(OperationError):
 @contextmanager
 def collector_lock(store: Store, *, now: datetime) -> Iterator[None]:
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": now.isoformat()}
-    if not store.write_new(LOCK, json.dumps(holder).encode()):
+    try:
+        created = store.write_new(LOCK, json.dumps(holder).encode())
+    except OSError as exc:
+        raise OperationError(f"cannot create {LOCK} in {store.describe()}: {exc}") from exc
+    if not created:
         raise CollectorLockedError(
             f"another regsweep collector is working on {store.describe()} "
             f"({_describe_holder(store)}); if none is running, delete {LOCK} in that folder"
@@ -38,8 +45,11 @@ def collector_lock(store: Store, *, now: datetime) -> Iterator[None]:
     try:
         yield
     finally:
-        store.delete_files([LOCK])
-        store.remove_empty_folders([QUARANTINE, AREA])  # leave no trace when nothing is held
+        try:
+            store.delete_files([LOCK])
+            store.remove_empty_folders([QUARANTINE, AREA])  # no trace when nothing is held
+        except OSError as exc:  # never hide the error that ended the collection
+            log.warning("could not remove %s from %s: %s", LOCK, store.describe(), exc)
 
 
 def _describe_holder(store: Store) -> str:
