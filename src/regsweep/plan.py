@@ -280,7 +280,9 @@ def _roots(
     """The manifests kept for their own sake, each with the reason in words."""
     roots: dict[Digest, str] = {}
     for digest, linked_at in repository.revisions.items():
-        why = _own_reason(digest, linked_at, ties.get(digest), digest in orphans, policy, now)
+        attached = digest in ties and digest not in orphans
+        gone = ties[digest][0].subject if digest in orphans else None
+        why = _own_reason(digest, linked_at, attached, gone, policy, now)
         if why is not None:
             roots[digest] = why
     tagged: dict[Digest, list[str]] = {}
@@ -294,26 +296,25 @@ def _roots(
 def _own_reason(
     digest: Digest,
     linked_at: datetime | None,
-    ties: list[ArtifactLink] | None,
-    orphan: bool,
+    attached: bool,
+    gone: Digest | None,
     policy: Policy,
     now: datetime,
 ) -> str | None:
     """Why a revision is kept whatever references it, or None.
 
-    An artifact whose subject is here is not kept for its own age: young, or of unknown
-    age (every signature over the API), it would outlive the image it describes. An orphan
-    keeps the grace, since its subject may be a push still in progress, but not an unknown
-    age: its subject was looked up and is gone, so its age decides nothing.
+    ``attached``: an artifact whose subject is here; ``gone``: the subject of an orphan.
+
+    An attached artifact is not kept for its own age: young, or of unknown age (every
+    signature over the API), it would outlive the image it describes. An orphan keeps the
+    grace, since its subject may be a push still in progress, but not an unknown age: its
+    subject was looked up and is gone, so its age decides nothing.
     """
-    if ties is None or orphan:
-        if orphan and not policy.delete_orphan_artifacts:
-            return (
-                f"orphaned artifact: subject {ties[0].subject if ties else '?'} no longer "
-                f"exists; policy {policy.name} keeps orphaned artifacts"
-            )
+    if not attached:
+        if gone is not None and not policy.delete_orphan_artifacts:
+            return f"{_orphaned(gone)}; policy {policy.name} keeps orphaned artifacts"
         if linked_at is None:
-            if not orphan:
+            if gone is None:
                 return "push time unknown"
         elif now - linked_at <= policy.untagged_grace:
             return (
@@ -349,11 +350,15 @@ def _artifact_tag_decisions(
             )
         else:
             keep = tag.digest in kept
-            reason = f"orphaned artifact: subject {subject} no longer exists"
+            reason = _orphaned(subject)
             if keep:
                 reason = roots.get(tag.digest) or f"{reason}; its manifest is kept"
         decisions.append(TagDecision(tag, keep, reason, policy.name, artifact_of=subject))
     return decisions
+
+
+def _orphaned(subject: Digest) -> str:
+    return f"orphaned artifact: subject {subject} no longer exists"
 
 
 def _waves(order: list[Digest], after: Mapping[Digest, list[Digest]]) -> dict[Digest, int]:
@@ -391,9 +396,7 @@ def _deletion_reasons(
     reasons = {}
     for digest in doomed_set:
         if digest in orphans:
-            reasons[digest] = (
-                f"orphaned artifact: subject {ties[digest][0].subject} no longer exists"
-            )
+            reasons[digest] = _orphaned(ties[digest][0].subject)
         elif digest in ties:
             # its subjects here are all deleted too, or it would have been reached from them
             tie = next(t for t in ties[digest] if t.subject in repository.revisions)
