@@ -78,7 +78,6 @@ def main() -> None:
         # tags sharing a digest with a kept tag are left out of the baseline's list, since a
         # digest DELETE would take the kept tag with it.
         policy = ["--max-age", "45d", "--exclude-tags", "^latest$", "--untagged-grace", "0"]
-        policy += ["--force"]  # about half the tags go: the 50% safety brake would stop it
         env = clean_env(work)
         ours.start()
         theirs.start()
