@@ -16,7 +16,10 @@ Four ties, each within one repository:
   of ``sha256:<hex>`` on registries without the referrers API (distribution 2.8);
 - buildx attestations: an index entry annotated ``vnd.docker.reference.type:
   attestation-manifest`` (platform ``unknown/unknown``) describes the entry of the same
-  index named by ``vnd.docker.reference.digest``.
+  index named by ``vnd.docker.reference.digest``. Only the index records this tie, so an
+  attestation lives and dies with its index (as its child): kept for the platform alone,
+  it would outlive the index and be an orphan no later run could recognise. The tie still
+  orders the deletes: the attestation goes before the platform it describes.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class ArtifactLink:
     artifact: Digest
     subject: Digest
     via: str
+    #: False for a buildx attestation, which follows its index instead (see above)
+    follows_subject: bool = True
 
 
 def tag_subject(tag: str) -> Digest | None:
@@ -81,7 +86,7 @@ def artifact_links(
             described = attestation_subject(child)
             if described is not None:
                 via = f"buildx attestation in index {digest}"
-                links.add(ArtifactLink(child.digest, described, via))
+                links.add(ArtifactLink(child.digest, described, via, follows_subject=False))
     for tag in repository.tags.values():
         subject = tag_subject(tag.name)
         if subject is not None:
@@ -90,10 +95,11 @@ def artifact_links(
 
 
 def by_subject(links: Iterable[ArtifactLink]) -> dict[Digest, list[Digest]]:
-    """Each subject -> its artifacts: what keeping the subject keeps."""
+    """Each subject -> the artifacts that follow it: what keeping the subject keeps."""
     out: dict[Digest, list[Digest]] = defaultdict(list)
     for link in links:
-        out[link.subject].append(link.artifact)
+        if link.follows_subject:
+            out[link.subject].append(link.artifact)
     return out
 
 

@@ -21,7 +21,7 @@ from regsweep.artifacts import (
 )
 from regsweep.durations import format_duration
 from regsweep.graph import deleted_after, marked_blobs, parents_first, reachable
-from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.model import Descriptor, Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.policy import Policy, PolicySet, TagDecision, decide_tags
 
 
@@ -211,7 +211,7 @@ def plan_repository(
     other revision is deleted, parents and artifacts first.
     """
     links = artifact_links(repository, manifests)
-    ties = by_artifact(links)
+    ties = by_artifact(t for t in links if t.follows_subject)
     orphans = {
         artifact
         for artifact, its in ties.items()
@@ -254,9 +254,8 @@ def plan_repository(
         for d in expired
     ]
     why = _deletion_reasons(repository, doomed, expired, manifests, ties, orphans, policy, now)
-    after = deleted_after(
-        doomed, manifests, {a: [t.subject for t in its] for a, its in ties.items()}
-    )
+    before = {a: [t.subject for t in its] for a, its in by_artifact(links).items()}
+    after = deleted_after(doomed, manifests, before)
     order = parents_first(after)
     waves = _waves(order, after)
     deletes = [
@@ -388,11 +387,11 @@ def _deletion_reasons(
     expired_tags: dict[Digest, list[str]] = {}
     for decision in expired:
         expired_tags.setdefault(decision.tag.digest, []).append(decision.tag.name)
-    parent_of: dict[Digest, tuple[Digest, str | None]] = {}
+    parent_of: dict[Digest, tuple[Digest, Descriptor]] = {}
     for digest in doomed_set:
         manifest = manifests.get(digest)
         for child in manifest.children if manifest else ():
-            parent_of.setdefault(child.digest, (digest, child.platform))
+            parent_of.setdefault(child.digest, (digest, child))
     reasons = {}
     for digest in doomed_set:
         if digest in orphans:
@@ -405,8 +404,13 @@ def _deletion_reasons(
             names = ", ".join(sorted(expired_tags[digest]))
             reasons[digest] = f"tagged only by expired tags: {names}"
         elif digest in parent_of:
-            parent, platform = parent_of[digest]
-            reasons[digest] = f"{platform or 'child'} of deleted index {parent}"
+            parent, entry = parent_of[digest]
+            described = attestation_subject(entry)
+            reasons[digest] = (
+                f"buildx attestation of {described} in deleted index {parent}"
+                if described is not None
+                else f"{entry.platform or 'child'} of deleted index {parent}"
+            )
         else:
             linked_at = repository.revisions.get(digest)
             age = format_duration(now - linked_at) if linked_at else "?"

@@ -256,7 +256,7 @@ def test_buildx_attestations_stay_with_their_kept_index_and_go_with_an_expired_o
     assert waves[index.digest] < waves[amd_attestation.digest] < waves[amd.digest]
     assert waves[index.digest] < waves[arm_attestation.digest] < waves[arm.digest]
     assert deletes(plan)[amd_attestation.digest]["reason"] == (
-        f"artifact of deleted manifest {amd.digest} (buildx attestation in index {index.digest})"
+        f"buildx attestation of {amd.digest} in deleted index {index.digest}"
     )
     why = regsweep_json("explain", f"multi@{kept[2].digest}", *base, env=env)
     assert why["manifests"][0]["reason"].startswith(

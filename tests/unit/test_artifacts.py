@@ -259,11 +259,14 @@ def test_buildx_attestations_stay_with_their_index_and_go_with_it_first() -> Non
     assert waves[multi.digest] < waves[att_amd.digest] < waves[amd.digest]
     assert waves[att_arm.digest] < waves[arm.digest]
     assert reason(plan, att_amd.digest) == (
-        f"artifact of deleted manifest {amd.digest} (buildx attestation in index {multi.digest})"
+        f"buildx attestation of {amd.digest} in deleted index {multi.digest}"
     )
 
 
-def test_a_platform_kept_by_its_own_tag_keeps_its_attestation_when_the_index_goes() -> None:
+def test_an_attestation_goes_with_its_index_even_when_its_platform_stays() -> None:
+    """Only the index ties the attestation to the platform: kept for the platform alone, it
+    would be an orphan nothing recognises once the index is gone (and the next plan would
+    delete it: plans must be idempotent)."""
     amd = image("amd64")
     att = image("attestation")
     multi = index(
@@ -272,7 +275,10 @@ def test_a_platform_kept_by_its_own_tag_keeps_its_attestation_when_the_index_goe
         (att, "unknown/unknown", {**ATTESTATION, "vnd.docker.reference.digest": amd.digest}),
     )
     plan, _ = plan_of([amd, att, multi], {"build-1": (multi, OLD), "latest": (amd, OLD)})
-    assert set(deleted(plan)) == {multi.digest}
+    assert set(deleted(plan)) == {multi.digest, att.digest}
+    assert reason(plan, att.digest) == (
+        f"buildx attestation of {amd.digest} in deleted index {multi.digest}"
+    )
 
 
 def test_an_unreadable_subject_is_kept_and_so_are_its_artifacts() -> None:
@@ -417,8 +423,12 @@ def registries_with_artifacts(draw: st.DrawFn) -> Inventory:
     return replace(base, repositories=repositories, manifests=manifests, blob_sizes=sizes)
 
 
-def ties(repository: Repository, manifests: dict[Digest, Manifest]) -> set[tuple[Digest, Digest]]:
-    """(artifact, subject) pairs, read from the rules of issue 7."""
+def ties(
+    repository: Repository, manifests: dict[Digest, Manifest], *, attestations: bool = False
+) -> set[tuple[Digest, Digest]]:
+    """(artifact, subject) pairs, read from the rules of issue 7: the artifacts that follow
+    their subject; with ``attestations``, also buildx attestations, which follow their index
+    but still go before the platform they describe."""
     out = set()
     for digest in repository.revisions:
         manifest = manifests.get(digest)
@@ -426,7 +436,7 @@ def ties(repository: Repository, manifests: dict[Digest, Manifest]) -> set[tuple
             continue
         if manifest.subject is not None:
             out.add((digest, manifest.subject))
-        for child in manifest.children:
+        for child in manifest.children if attestations else ():
             if child.annotations.get("vnd.docker.reference.type") == "attestation-manifest":
                 out.add((child.digest, Digest(child.annotations["vnd.docker.reference.digest"])))
     for tag in repository.tags.values():
@@ -516,13 +526,16 @@ def test_every_artifact_of_a_deleted_subject_is_deleted_in_an_earlier_wave(
         waves = {a.digest: a.wave for a in plan.manifest_deletes if a.repository == name}
         untags = {a.tag: a for a in plan.untags if a.repository == name}
         need = needed(repository, dict(inventory.manifests), policy)
-        pairs = ties(repository, dict(inventory.manifests))
+        following = ties(repository, dict(inventory.manifests))
+        pairs = ties(repository, dict(inventory.manifests), attestations=True)
         for artifact, subject in pairs:
             if subject not in waves or precedes(subject, artifact, pairs, inventory.manifests):
                 continue  # tags are not content-addressed: two may name each other (a cycle)
             if artifact in repository.revisions and artifact not in need:
                 assert waves[artifact] < waves[subject], f"{artifact} after its subject"
-                assert plan_reason(plan, name, artifact).startswith("artifact of deleted manifest")
+                if (artifact, subject) in following:
+                    why = plan_reason(plan, name, artifact)
+                    assert why.startswith("artifact of deleted manifest")
         for tag in repository.tags.values():
             if tag_subject(tag.name) in waves:
                 assert untags[tag.name].wave == 0
@@ -551,6 +564,31 @@ def test_orphans_go_with_their_own_reason_unless_the_policy_keeps_them(
             assert (decision.artifact_of is not None) == bool(
                 _ARTIFACT_TAG.fullmatch(decision.tag.name)
             )
+
+
+@given(registries_with_artifacts(), policy_sets())
+def test_planning_again_after_the_plan_plans_nothing(
+    inventory: Inventory, policies: PolicySet
+) -> None:
+    """Whatever ties an artifact to its subject still holds after the plan: nothing kept
+    becomes an orphan the next run deletes (a buildx attestation kept without its index
+    would)."""
+    plan = build_plan(inventory, policies, NOW)
+    untagged = {(a.repository, a.tag) for a in plan.untags}
+    deleted = {(a.repository, a.digest) for a in plan.manifest_deletes}
+    after = {
+        name: replace(
+            repository,
+            tags={
+                t: tag
+                for t, tag in repository.tags.items()
+                if (name, t) not in untagged and (name, tag.digest) not in deleted
+            },
+            revisions={d: w for d, w in repository.revisions.items() if (name, d) not in deleted},
+        )
+        for name, repository in inventory.repositories.items()
+    }
+    assert build_plan(replace(inventory, repositories=after), policies, NOW).actions == ()
 
 
 def precedes(
