@@ -16,6 +16,7 @@ its subject.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 
 from regsweep.model import Digest, Manifest
@@ -51,61 +52,64 @@ def reachable(
     return seen
 
 
-def deleted_after(
+def deletion_order(
     digests: Iterable[Digest],
     manifests: Mapping[Digest, Manifest],
     subjects: Mapping[Digest, list[Digest]],
-) -> dict[Digest, list[Digest]]:
-    """For each of ``digests``, those of the set to delete after it: children and subjects.
+) -> list[tuple[Digest, int]]:
+    """``digests`` in the order to delete them, each with its wave: parents and artifacts first.
 
-    ``subjects`` maps an artifact to the subjects it describes.
+    An index goes before its children and an artifact before its subjects (``subjects``
+    maps an artifact to the subjects it describes), so a run interrupted half way never
+    leaves a reachable index without its platforms or an artifact without its image. A
+    delete of wave k starts once every delete of the waves before it is done, so each wave
+    runs concurrently; the list is sorted by wave, then by digest for a stable plan.
+
+    Tags are not content-addressed, so artifact tags can close a cycle (a signature tag on
+    a platform of the very index it signs). No order satisfies a cycle; it is broken at an
+    artifact's tie, never at an index's child: a platform deleted before its index breaks
+    every pull of the index, an artifact outliving its subject for a moment breaks nothing.
+    Children alone never form a cycle (a manifest cannot contain its own digest).
     """
     wanted = set(digests)
-    after: dict[Digest, list[Digest]] = {}
+    children: dict[Digest, set[Digest]] = {}
+    ties: dict[Digest, set[Digest]] = {}
     for digest in wanted:
         manifest = manifests.get(digest)
-        edges = [c.digest for c in manifest.children] if manifest is not None else []
-        edges.extend(subjects.get(digest, ()))
-        after[digest] = sorted({d for d in edges if d in wanted and d != digest})
-    return after
-
-
-def parents_first(after: Mapping[Digest, list[Digest]]) -> list[Digest]:
-    """Order the digests of ``after`` (see :func:`deleted_after`) parents and artifacts first.
-
-    Deleting in this order never leaves a reachable index without its children or an
-    artifact without its subject, even when a run is interrupted half way: what remains is
-    always a consistent registry (an index is removed before its platforms, a signature
-    before its image). Ties are broken by digest for a stable plan.
-    """
+        listed = {c.digest for c in manifest.children} if manifest is not None else set()
+        children[digest] = (listed & wanted) - {digest}
+        ties[digest] = (set(subjects.get(digest, ())) & wanted) - {digest} - children[digest]
+    held = dict.fromkeys(wanted, 0)  # how many indexes still to delete list it
+    tied = dict.fromkeys(wanted, 0)  # how many artifacts still to delete describe it
+    for digest in wanted:
+        for child in children[digest]:
+            held[child] += 1
+        for subject in ties[digest]:
+            tied[subject] += 1
+    wave = dict.fromkeys(wanted, 1)
+    ready = [d for d in wanted if not held[d] and not tied[d]]
+    heapq.heapify(ready)
+    remaining = set(wanted)
     order: list[Digest] = []
-    visited: set[Digest] = set()
-    for start in sorted(after):
-        _post_order(start, after, visited, order)
-    order.reverse()
-    return order
-
-
-def _post_order(
-    start: Digest, edges: Mapping[Digest, list[Digest]], visited: set[Digest], out: list[Digest]
-) -> None:
-    """Iterative depth-first post-order (manifest graphs can be deep; no recursion limit)."""
-    if start in visited:
-        return
-    visited.add(start)
-    stack: list[tuple[Digest, int]] = [(start, 0)]
-    while stack:
-        node, i = stack[-1]
-        children = edges[node]
-        if i < len(children):
-            stack[-1] = (node, i + 1)
-            child = children[i]
-            if child not in visited:
-                visited.add(child)
-                stack.append((child, 0))
-        else:
-            stack.pop()
-            out.append(node)
+    while remaining:
+        if not ready:  # a cycle through artifact ties: free what no index still lists
+            heapq.heappush(
+                ready, min((d for d in remaining if not held[d]), default=min(remaining))
+            )
+        digest = heapq.heappop(ready)
+        if digest not in remaining:
+            continue
+        remaining.discard(digest)
+        order.append(digest)
+        edges = [(child, held) for child in children[digest]]
+        edges += [(subject, tied) for subject in ties[digest]]
+        for target, counts in edges:
+            if target in remaining:
+                counts[target] -= 1
+                wave[target] = max(wave[target], wave[digest] + 1)
+                if not held[target] and not tied[target]:
+                    heapq.heappush(ready, target)
+    return sorted(((d, wave[d]) for d in order), key=lambda item: (item[1], item[0]))
 
 
 def marked_blobs(revisions: Iterable[Digest], manifests: Mapping[Digest, Manifest]) -> set[Digest]:

@@ -20,7 +20,7 @@ from regsweep.artifacts import (
     tag_subject,
 )
 from regsweep.durations import format_duration
-from regsweep.graph import deleted_after, marked_blobs, parents_first, reachable
+from regsweep.graph import deletion_order, marked_blobs, reachable
 from regsweep.model import Descriptor, Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.policy import Policy, PolicySet, TagDecision, decide_tags
 
@@ -254,13 +254,10 @@ def plan_repository(
         for d in expired
     ]
     why = _deletion_reasons(repository, doomed, expired, manifests, ties, orphans, policy, now)
-    before = {a: [t.subject for t in its] for a, its in by_artifact(links).items()}
-    after = deleted_after(doomed, manifests, before)
-    order = parents_first(after)
-    waves = _waves(order, after)
+    described = {a: [t.subject for t in its] for a, its in by_artifact(links).items()}
     deletes = [
-        Action(ActionKind.DELETE_MANIFEST, repository.name, digest, why[digest], wave=waves[digest])
-        for digest in order
+        Action(ActionKind.DELETE_MANIFEST, repository.name, digest, why[digest], wave=wave)
+        for digest, wave in deletion_order(doomed, manifests, described)
     ]
     _check_invariants(repository, kept_tags, kept, deletes)
     return RepositoryPlan(
@@ -358,19 +355,6 @@ def _artifact_tag_decisions(
 
 def _orphaned(subject: Digest) -> str:
     return f"orphaned artifact: subject {subject} no longer exists"
-
-
-def _waves(order: list[Digest], after: Mapping[Digest, list[Digest]]) -> dict[Digest, int]:
-    """Wave of each manifest delete: one more than the latest doomed manifest before it.
-
-    Waves let deletions run concurrently while an index is still always deleted before its
-    children and an artifact before its subject.
-    """
-    wave = dict.fromkeys(order, 1)
-    for digest in order:  # parents first, so a parent's wave is final when reached
-        for target in after[digest]:
-            wave[target] = max(wave[target], wave[digest] + 1)
-    return wave
 
 
 def _deletion_reasons(
