@@ -281,6 +281,25 @@ def test_an_attestation_goes_with_its_index_even_when_its_platform_stays() -> No
     )
 
 
+def test_a_cycle_through_artifact_tags_is_broken_at_the_tie_never_at_a_child() -> None:
+    """Tags are not content-addressed: ``sha256-<index>.sig`` may tag a platform of that
+    very index, and two signatures may name each other."""
+    amd, arm = image("amd64"), image("arm64")
+    multi = index("multi", (amd, "linux/amd64", {}), (arm, "linux/arm64", {}))
+    one, two = image("signature one"), image("signature two")
+    tags = {
+        cosign_tag(multi): (amd, OLD),
+        cosign_tag(one): (two, OLD),
+        cosign_tag(two, ".att"): (one, OLD),
+    }
+    plan, _ = plan_of([multi, amd, arm, one, two], tags)
+    waves = deleted(plan)
+    assert set(waves) == {multi.digest, amd.digest, arm.digest, one.digest, two.digest}
+    assert waves[multi.digest] < waves[amd.digest]
+    assert waves[multi.digest] < waves[arm.digest]
+    assert [a.wave for a in plan.manifest_deletes] == sorted(waves.values())
+
+
 def test_an_unreadable_subject_is_kept_and_so_are_its_artifacts() -> None:
     mystery = digest_of("unparsable image")
     signature = referrer("signature of mystery", mystery)
