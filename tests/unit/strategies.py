@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import strategies as st
 
 from regsweep import mediatypes
-from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
+from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag, digest_hex
 from regsweep.policy import DEFAULT_EXCLUDE_TAGS, Policy, PolicySet
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -122,6 +122,14 @@ _PICK = st.integers(0, 15)
 _SIZES = st.integers(100, 4000)
 
 
+def _attestation(digest: Digest, describes: Digest) -> Descriptor:
+    annotations = {
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": describes,
+    }
+    return Descriptor(mediatypes.OCI_MANIFEST, digest, 1, "unknown/unknown", annotations)
+
+
 def _pick(items: list[Digest], index: int) -> Digest:
     """Strategies are built once (fast); indexes wrap onto whatever list this example has."""
     return items[index % len(items)]
@@ -149,6 +157,10 @@ def _manifests(draw: st.DrawFn, blobs: list[Digest]) -> list[_Node]:
                 Descriptor(mediatypes.OCI_MANIFEST, c, 1, platform=f"linux/arch{j}")
                 for j, c in enumerate(picked)
             )
+            attestation = _pick(earlier, draw(_PICK))
+            if picked and attestation not in picked and draw(st.booleans()):
+                # buildx: an entry describing another entry of the same index
+                children += (_attestation(attestation, describes=next(iter(picked))),)
             media_type = mediatypes.OCI_INDEX if kind == "index" else mediatypes.DOCKER_LIST
             manifest = Manifest(digest, media_type, size, children=children)
         elif kind == "referrer":
@@ -210,6 +222,9 @@ _REVISION_PICKS = st.lists(st.integers(0, 15), min_size=1, max_size=8, unique=Tr
 _ONE_IN_TEN = st.integers(0, 9).map(lambda n: n == 9)
 _REPOSITORIES = st.lists(REPOSITORY_NAMES_ANY, min_size=1, max_size=4, unique=True)
 _TAGS = st.lists(TAG_NAMES_ANY, max_size=7, unique=True)
+_ARTIFACT_TAGS = st.lists(
+    st.tuples(_PICK, _PICK, st.sampled_from([".sig", ".att", ".sbom", ""])), max_size=2
+)
 
 
 @st.composite
@@ -244,6 +259,12 @@ def inventories(draw: st.DrawFn) -> Inventory:
             # few distinct targets, so several tags often share one digest
             target = _pick(targets[:3], draw(_PICK))
             tags[tag_name] = Tag(name, tag_name, target, draw(TIMES))
+        for subject_pick, target_pick, suffix in draw(_ARTIFACT_TAGS):
+            # cosign / referrers tag schema: sha256-<subject hex>[.sig|.att|.sbom]; tags are
+            # not content-addressed, so these may point anywhere (even in a cycle)
+            subject = _pick([*sorted(revisions), digest_of("gone")], subject_pick)
+            tag_name = f"sha256-{digest_hex(subject)}{suffix}"
+            tags[tag_name] = Tag(name, tag_name, _pick(targets, target_pick), draw(TIMES))
         layers = frozenset(
             ref for d in revisions if d in manifests for ref in manifests[d].blob_references()
         )

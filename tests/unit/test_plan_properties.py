@@ -8,8 +8,8 @@ to be written twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from hypothesis import given
@@ -33,11 +33,18 @@ def policy_for(name: str, policies: PolicySet) -> Policy | None:
 
 
 _RELEASE = re.compile(r"v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+#: cosign (``.sig``, ``.att``, ``.sbom``) and the referrers tag schema: named by a subject
+_ARTIFACT_TAG = re.compile(r"sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?")
 
 
-def kept_tag_names(repository: Repository, policy: Policy) -> set[str]:
-    """The retention rules as the user reads them: any one reason to keep a tag keeps it."""
-    tags = list(repository.tags.values())
+def subject_of_tag(name: str) -> Digest | None:
+    match = _ARTIFACT_TAG.fullmatch(name)
+    return Digest(f"sha256:{match.group(1)}") if match else None
+
+
+def kept_by_rules(repository: Repository, policy: Policy) -> set[str]:
+    """The keep rules as the user reads them (any one keeps), over the non-artifact tags."""
+    tags = [t for t in repository.tags.values() if subject_of_tag(t.name) is None]
     timed = sorted(
         (t for t in tags if t.pushed_at is not None),
         key=lambda t: (t.pushed_at, t.name),
@@ -48,63 +55,101 @@ def kept_tag_names(repository: Repository, policy: Policy) -> set[str]:
         t.name: tuple(int(g) for g in m.groups()) for t in tags if (m := _RELEASE.fullmatch(t.name))
     }
     top_versions = sorted(set(versions.values()), reverse=True)[: policy.keep_versions]
-    kept = set()
-    for tag in tags:
-        if (
-            (policy.exclude_tags is not None and policy.exclude_tags.search(tag.name))
-            or tag.digest in policy.pinned
-            or tag.name in newest
-            or versions.get(tag.name) in top_versions
-            or tag.pushed_at is None
-            or (policy.max_age is not None and NOW - tag.pushed_at <= policy.max_age)
-        ):
-            kept.add(tag.name)
-    return kept
+    return {
+        tag.name
+        for tag in tags
+        if (policy.exclude_tags is not None and policy.exclude_tags.search(tag.name))
+        or tag.digest in policy.pinned
+        or tag.name in newest
+        or versions.get(tag.name) in top_versions
+        or tag.pushed_at is None
+        or (policy.max_age is not None and NOW - tag.pushed_at <= policy.max_age)
+    }
 
 
-def needed(
-    repository: Repository,
-    kept: Iterable[str],
-    manifests: Mapping[Digest, Manifest],
-    policy: Policy,
-) -> set[Digest]:
-    """Fixpoint from the roots (kept tags' digests, young, pinned and, when the policy keeps
-    them, orphaned artifacts) through children and referrers.
-
-    When one of them could not be read, its children and referrers are unknown, so every
-    revision of the repository is needed.
-    """
-    need = {repository.tags[name].digest for name in kept}
-    for digest, linked in repository.revisions.items():
+def artifact_ties(
+    repository: Repository, manifests: Mapping[Digest, Manifest], *, buildx: bool
+) -> dict[Digest, set[Digest]]:
+    """artifact -> the subjects it describes: OCI subject, artifact tag and, with ``buildx``,
+    an attestation entry of an index (which lives and dies with that index, but still goes
+    before the platform it describes)."""
+    ties: dict[Digest, set[Digest]] = {}
+    for digest in repository.revisions:
         manifest = manifests.get(digest)
-        if (
-            linked is None
-            or NOW - linked <= policy.untagged_grace
-            or digest in policy.pinned
-            or (
-                not policy.delete_orphan_artifacts
-                and manifest is not None
-                and manifest.subject is not None
-                and manifest.subject not in repository.revisions
-            )
+        if manifest is None:
+            continue
+        if manifest.subject is not None:
+            ties.setdefault(digest, set()).add(manifest.subject)
+        for child in manifest.children if buildx else ():
+            if child.annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+                described = Digest(child.annotations["vnd.docker.reference.digest"])
+                ties.setdefault(child.digest, set()).add(described)
+    for tag in repository.tags.values():
+        subject = subject_of_tag(tag.name)
+        if subject is not None:
+            ties.setdefault(tag.digest, set()).add(subject)
+    return ties
+
+
+@dataclass(frozen=True)
+class Expected:
+    tags: set[str]  # every tag the policy keeps
+    needed: set[Digest]  # every manifest those tags (and the other roots) need
+
+
+def expected(
+    repository: Repository, manifests: Mapping[Digest, Manifest], policy: Policy
+) -> Expected:
+    """What the policy keeps in one repository, by fixpoints over the plain definitions.
+
+    Roots: the digests of tags the rules keep; pinned revisions; and, unless the revision is
+    an artifact whose subject is here (an artifact lives and dies with its subject), young
+    revisions, revisions of unknown age (not an orphan's: its subject was looked up and is
+    gone) and, when the policy keeps them, orphaned artifacts. From the roots: index
+    children and the artifacts of what is needed. Unreadable revisions are never deleted;
+    when one is needed by the roots, its references are unknown and every revision is.
+    Artifact tags are kept when their subject is needed (or, for an orphan, their manifest).
+    """
+    revisions = set(repository.revisions)
+    ties = artifact_ties(repository, manifests, buildx=False)
+    orphans = {a for a, subjects in ties.items() if not subjects & revisions}
+    attached = set(ties) - orphans
+    by_rules = kept_by_rules(repository, policy)
+    roots = {repository.tags[name].digest for name in by_rules}
+    for digest, linked in repository.revisions.items():
+        young = linked is not None and NOW - linked <= policy.untagged_grace
+        if digest in policy.pinned:
+            roots.add(digest)
+        elif digest in orphans:
+            if not policy.delete_orphan_artifacts or young:
+                roots.add(digest)
+        elif digest not in attached and (linked is None or young):
+            roots.add(digest)
+
+    def closure(start: set[Digest]) -> set[Digest]:
+        need = set(start)
+        while True:
+            grown = set(need)
+            for digest in need:
+                manifest = manifests.get(digest)
+                if manifest is not None:
+                    grown |= {c.digest for c in manifest.children}
+            grown |= {a for a, subjects in ties.items() if subjects & need}
+            if grown == need:
+                return need
+            need = grown
+
+    unreadable = {d for d in revisions if d not in manifests}
+    need = closure(roots)
+    need = revisions | need if need & unreadable else closure(roots | unreadable)
+    artifact_tags = set()
+    for tag in repository.tags.values():
+        subject = subject_of_tag(tag.name)
+        if subject is not None and (
+            subject in need if subject in revisions else tag.digest in need
         ):
-            need.add(digest)
-    while True:
-        grown = set(need)
-        for digest in need:
-            manifest = manifests.get(digest)
-            if manifest is not None:
-                grown |= {c.digest for c in manifest.children}
-        for digest in repository.revisions:
-            manifest = manifests.get(digest)
-            if manifest is not None and manifest.subject in need:
-                grown.add(digest)
-        if grown == need:
-            break
-        need = grown
-    if any(d in repository.revisions and d not in manifests for d in need):
-        return set(repository.revisions)  # a needed manifest is unreadable: it may need any
-    return need
+            artifact_tags.add(tag.name)
+    return Expected(by_rules | artifact_tags, need)
 
 
 def gc_marked(inventory: Inventory) -> set[Digest]:
@@ -160,11 +205,11 @@ def test_no_deleted_manifest_is_needed_by_a_kept_tag_or_a_young_manifest(
         if policy is None:
             assert not doomed
             continue
-        need = needed(repository, kept_tag_names(repository, policy), inventory.manifests, policy)
+        need = expected(repository, inventory.manifests, policy).needed
         assert doomed.isdisjoint(need)
         assert all(d in inventory.manifests for d in doomed)  # never delete what was not read
-        # and nothing else survives: every unneeded revision that was read goes
-        assert doomed == {d for d in repository.revisions if d in inventory.manifests} - need
+        # and nothing else survives: every unneeded revision goes
+        assert doomed == set(repository.revisions) - need
 
 
 @given(inventories(), policy_sets())
@@ -172,23 +217,27 @@ def test_untags_are_exactly_the_expired_tags_in_scope(
     inventory: Inventory, policies: PolicySet
 ) -> None:
     plan = build_plan(inventory, policies, NOW)
-    expected = set()
+    expired = set()
     for name, repository in inventory.repositories.items():
         policy = policy_for(name, policies)
         if policy is not None:
-            expected |= {
-                (name, t) for t in set(repository.tags) - kept_tag_names(repository, policy)
-            }
+            kept = expected(repository, inventory.manifests, policy).tags
+            expired |= {(name, t) for t in set(repository.tags) - kept}
     untags = [(a.repository, a.tag) for a in plan.untags]
     assert len(untags) == len(set(untags))
-    assert set(untags) == expected
+    assert set(untags) == expired
     for action in plan.untags:
         assert action.tag is not None
         tag = inventory.repositories[action.repository].tags[action.tag]
         assert (action.digest, action.pushed_at) == (tag.digest, tag.pushed_at)
     assert all(policy_for(a.repository, policies) for a in plan.actions)
+    # no tag that stays is left pointing at a deleted manifest
+    deleted = {(a.repository, a.digest) for a in plan.manifest_deletes}
+    for name, repository in inventory.repositories.items():
+        for tag in repository.tags.values():
+            assert (name, tag.name) in expired or (name, tag.digest) not in deleted
     decided = {(d.tag.repository, d.tag.name): d for d in plan.decisions}
-    assert {key for key, d in decided.items() if not d.keep} == expected
+    assert {key for key, d in decided.items() if not d.keep} == expired
     for (name, _), decision in decided.items():
         policy = policy_for(name, policies)
         assert policy is not None and decision.policy == policy.name
@@ -213,16 +262,36 @@ def test_every_action_and_every_kept_manifest_has_a_reason(
             assert why is None or why.strip()
 
 
+def reaches(edges: Mapping[Digest, set[Digest]], start: Digest, goal: Digest) -> bool:
+    seen: set[Digest] = set()
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        if node not in seen and node in edges:
+            seen.add(node)
+            stack.extend(edges[node])
+    return False
+
+
 def assert_parents_first(plan: Plan, inventory: Inventory) -> None:
-    for name in inventory.repositories:
+    """Indexes before their children, artifacts before their subjects: in the list and in
+    the waves. Artifact tags are not content-addressed, so they can close a cycle (a
+    signature tag on a platform of the index it signs); no order satisfies a cycle, which
+    must then be broken at an artifact's tie: a platform deleted before its index breaks
+    every pull of it, an artifact outliving its subject for a moment breaks nothing."""
+    for name, repository in inventory.repositories.items():
         deletes = [a for a in plan.manifest_deletes if a.repository == name]
         position = {a.digest: i for i, a in enumerate(deletes)}
         wave = {a.digest: a.wave for a in deletes}
-        for digest in position:
-            manifest = inventory.manifests[digest]
-            referenced = [c.digest for c in manifest.children] + [manifest.subject]
-            for target in referenced:
-                if target in position:
+        ties = artifact_ties(repository, inventory.manifests, buildx=True)
+        children = {d: {c.digest for c in inventory.manifests[d].children} for d in position}
+        after = {d: children[d] | ties.get(d, set()) for d in position}
+        for digest, targets in after.items():
+            for target in targets & set(position) - {digest}:
+                # a cycle is broken at an artifact's tie, never at an index's child
+                if target in children[digest] or not reaches(after, target, digest):
                     assert position[digest] < position[target]
                     assert wave[digest] < wave[target]
     # untags come first (wave 0): an interrupted run never leaves a tag pointing at nothing
@@ -265,7 +334,7 @@ def test_applying_the_plan_then_planning_again_plans_nothing(
         if policy is None:
             assert repository == before
         else:
-            assert set(repository.tags) == kept_tag_names(before, policy)
+            assert set(repository.tags) == expected(before, inventory.manifests, policy).tags
     second = build_plan(after, policies, NOW)
     assert second.actions == ()
     assert second.summary.bytes_reclaimable == 0

@@ -104,9 +104,9 @@ def test_an_old_multi_arch_release_excluded_by_name_keeps_its_untagged_platforms
     assert plan.actions == ()
     assert plan.summary.bytes_reclaimable == 0
     why = plan_repository(repo, inv.manifests, DEFAULT, NOW).why_kept(AMD64.digest, inv.manifests)
+    # the reason names the path back to the kept tag (wording is the planner's)
     assert why is not None
-    assert why.startswith(f"linux/amd64 of index {release.digest}, which is kept: ")
-    assert "v1.2.3" in why
+    assert all(fact in why for fact in ("linux/amd64", release.digest, "v1.2.3"))
 
 
 def test_an_old_tag_sharing_its_digest_with_latest_is_untagged_and_the_manifest_stays() -> None:
@@ -126,14 +126,12 @@ def test_an_expired_multi_arch_image_goes_index_first_then_each_platform() -> No
     assert untagged(plan) == ["app:build-7"]
     first, *platforms = plan.manifest_deletes
     assert first.digest == build.digest and first.wave == 1
-    assert first.reason == "tagged only by expired tags: build-7"
+    assert "build-7" in first.reason
     assert {a.digest for a in platforms} == {AMD64.digest, ARM64.digest}
     assert all(a.wave == 2 for a in platforms)
-    reasons = sorted(a.reason for a in platforms)
-    assert reasons == [
-        f"linux/amd64 of deleted index {build.digest}",
-        f"linux/arm64 of deleted index {build.digest}",
-    ]
+    platform = {AMD64.digest: "linux/amd64", ARM64.digest: "linux/arm64"}
+    for action in platforms:
+        assert build.digest in action.reason and platform[action.digest] in action.reason
     # every blob of the image is freed, the shared base layer once
     freed = {blob("base"), blob("amd64 app"), blob("arm64 app")}
     freed |= {blob("amd64 config"), blob("arm64 config")}
@@ -176,7 +174,7 @@ def test_an_untagged_manifest_just_past_the_grace_is_deleted() -> None:
     plan = build_plan(inventory(repo, manifests=[stale]), DEFAULT, NOW)
     assert deleted(plan) == [stale.digest]
     [action] = plan.manifest_deletes
-    assert action.reason.startswith("untagged, referenced by no kept tag, index or referrer")
+    assert "untagged" in action.reason
 
 
 def test_an_untagged_manifest_exactly_at_the_grace_stays() -> None:
@@ -205,7 +203,7 @@ def test_an_old_signature_of_a_kept_image_stays() -> None:
     plan = build_plan(inv, DEFAULT, NOW)
     assert plan.actions == ()
     why = plan_repository(repo, inv.manifests, DEFAULT, NOW).why_kept(sbom.digest, inv.manifests)
-    assert why is not None and why.startswith(f"referrer of {signature.digest}")
+    assert why is not None and signature.digest in why and "latest" in why
 
 
 def test_a_signature_goes_before_the_expired_image_it_signs() -> None:
@@ -216,7 +214,7 @@ def test_a_signature_goes_before_the_expired_image_it_signs() -> None:
     plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
     assert deleted(plan) == [signature.digest, app.digest]
     sig_action = plan.manifest_deletes[0]
-    assert sig_action.reason == f"referrer of deleted manifest {app.digest}"
+    assert app.digest in sig_action.reason
     assert sig_action.wave < plan.manifest_deletes[1].wave
 
 
@@ -227,7 +225,7 @@ def test_an_orphaned_signature_whose_image_is_gone_is_deleted() -> None:
     plan = build_plan(inventory(repo, manifests=[signature]), DEFAULT, NOW)
     [action] = plan.manifest_deletes
     assert action.digest == signature.digest
-    assert action.reason == f"referrer of missing manifest {gone}"
+    assert gone in action.reason
 
 
 def test_an_out_of_scope_repository_is_untouched_and_its_shared_layers_are_not_freed() -> None:
@@ -306,3 +304,22 @@ def test_the_summary_counts_what_the_plan_does() -> None:
         ActionKind.DELETE_MANIFEST,
         ActionKind.DELETE_MANIFEST,
     ]
+
+
+def test_a_signature_tag_on_a_platform_of_the_index_it_signs_keeps_the_waves_in_order() -> None:
+    """Tags are not content-addressed, so ``sha256-<index>.sig`` may tag a platform of that
+    index: a cycle (index -> platform, signature -> index). It must be broken at the tie,
+    never by deleting a platform before its index (found by the ordering property: a single
+    pass over the cycle lifted the index to a later wave than its other platform)."""
+    build = index("build", AMD64, ARM64)
+    manifests = [build, AMD64, ARM64]
+    signature_tag = f"sha256-{build.digest.removeprefix('sha256:')}.sig"
+    repo = repository("app", manifests, {signature_tag: (AMD64, OLD)})
+    plan = build_plan(inventory(repo, manifests=manifests), DEFAULT, NOW)
+    wave = {a.digest: a.wave for a in plan.manifest_deletes}
+    assert set(wave) == {build.digest, AMD64.digest, ARM64.digest}
+    assert wave[build.digest] < wave[ARM64.digest]
+    assert wave[build.digest] < wave[AMD64.digest]
+    # the list and the waves tell one story: waves never go down along the list
+    waves = [a.wave for a in plan.manifest_deletes]
+    assert waves == sorted(waves)
