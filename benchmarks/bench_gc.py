@@ -127,6 +127,7 @@ def run_size(target: int, work: Path) -> dict[str, float | int | str]:
     our_dry, dry = regsweep_gc(ours / "storage", dry_run=True)
     assert dry.deleted.count == eligible, (dry.deleted.count, eligible)
     print(f"[{target}] real runs", flush=True)
+    load = os.getloadavg()[0]
     their_real, _ = registry_gc(config, theirs, dry_run=False)
     our_real, report = regsweep_gc(ours / "storage", dry_run=False)
     left = blob_digests(ours / "storage")
@@ -148,6 +149,7 @@ def run_size(target: int, work: Path) -> dict[str, float | int | str]:
         "registry_gc": their_real,
         "regsweep_gc": our_real,
         "phases": ", ".join(f"{k} {v:.1f}" for k, v in report.phases.items()),
+        "load": load,
     }
 
 
@@ -167,22 +169,32 @@ def main() -> None:
     try:
         for target in (int(t) for t in args.blobs.split(",")):
             rows.append(run_size(target, work))
+            if not args.keep:  # deleting a tree takes minutes on a slow disk: one at a time
+                for tree in work.iterdir():
+                    shutil.rmtree(tree, ignore_errors=True)
+            report(rows)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    load = os.getloadavg()[0]
-    print(f"\nload average {load:.1f} on {os.cpu_count()} CPUs; seconds, one run each\n")
+
+
+def report(rows: list[dict[str, float | int | str]]) -> None:
+    """The table (markdown), seconds of one run each; load is the 1-minute load average."""
+    print(f"\n{os.cpu_count()} CPUs; seconds, one run each\n")
     print(
-        "| blobs | tree entries | swept | bare walk | registry dry | regsweep dry "
-        "| registry gc | regsweep gc | gc speed-up | regsweep / walk |"
+        "| blobs | tree entries | swept | bare walk | registry dry | regsweep dry | dry speed-up "
+        "| registry gc | regsweep gc | gc speed-up | regsweep gc / walk | load |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        f = {k: float(v) for k, v in r.items() if isinstance(v, int | float)}
         print(
-            f"| {r['blobs']:,} | {r['entries']:,} | {r['deleted']:,} | {r['walk']:.2f} "
-            f"| {r['registry_dry']:.2f} | {r['regsweep_dry']:.2f} | {r['registry_gc']:.2f} "
-            f"| {r['regsweep_gc']:.2f} | {float(r['registry_gc']) / float(r['regsweep_gc']):.1f}x "
-            f"| {float(r['regsweep_gc']) / float(r['walk']):.2f} |"
+            f"| {r['blobs']:,} | {r['entries']:,} | {r['deleted']:,} | {f['walk']:.2f} "
+            f"| {f['registry_dry']:.2f} | {f['regsweep_dry']:.2f} "
+            f"| {f['registry_dry'] / f['regsweep_dry']:.1f}x "
+            f"| {f['registry_gc']:.2f} | {f['regsweep_gc']:.2f} "
+            f"| {f['registry_gc'] / f['regsweep_gc']:.1f}x | {f['regsweep_gc'] / f['walk']:.2f} "
+            f"| {f['load']:.1f} |"
         )
     for r in rows:
         print(

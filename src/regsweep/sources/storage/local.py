@@ -18,7 +18,8 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._real_folders: set[str] = set()
+        self._root = os.fspath(root).rstrip("/")  # "" for "/": paths still start with "/"
+        self._real_folders: set[str] = {self._root}
 
     def describe(self) -> str:
         return str(self.root)
@@ -116,17 +117,19 @@ class LocalStore:
         folder found real stays trusted for the life of the store: the registry never makes
         symlinks, and whoever could swap a folder for one already owns the storage.
         """
-        full = os.path.join(self.root, check_relative(path))
-        self._check_folder(os.path.dirname(full), path)
+        full = f"{self._root}/{check_relative(path)}"
+        self._check_folder(full.rpartition("/")[0], path)
         return full
 
     def _check_folder(self, folder: str, path: str) -> None:
-        if folder in self._real_folders or len(folder) <= len(os.fspath(self.root)):
-            return
-        self._check_folder(os.path.dirname(folder), path)
-        if os.path.islink(folder):
-            raise PathEscapeError(f"refusing {path!r}: {folder} is a symlink")
-        self._real_folders.add(folder)
+        unchecked = []
+        while folder not in self._real_folders and folder:  # the root is in there
+            unchecked.append(folder)
+            folder = folder.rpartition("/")[0]
+        for checked in reversed(unchecked):
+            if os.path.islink(checked):
+                raise PathEscapeError(f"refusing {path!r}: {checked} is a symlink")
+            self._real_folders.add(checked)
 
     def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
         found: list[StoredFile | None] = []
