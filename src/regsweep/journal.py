@@ -15,10 +15,15 @@ from types import TracebackType
 from typing import Any
 
 
+def state_dir() -> Path:
+    """regsweep's folder in the XDG state directory: the default journal, API-mode locks."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "regsweep"
+
+
 def default_journal_path() -> Path:
     """Where the journal goes when ``--journal`` is not given (the XDG state directory)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "regsweep" / "journal.jsonl"
+    return state_dir() / "journal.jsonl"
 
 
 class Journal:

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from regsweep.gc.lock import LOCK
+from regsweep.lock import LOCK
 from tests.support import storage
 from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import Pusher
@@ -85,7 +85,7 @@ def test_lock_held_exits_1_and_bad_duration_exits_2(
 
     locked = regsweep("gc", "--registry-dir", root, "--offline", "--no-restart", env=env)
     assert locked.returncode == 1
-    assert "another regsweep collector" in locked.stderr and "elsewhere" in locked.stderr
+    assert "another regsweep is working on" in locked.stderr and "elsewhere" in locked.stderr
 
     bad = regsweep("gc", "--registry-dir", root, "--grace", "soon", env=env)
     assert bad.returncode == 2 and "gc_grace" in bad.stderr

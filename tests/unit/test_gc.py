@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from regsweep.errors import OperationError
-from regsweep.gc import CollectorLockedError, MarkError, collect_native, restore_quarantine
-from regsweep.gc.lock import LOCK
+from regsweep.gc import MarkError, collect_native, restore_quarantine
 from regsweep.gc.quarantine import QUARANTINE
+from regsweep.lock import LOCK, StorageLockedError
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
 from tests.support.storage import tree_fingerprint
@@ -229,9 +229,9 @@ def test_lock_keeps_a_second_collector_out(tree: Tree) -> None:
     (tree.root / LOCK).write_text(json.dumps({"pid": 4242, "host": "h", "since": "t"}))
     before = tree_fingerprint(tree.root)
 
-    with pytest.raises(CollectorLockedError, match="pid 4242 on h"):
+    with pytest.raises(StorageLockedError, match="pid 4242 on h"):
         offline(tree)
-    with pytest.raises(CollectorLockedError):
+    with pytest.raises(StorageLockedError):
         restore_quarantine(LocalStore(tree.root), now=NOW)
 
     assert tree_fingerprint(tree.root) == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -35,6 +36,7 @@ from regsweep.collect import (
 )
 from regsweep.errors import EXIT_FAILED
 from regsweep.journal import Journal, default_journal_path
+from regsweep.lock import registry_lock
 from regsweep.model import Digest, Manifest
 from regsweep.plan import Plan
 from regsweep.settings import Settings
@@ -96,7 +98,8 @@ def execute_plan(
     ``known`` are the revisions the plan was computed from: any other revision found while
     applying was pushed since and is checked for references to what is deleted.
     ``store`` None is API mode: everything goes through the registry's API.
-    Exits 1 when a step failed; a dry run only runs the GC's own dry run.
+    Exits 1 when a step failed, or (nothing changed) when another regsweep holds the
+    registry's lock; a dry run only runs the GC's own dry run.
     """
     gc_argv, restart_argv = commands
     result: dict[str, Any] = {"plan": plan.summary.to_json(), "dry_run": settings.dry_run}
@@ -108,7 +111,16 @@ def execute_plan(
         return
     failed = False
     journal_path = settings.journal or default_journal_path()
-    with Journal(journal_path) as journal:
+    with (
+        # one regsweep at a time changes a registry (see regsweep.lock)
+        registry_lock(
+            store,
+            settings.registry_url,
+            now=datetime.now(UTC),
+            command=click.get_current_context().info_name or "run",
+        ),
+        Journal(journal_path) as journal,
+    ):
         journal.write("start", plan=plan.summary.to_json())
         report = asyncio.run(_apply(plan, store, known, manifests, settings, journal, terminal))
         result["apply"] = report.to_json()

@@ -9,7 +9,6 @@
     quarantine.py  the quarantine beside the tree, and moving blobs in and out of it
     cleanup.py     layer links, dead folders, abandoned uploads
     vacuum.py      the deletion primitives
-    lock.py        one collector per storage
     report.py      GcReport: counts, bytes, seconds per phase
 """
 
@@ -20,7 +19,6 @@ from regsweep.gc.collector import (
     collect_native,
     restore_quarantine,
 )
-from regsweep.gc.lock import CollectorLockedError
 from regsweep.gc.report import GcReport, Tally
 from regsweep.gc.scan import MarkError
 
@@ -28,7 +26,6 @@ __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_QUARANTINE_DELAY",
     "DEFAULT_UPLOAD_MAX_AGE",
-    "CollectorLockedError",
     "GcReport",
     "MarkError",
     "Tally",

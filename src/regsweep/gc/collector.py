@@ -25,9 +25,9 @@ from functools import partial
 from regsweep.errors import OperationError
 from regsweep.gc.batches import each_batch, stat_all
 from regsweep.gc.cleanup import remove_dead_folders, remove_layer_links, remove_uploads
-from regsweep.gc.lock import collector_lock
 from regsweep.gc.mark import Marker
 from regsweep.gc.quarantine import (
+    QUARANTINE,
     Quarantined,
     list_quarantine,
     purge_blobs,
@@ -37,6 +37,7 @@ from regsweep.gc.quarantine import (
 from regsweep.gc.report import GcReport, Tally
 from regsweep.gc.scan import MarkError, RepositoryScan, blob_prefixes, find_repositories, list_blobs
 from regsweep.gc.sweep import sweep_blobs
+from regsweep.lock import storage_lock
 from regsweep.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import DEFAULT_WORKERS, require_registry
@@ -68,8 +69,9 @@ def collect_native(
 ) -> GcReport:
     """Collect the garbage of the registry stored in ``store`` (a dry run changes nothing).
 
-    Raises :class:`~regsweep.gc.lock.CollectorLockedError` when another collector runs, and
-    :class:`~regsweep.gc.scan.MarkError` (before any change) when the mark is incomplete.
+    Raises :class:`~regsweep.lock.StorageLockedError` when another regsweep works on the
+    storage, and :class:`~regsweep.gc.scan.MarkError` (before any change) when the mark is
+    incomplete.
     """
     require_registry(store)
     report = GcReport(offline=offline, dry_run=dry_run)
@@ -114,8 +116,11 @@ def _stopped_part_way(store: Store) -> Iterator[None]:
 
 
 def _lock(store: Store, now: datetime, dry_run: bool) -> AbstractContextManager[None]:
-    """A dry run takes no lock: it writes nothing, not even the lock file."""
-    return nullcontext() if dry_run else collector_lock(store, now=now)
+    """A dry run takes no lock: it writes nothing, not even the lock file. (Under ``regsweep
+    run --gc native`` the run holds the lock already, and this takes it again.)"""
+    if dry_run:
+        return nullcontext()
+    return storage_lock(store, now=now, command="gc", tidy=[QUARANTINE])
 
 
 def _restore(

@@ -19,12 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from regsweep.gc.vacuum import delete_blobs
+from regsweep.lock import AREA
 from regsweep.model import Digest, digest_hex
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
 
-#: regsweep's own area beside the registry's tree: the quarantine and the lock.
-AREA = "regsweep"
 QUARANTINE = f"{AREA}/quarantine"
 
 

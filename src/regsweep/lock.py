@@ -1,0 +1,194 @@
+"""One regsweep at a time per registry: a lock file beside the registry's tree.
+
+Two regsweeps changing the same storage at once interleave their deletions: two collectors
+each mark, then each sweep what the other just moved or restored (one can quarantine or
+delete a blob the other restored for a manifest pushed in between), and a collector running
+while ``run`` deletes manifests marks a tree that changes under it. So ``run``, ``apply``
+and ``gc`` hold the same lock while they change anything; the second one refuses (exit 1,
+nothing changed) and names who holds it. Dry runs change nothing and take no lock.
+
+The lock is a file created only if absent (one atomic step on a filesystem, a conditional
+put on object storage), removed when the work ends. A regsweep that was killed leaves it
+behind: when the holder ran on this machine, in this pid namespace, and its pid is gone,
+the next regsweep takes the lock over (a run killed part way is finished by running again,
+see :mod:`regsweep.journal`); otherwise the error names the file to delete once no
+regsweep runs.
+
+API mode has no storage to put the lock in, and the registry API has no lock primitive:
+the lock is then a file in regsweep's state folder (``$XDG_STATE_HOME/regsweep``) named
+after the registry URL. It keeps out a second run on the same machine and account; runs
+from two machines on one registry are not kept apart (each of their actions re-checks the
+registry first, so neither deletes what the other's policy keeps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import Any
+
+from regsweep.errors import OperationError
+from regsweep.journal import state_dir
+from regsweep.sources.storage.local import LocalStore
+from regsweep.sources.storage.store import Store
+
+#: regsweep's own area beside the registry's tree (``docker/``): the lock and the quarantine.
+AREA = "regsweep"
+LOCK = f"{AREA}/lock"
+#: Where the API-mode locks go, below the state folder.
+API_LOCKS = "locks"
+
+log = logging.getLogger(__name__)
+
+#: Locks this process holds: a run that collects garbage natively takes the lock once.
+_held: set[tuple[str, str]] = set()
+
+
+class StorageLockedError(OperationError):
+    """Another regsweep holds the lock: nothing was changed."""
+
+
+def registry_lock(
+    store: Store | None, url: str | None, *, now: datetime, command: str
+) -> AbstractContextManager[None]:
+    """The lock for the registry a command changes: in its storage, else (API mode) in the
+    state folder, keyed by the URL."""
+    if store is not None:
+        return storage_lock(store, now=now, command=command)
+    if url is None:
+        raise ValueError("a registry lock needs a storage or a URL")
+    folder = state_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = hashlib.sha256(url.encode()).hexdigest()[:32]
+    return storage_lock(
+        LocalStore(folder),
+        now=now,
+        command=command,
+        path=f"{API_LOCKS}/{key}.lock",
+        where=url,
+    )
+
+
+@contextmanager
+def storage_lock(
+    store: Store,
+    *,
+    now: datetime,
+    command: str,
+    path: str = LOCK,
+    where: str | None = None,
+    tidy: Sequence[str] = (),
+) -> Iterator[None]:
+    """Hold ``path`` in ``store`` while the block runs; :class:`StorageLockedError` if taken.
+
+    Re-entrant within a process. On release, the folders in ``tidy`` and then the lock's
+    own folder are removed when empty, so a store with nothing held keeps no trace.
+    """
+    key = (store.describe(), path)
+    if key in _held:
+        yield
+        return
+    where = where or store.describe()
+    holder = json.dumps({**_me(), "command": command, "since": now.isoformat()}).encode()
+    try:
+        created = store.write_new(path, holder) or _take_over_stale(store, path, holder)
+    except OSError as exc:
+        raise OperationError(f"cannot create the lock {path} in {store.describe()}: {exc}") from exc
+    if not created:
+        raise StorageLockedError(
+            f"another regsweep is working on {where} ({_describe_holder(store, path)}); "
+            f"nothing was changed; if none is running, delete {path} in {store.describe()}"
+        )
+    _held.add(key)
+    try:
+        yield
+    finally:
+        _held.discard(key)
+        try:
+            store.delete_files([path])
+            store.remove_empty_folders([*tidy, path.rpartition("/")[0]])
+        except OSError as exc:  # never hide the error that ended the work
+            log.warning("could not remove %s from %s: %s", path, store.describe(), exc)
+
+
+def _me() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "pidns": _pid_namespace()}
+
+
+def _pid_namespace() -> str | None:
+    """The pid namespace (a container has its own): a pid means something only inside it."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _take_over_stale(store: Store, path: str, holder: bytes) -> bool:
+    """Take the lock of a regsweep that died on this machine; False when it is not stale.
+
+    Only one taker at a time (a ``.takeover`` file beside the lock), and the stale lock is
+    deleted only after reading it again inside that section: a lock is otherwise deleted
+    only by its live holder, so what was read stale is still the same stale lock then.
+    """
+    found = _read_holder(store, path)
+    if found is None and store.stat(path) is None:  # released meanwhile
+        return store.write_new(path, holder)
+    if not _is_stale(found):
+        return False
+    guard = f"{path}.takeover"
+    if not store.write_new(guard, holder):
+        return False
+    try:
+        content = _read_holder(store, path)
+        if content is not None and not _is_stale(content):
+            return False
+        log.warning("taking over the lock of a regsweep that is gone: %s", content)
+        store.delete_files([path])
+        return store.write_new(path, holder)
+    finally:
+        store.delete_files([guard])
+
+
+def _read_holder(store: Store, path: str) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(store.read(path))
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _is_stale(holder: dict[str, Any] | None) -> bool:
+    """The holder ran here (same host and pid namespace) and its process is gone.
+
+    A lock that cannot be read, or was written elsewhere, is never stale: its holder may
+    be alive on another machine or in another container.
+    """
+    if holder is None or not isinstance(holder.get("pid"), int):
+        return False
+    me = _me()
+    if me["pidns"] is None or (holder.get("host"), holder.get("pidns")) != (
+        me["host"],
+        me["pidns"],
+    ):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _describe_holder(store: Store, path: str) -> str:
+    holder = _read_holder(store, path) or {}
+    if not {"pid", "host", "since"} <= holder.keys():
+        return "holder unknown"
+    what = f"regsweep {holder['command']}, " if "command" in holder else ""
+    return f"{what}pid {holder['pid']} on {holder['host']} since {holder['since']}"
