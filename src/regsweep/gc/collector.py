@@ -171,6 +171,7 @@ class _Collection:
             say("marking what was pushed meanwhile")
             with self.report.phase("re-mark"):
                 self.remark()
+        self._count_marks()
         say("purging the quarantine")
         with self.report.phase("purge"):
             self.purge()
@@ -256,12 +257,15 @@ class _Collection:
         report.uploads_removed = remove_uploads(
             self.store, scans, older_than=self.upload_cutoff, dry_run=self.dry_run
         )
-        report.manifests = self.marker.manifests
-        report.marked.count = len(self.marker.marked)
-        report.marked.bytes = sum(self.marker.declared.values())
+
+    def _count_marks(self) -> None:
+        report, marker = self.report, self.marker
+        report.manifests = marker.manifests
+        report.marked.count = len(marker.marked)
+        report.marked.bytes = sum(marker.declared.values())
         report.problems += [
             f"{layout.blob_data(d)}: manifest missing (a revision or an index needs it)"
-            for d in sorted(self.marker.missing)
+            for d in sorted(marker.missing)
         ]
 
     def _restore_marked(self) -> None:
