@@ -32,10 +32,10 @@ def remove_layer_links(
 ) -> int:
     """Remove each repository's ``_layers`` links to blobs that are ``gone``.
 
-    A stale link is worse than clutter: the registry answers "exists" for that blob in that
-    repository from the link (or its cache), so a push skips uploading it. Live, each link
-    is looked at again just before: one written after ``cutoff``, or whose blob is back
-    (uploaded again since the listing), stays.
+    The registry's 2.x collector leaves them forever: a file and a folder per swept blob per
+    repository. Live, each link is looked at again just before: one written after
+    ``cutoff``, or whose blob is back (uploaded again since the listing), stays, since an
+    upload writes the blob, then its link.
     """
     pairs = [(d, link) for s in scans for d, link in s.layers.items() if gone(d)]
     if cutoff is not None and pairs:
