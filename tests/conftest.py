@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.images import Pusher
+from tests.support.moto import MotoServer, S3Registry, s3_driver
 from tests.support.registry import RegistryServer
 
 RegistryFactory = Callable[..., RegistryServer]
@@ -52,3 +54,24 @@ def registry_factory(tmp_path: Path) -> Iterator[RegistryFactory]:
             return server
 
         yield make
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto S3 server for the session; each test makes its own bucket."""
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_registry(moto_server: MotoServer, tmp_path: Path) -> Iterator[S3Registry]:
+    """A started registry on its S3 driver, its storage in a fresh bucket on moto."""
+    bucket = f"registry-{secrets.token_hex(6)}"
+    moto_server.create_bucket(bucket)
+    server = RegistryServer.create(
+        tmp_path / "registry",
+        storage_driver=s3_driver(moto_server, bucket),
+        extra_config={"storage": {"redirect": {"disable": True}}},
+    )
+    with server:
+        yield S3Registry(server, moto_server, bucket)

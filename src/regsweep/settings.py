@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +45,7 @@ from regsweep.policy import (
     compile_pattern,
 )
 from regsweep.policyfile import load_policy_file
+from regsweep.sources.storage.s3 import S3Location, S3Options
 
 #: The safety brake's default: a run deleting more than half of a registry's tags stops.
 DEFAULT_MAX_DELETE_PERCENT = 50.0
@@ -53,6 +61,13 @@ class Settings(BaseSettings):
 
     registry_dir: Path | None = None
     registry_url: str | None = None
+    #: the storage as a URL, ``s3://bucket/rootdirectory``, or a folder (as registry_dir)
+    storage: str | None = Field(None, validation_alias=AliasChoices("storage", "regsweep_storage"))
+    #: the registry's S3 driver settings ``regionendpoint``, ``region``, ``forcepathstyle``;
+    #: credentials come from the AWS environment, profile or machine role
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_path_style: bool = True
     max_age: timedelta = Field(
         DEFAULT_MAX_AGE, validation_alias=AliasChoices("max_age", "max_age_seconds")
     )
@@ -136,6 +151,35 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme == "s3":
+            S3Location.parse(value)
+        elif len(scheme) > 1:  # a one-letter scheme is a Windows drive
+            raise ValueError(f"{value!r}: only s3:// URLs and local folders are supported")
+        return value
+
+    @model_validator(mode="after")
+    def _one_storage(self) -> Settings:
+        if self.storage is not None and self.registry_dir is not None:
+            raise ValueError(
+                "storage (REGSWEEP_STORAGE) and registry_dir (REGISTRY_DIR) both name the "
+                "registry's storage: give only one"
+            )
+        return self
+
+    @property
+    def storage_location(self) -> str | Path | None:
+        """Where the registry's storage is: an ``s3://`` URL, a folder, or None (API mode)."""
+        return self.storage or self.registry_dir
+
+    def s3_options(self) -> S3Options:
+        return S3Options(self.s3_endpoint, self.s3_region, self.s3_path_style)
+
     def policies(self) -> PolicySet:
         """The policy file's policies, or the one policy the flat settings describe.
 
@@ -212,6 +256,9 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
             messages.append(f"{key}: unknown setting{where}")
             continue
         message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings names them itself
+            messages.append(message)
+            continue
         value = error.get("input")
         if isinstance(value, str | int) and repr(value) not in message:
             message += f" (got {value!r})"
@@ -220,7 +267,11 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
 
 
 #: Environment names that differ from the upper-cased field name (the seed's names).
-_ENV_NAMES = {"max_age": "MAX_AGE_SECONDS", "policy_file": "REGSWEEP_POLICY"}
+_ENV_NAMES = {
+    "max_age": "MAX_AGE_SECONDS",
+    "policy_file": "REGSWEEP_POLICY",
+    "storage": "REGSWEEP_STORAGE",
+}
 
 #: The flat settings a policy file replaces.
 _FLAT_POLICY = frozenset(

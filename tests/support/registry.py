@@ -131,12 +131,20 @@ class RegistryServer:
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def create(cls, tmp_dir: Path, *, extra_config: dict[str, Any] | None = None) -> RegistryServer:
+    def create(
+        cls,
+        tmp_dir: Path,
+        *,
+        extra_config: dict[str, Any] | None = None,
+        storage_driver: dict[str, Any] | None = None,
+    ) -> RegistryServer:
         """Write a config under ``tmp_dir`` (nothing is started).
 
         ``extra_config`` is deep-merged into the defaults, e.g. ``{"auth": {...}}``,
         ``{"http": {"tls": {...}}}``, ``{"storage": {"delete": {"enabled": False}}}`` or
         ``{"storage": {"maintenance": {"readonly": {"enabled": True}}}}``.
+        ``storage_driver`` replaces the filesystem driver, e.g. ``{"s3": {...}}`` (a merge
+        cannot remove it, and the registry refuses two drivers); ``root`` is then unused.
         """
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -148,7 +156,7 @@ class RegistryServer:
             "version": 0.1,
             "log": {"level": "warn"},
             "storage": {
-                "filesystem": {"rootdirectory": str(root)},
+                **(storage_driver or {"filesystem": {"rootdirectory": str(root)}}),
                 "delete": {"enabled": True},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },

@@ -63,7 +63,7 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
     """
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    store = open_storage(settings.registry_dir)
+    store = open_storage(settings.storage_location, s3=settings.s3_options())
     restart_argv = None
     if settings.restart and not settings.dry_run and not restore:
         # built before anything changes, so a missing container name fails first

@@ -24,6 +24,20 @@ _REGISTRY_OPTIONS = [
         "--registry-url", help="Registry API URL, e.g. http://127.0.0.1:5000 [REGISTRY_URL]."
     ),
     click.option(
+        "--storage",
+        help="Registry storage on S3: s3://BUCKET/ROOTDIRECTORY, as the registry's s3 driver "
+        "has it; credentials from the AWS environment or profile [REGSWEEP_STORAGE].",
+    ),
+    click.option(
+        "--s3-endpoint", help="S3 endpoint URL (the driver's regionendpoint) [S3_ENDPOINT]."
+    ),
+    click.option("--s3-region", help="S3 region (the driver's region) [S3_REGION]."),
+    click.option(
+        "--s3-path-style/--s3-virtual-hosted",
+        default=None,
+        help="Bucket in the path (default) or in the host name (the driver's forcepathstyle).",
+    ),
+    click.option(
         "--config",
         "config_file",
         type=click.Path(path_type=Path),
@@ -154,6 +168,10 @@ _APPLY_OPTIONS = [
 _SETTING_NAMES = [
     "registry_dir",
     "registry_url",
+    "storage",
+    "s3_endpoint",
+    "s3_region",
+    "s3_path_style",
     "max_age",
     "exclude_tags",
     "keep_last",

@@ -108,9 +108,9 @@ def open_source(settings: Settings) -> Store | None:
     Storage is preferred whenever it is given: it has true push times and is read far
     faster; the API then only carries out manifest deletes.
     """
-    if settings.registry_dir is None and settings.registry_url is not None:
+    if settings.storage_location is None and settings.registry_url is not None:
         return None
-    return open_storage(settings.registry_dir)
+    return open_storage(settings.storage_location, s3=settings.s3_options())
 
 
 def discover(

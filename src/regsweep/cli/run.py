@@ -154,7 +154,7 @@ def collect_commands(settings: Settings) -> tuple[list[str] | None, list[str] | 
     """
     if settings.gc == "none":
         return None, None
-    api_only = settings.registry_dir is None and settings.registry_url is not None
+    api_only = settings.storage_location is None and settings.registry_url is not None
     if api_only and not (settings.docker_registry_name or settings.gc_command):
         return None, None
     gc_argv = build_command(
