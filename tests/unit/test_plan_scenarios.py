@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -59,7 +60,7 @@ def referrer(name: str, subject: Digest) -> Manifest:
 def repository(
     name: str,
     manifests: list[Manifest],
-    tags: dict[str, tuple[Manifest, datetime | None]] | None = None,
+    tags: Mapping[str, tuple[Manifest, datetime | None]] | None = None,
     linked: datetime = OLD,
     young: tuple[Manifest, ...] = (),
 ) -> Repository:
@@ -323,3 +324,42 @@ def test_a_signature_tag_on_a_platform_of_the_index_it_signs_keeps_the_waves_in_
     # the list and the waves tell one story: waves never go down along the list
     waves = [a.wave for a in plan.manifest_deletes]
     assert waves == sorted(waves)
+
+
+def test_an_orphaned_signature_of_unknown_age_is_deleted() -> None:
+    """Its subject was looked up and is gone: not knowing its age decides nothing."""
+    signature = referrer("signature", subject=digest_of("deleted long ago"))
+    repo = Repository("app", {}, {signature.digest: None})
+    plan = build_plan(inventory(repo, manifests=[signature]), DEFAULT, NOW)
+    assert deleted(plan) == [signature.digest]
+
+
+def attestation(of: Manifest) -> Descriptor:
+    annotations = {
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": of.digest,
+    }
+    digest = digest_of(f"attestation of {of.digest}")
+    return Descriptor(mediatypes.OCI_MANIFEST, digest, 300, "unknown/unknown", annotations)
+
+
+def test_a_buildx_attestation_goes_with_its_index_and_before_its_platform() -> None:
+    """Only the index records the tie: kept without it, the attestation would be an orphan
+    nothing recognises. It still goes before the platform it describes."""
+    entry = attestation(of=AMD64)
+    provenance = image(f"attestation of {AMD64.digest}", "provenance")
+    build = replace(index("build", AMD64), children=(*index("build", AMD64).children, entry))
+    manifests = [build, AMD64, provenance]
+    tags = {"build-7": (build, OLD), "amd64": (AMD64, NOW)}
+    plan = build_plan(
+        inventory(repository("app", manifests, tags), manifests=manifests), DEFAULT, NOW
+    )
+    assert deleted(plan) == [build.digest, provenance.digest]  # the platform stays, tagged
+
+    everything = build_plan(
+        inventory(repository("app", manifests, {"build-7": (build, OLD)}), manifests=manifests),
+        DEFAULT,
+        NOW,
+    )
+    wave = {a.digest: a.wave for a in everything.manifest_deletes}
+    assert wave[build.digest] < wave[provenance.digest] < wave[AMD64.digest]
