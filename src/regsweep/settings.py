@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import yaml
 from pydantic import (
     AliasChoices,
     Field,
@@ -45,6 +46,7 @@ from regsweep.policy import (
     compile_pattern,
 )
 from regsweep.policyfile import load_policy_file
+from regsweep.sources.api.client import check_registry_url
 from regsweep.sources.storage.s3 import S3Location, S3Options
 
 #: The safety brake's default: a run deleting more than half of a registry's tags stops.
@@ -142,14 +144,14 @@ class Settings(BaseSettings):
     @field_validator("registry_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
+        """Checked as the client will, now: in storage mode the client is made only when
+        the first manifest delete is near, too late for an exit-2 error."""
         if value is None or value == "":
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"{value!r} is not an http(s) URL (e.g. https://registry.example:5000)"
-            )
-        return value.rstrip("/")
+        try:
+            return check_registry_url(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("storage")
     @classmethod
@@ -239,12 +241,32 @@ def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Set
                 sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
             return tuple(sources)
 
+    if config_file is not None:
+        _check_yaml(config_file)
     try:
         return _Layered(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         raise UsageError(_describe(exc, config_file)) from None
-    except (ValueError, OSError) as exc:  # unreadable or malformed YAML
+    except (ValueError, OSError) as exc:  # unreadable YAML
         raise UsageError(f"config file {config_file}: {exc}") from None
+
+
+def _check_yaml(config_file: Path) -> None:
+    """Refuse a config file that is not YAML, or not a mapping of settings, in one line
+    (the YAML source would raise a parser error of several lines, or a confusing one)."""
+    try:
+        document = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"config file {config_file}: cannot read it: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise UsageError(f"config file {config_file}: not valid YAML: {problem}{where}") from None
+    if document is not None and not isinstance(document, dict):
+        raise UsageError(
+            f"config file {config_file}: not a mapping of settings (e.g. max_age: 30d)"
+        )
 
 
 def _describe(exc: ValidationError, config_file: Path | None) -> str:
@@ -260,11 +282,14 @@ def _describe(exc: ValidationError, config_file: Path | None) -> str:
             messages.append(message)
             continue
         value = error.get("input")
-        if isinstance(value, str | int) and repr(value) not in message:
+        if key not in _SECRETS and isinstance(value, str | int) and repr(value) not in message:
             message += f" (got {value!r})"
         messages.append(f"{key} ({_ENV_NAMES.get(key, key.upper())}): {message}")
     return "invalid configuration: " + "; ".join(messages)
 
+
+#: Settings whose value is never repeated in an error: it may hold a password.
+_SECRETS = frozenset({"registry_url", "registry_password"})
 
 #: Environment names that differ from the upper-cased field name (the seed's names).
 _ENV_NAMES = {

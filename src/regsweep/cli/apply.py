@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from regsweep.cli.brake import enforce_brake
+from regsweep.cli.hidden import refuse_hidden_references
 from regsweep.cli.options import apply_options, registry_options, settings_from
 from regsweep.cli.plan import discover, open_source, registry_identity
 from regsweep.cli.render import render_plan
@@ -43,6 +44,7 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     store = open_source(settings)
     saved.check_usable(datetime.now(UTC), registry_identity(store, settings))
     inventory, _ = discover(store, terminal, settings)
+    refuse_hidden_references(inventory)
     if inventory_fingerprint(inventory) == saved.fingerprint:
         terminal.info("the registry is as it was when the plan was made")
     else:

@@ -17,12 +17,13 @@ from regsweep.cli.options import policy_options, settings_from
 from regsweep.cli.render import render_plan
 from regsweep.cli.terminal import Terminal
 from regsweep.durations import parse_duration
-from regsweep.errors import UsageError
+from regsweep.errors import NotARegistryError, UsageError
 from regsweep.model import Inventory
 from regsweep.plan import Plan, build_plan
 from regsweep.planfile import PlanFile, RegistryIdentity, inventory_fingerprint, write_plan_file
 from regsweep.policy import PolicySet
 from regsweep.settings import Settings
+from regsweep.sources.api.errors import MalformedAnswerError
 from regsweep.sources.api.open import discover_registry
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.open import open_storage
@@ -131,9 +132,7 @@ def discover(
         progress = (lambda m: status.update(m)) if status else None
         if store is None:
             inventory = asyncio.run(
-                discover_registry(
-                    settings, include=include, progress=progress, check_blobs=check_blobs
-                )
+                _discover_api(settings, include, progress, check_blobs=check_blobs)
             )
             if not check_blobs:
                 terminal.warn(
@@ -147,6 +146,30 @@ def discover(
     if len(inventory.problems) > MAX_PROBLEMS_SHOWN:
         terminal.warn(f"... and {len(inventory.problems) - MAX_PROBLEMS_SHOWN} more problems")
     return inventory, started
+
+
+async def _discover_api(
+    settings: Settings,
+    include: Callable[[str], bool] | None,
+    progress: Callable[[str], None] | None,
+    *,
+    check_blobs: bool,
+) -> Inventory:
+    """Discovery over the API; an answer that breaks the API is exit 2 before any change.
+
+    Verification (``check_blobs``) also runs after ``run`` changed the registry, where the
+    same answer is a failure part way (exit 1), so there it is left as it is.
+    """
+    try:
+        return await discover_registry(
+            settings, include=include, progress=progress, check_blobs=check_blobs
+        )
+    except MalformedAnswerError as exc:
+        if check_blobs:
+            raise
+        raise NotARegistryError(
+            f"{settings.registry_url} does not answer as a registry does: {exc}"
+        ) from None
 
 
 def discover_and_plan(settings: Settings, terminal: Terminal) -> Planned:

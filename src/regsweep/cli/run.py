@@ -16,12 +16,13 @@ from typing import Any
 import click
 from rich.filesize import decimal
 
-from regsweep.apply.api import registry_deleter
+from regsweep.apply.api import check_registry, registry_deleter
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.apply.registry_api import apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
 from regsweep.apply.storage import StorageApplier
 from regsweep.cli.brake import enforce_brake
+from regsweep.cli.hidden import refuse_hidden_references
 from regsweep.cli.options import apply_options, policy_options, settings_from
 from regsweep.cli.plan import discover, discover_and_plan
 from regsweep.cli.render import render_plan
@@ -59,6 +60,7 @@ def run_command(output: str, force: bool, **params: Any) -> None:
     started = time.monotonic()
     commands = collect_commands(settings)
     planned = discover_and_plan(settings, terminal)
+    refuse_hidden_references(planned.inventory)
     if not terminal.json_output:
         render_plan(terminal.out, planned.plan)
     enforce_brake(
@@ -109,6 +111,8 @@ def execute_plan(
         terminal.info("dry run: nothing was changed")
         _finish(terminal, result, started)
         return
+    # before the lock and the journal: a bad URL, login or disabled deletes leave no trace
+    asyncio.run(check_registry(settings, plan))
     failed = False
     journal_path = settings.journal or default_journal_path()
     with (

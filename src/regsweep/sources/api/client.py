@@ -26,6 +26,7 @@ from regsweep.mediatypes import MANIFEST_ACCEPT
 from regsweep.model import Digest, parse_digest
 from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.errors import (
+    MalformedAnswerError,
     RegistryAuthError,
     RegistryUnreachableError,
     TagDeleteUnsupportedError,
@@ -177,6 +178,11 @@ class RegistryClient:
         except httpx.TransportError as exc:
             raise RegistryUnreachableError(transport_reason(exc, self.url)) from None
         if response.status_code == 200:
+            if _is_web_page(response):
+                raise NotARegistryError(
+                    f"{self.url} is not a registry: GET /v2/ answered a web page (is the URL "
+                    "right, or is a proxy or login page in front of the registry?)"
+                )
             return
         code, message = oci_error(response)
         if response.status_code == 401:
@@ -530,6 +536,15 @@ def _is_unknown(response: httpx.Response) -> bool:
     return code in (None, "MANIFEST_UNKNOWN", "NAME_UNKNOWN")
 
 
+def _is_web_page(response: httpx.Response) -> bool:
+    """An HTML answer without the registry's API version header: a web server, a proxy's
+    error page or a login portal, never a registry (which answers JSON or nothing)."""
+    return "Docker-Distribution-API-Version" not in response.headers and _media_type(response) in (
+        "text/html",
+        "application/xhtml+xml",
+    )
+
+
 def _media_type(response: httpx.Response) -> str:
     content_type: str = response.headers.get("Content-Type", "")
     return content_type.split(";", 1)[0].strip()
@@ -546,7 +561,7 @@ def _descriptor_digests(response: httpx.Response) -> list[Digest]:
             raise ValueError("manifests is not a list")
         return [parse_digest(entry["digest"]) for entry in entries]
     except (ValueError, TypeError, KeyError) as exc:
-        raise RegistryAPIError(
+        raise MalformedAnswerError(
             f"{describe_request(response.request)}: not an image index of referrers: {exc}"
         ) from None
 
@@ -556,10 +571,10 @@ def _names(response: httpx.Response, key: str, what: str) -> list[str]:
     try:
         body = response.json()
     except ValueError:
-        raise RegistryAPIError(f"listing {what}: the answer is not JSON") from None
+        raise MalformedAnswerError(f"listing {what}: the answer is not JSON") from None
     value = body.get(key) if isinstance(body, dict) else None
     if value is None and isinstance(body, dict):
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RegistryAPIError(f"listing {what}: {key!r} is not a list of names")
+        raise MalformedAnswerError(f"listing {what}: {key!r} is not a list of names")
     return value

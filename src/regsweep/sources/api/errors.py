@@ -8,7 +8,8 @@
     └── DeleteDisabledError        405 on DELETE: the registry is configured to refuse deletes
     OperationError (exit 1)
     └── RegistryAPIError           any other error answer, with status, OCI code and message
-        └── TagDeleteUnsupportedError  the registry cannot delete a tag by name
+        ├── TagDeleteUnsupportedError  the registry cannot delete a tag by name
+        └── MalformedAnswerError   a 200 whose body breaks the API (HTML, not JSON, wrong shape)
 
 Messages name the registry's host and path, never a header or credential, so they are safe
 to print and to journal.
@@ -47,6 +48,11 @@ class DeleteDisabledError(UsageError):
 
 class TagDeleteUnsupportedError(RegistryAPIError):
     """DELETE by tag is not implemented (distribution 2.x answers 400 DIGEST_INVALID)."""
+
+
+class MalformedAnswerError(RegistryAPIError):
+    """A listing answered with something the API does not allow: HTML, not JSON, or not
+    the shape the spec gives. Met while planning, the URL is not a working registry."""
 
 
 def oci_error(response: httpx.Response) -> tuple[str | None, str | None]:
