@@ -35,12 +35,19 @@ from regsweep.gc.quarantine import (
     restore_blobs,
 )
 from regsweep.gc.report import GcReport, Tally
-from regsweep.gc.scan import MarkError, RepositoryScan, blob_prefixes, find_repositories, list_blobs
+from regsweep.gc.scan import (
+    MarkError,
+    RepositoryScan,
+    blob_prefixes,
+    find_repositories,
+    list_blobs,
+    scan_listing,
+)
 from regsweep.gc.sweep import sweep_blobs
 from regsweep.lock import storage_lock
 from regsweep.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.discovery import DEFAULT_WORKERS, require_registry
+from regsweep.sources.storage.discovery import DEFAULT_WORKERS, list_blob_sizes, require_registry
 from regsweep.sources.storage.store import PathEscapeError, Store
 
 #: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
@@ -159,6 +166,8 @@ class _Collection:
         self.present: set[Digest] = set()
         #: swept by this run into the quarantine (or would be, in a dry run)
         self.held: set[Digest] = set()
+        #: each blob's size, when the store listed them flat (object storage)
+        self.sizes: dict[Digest, int] | None = None
 
     def run(self, say: Progress) -> None:
         say("marking")
@@ -180,10 +189,10 @@ class _Collection:
             self.cleanup()
 
     def mark(self) -> None:
-        listings = [self.pool.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)]
+        blobs = self._start_blob_listing()
         self.quarantine = list_quarantine(self.store)
-        self.scans = self.marker.mark_repositories(find_repositories(self.store))
-        self.present = {d for listing in listings for d in listing.result()}
+        self.scans = self._mark_repositories()
+        self.present = blobs()
         report = self.report
         report.repositories, report.blobs = len(self.scans), len(self.present)
         self._restore_marked()
@@ -204,6 +213,7 @@ class _Collection:
             batch=self.batch,
             dry_run=self.dry_run,
             report=self.report,
+            sizes=None if self.live else self.sizes,
         )
         self.present -= taken.keys()
         if self.live:
@@ -216,8 +226,7 @@ class _Collection:
         """Mark the manifests put since the mark listed their repository, and move back at
         once what they need: the pushes that raced the sweep."""
         known = {name: frozenset(scan.revisions) for name, scan in self.scans.items()}
-        repositories = find_repositories(self.store)
-        self.marker.mark_repositories(repositories, known=known, tags=False)
+        self._mark_repositories(known=known, tags=False)
         before = Tally(self.report.restored.count, self.report.restored.bytes)
         self._restore_marked()
         self.report.raced.count = self.report.restored.count - before.count
@@ -267,6 +276,32 @@ class _Collection:
             f"{layout.blob_data(d)}: manifest missing (a revision or an index needs it)"
             for d in sorted(marker.missing)
         ]
+
+    def _start_blob_listing(self) -> Callable[[], set[Digest]]:
+        """List the content store on the pool while the repositories are marked; the call
+        returned waits for it. A store that lists flat gives each blob's size as well."""
+        if self.store.lists_flat:
+            listed = self.pool.submit(list_blob_sizes, self.store)
+
+            def sized() -> set[Digest]:
+                self.sizes = listed.result()
+                return set(self.sizes)
+
+            return sized
+        listings = [self.pool.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)]
+        return lambda: {d for listing in listings for d in listing.result()}
+
+    def _mark_repositories(
+        self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
+    ) -> dict[str, RepositoryScan]:
+        """List every repository and mark through its revisions: folder by folder, or
+        (a store that lists flat) from one listing, then the manifests all at once."""
+        if self.store.lists_flat:
+            scans = scan_listing(self.store, tags=tags)
+            self.marker.mark_manifests(d for scan in scans.values() for d in scan.revisions)
+            return scans
+        names = find_repositories(self.store)
+        return self.marker.mark_repositories(names, known=known, tags=tags)
 
     def _restore_marked(self) -> None:
         """Quarantined blobs that a manifest needs again go back now."""

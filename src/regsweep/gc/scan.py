@@ -103,3 +103,53 @@ def list_blobs(store: Store, prefix: str) -> list[Digest]:
     hh = prefix.rsplit("/", 1)[1]
     digests = (layout.digest_from_hex(hex_) for hex_ in store.list_dir(prefix))
     return [d for d in digests if d is not None and d[7:9] == hh]
+
+
+def scan_listing(store: Store, *, tags: bool = True) -> dict[str, RepositoryScan]:
+    """Every repository from one flat listing of ``repositories/``: what a store that lists
+    flat (object storage) does instead of :func:`find_repositories` and
+    :func:`scan_repository`, which cost a request per folder and per link looked at, where
+    a listing costs one per 1,000 keys and shows every link with it.
+
+    Such a store has no empty folders, so no dead revision is ever found; a tag is dead
+    when keys lie below its folder but no ``current/link``.
+    """
+    scans: dict[str, RepositoryScan] = {}
+    tag_folders: dict[tuple[str, str], bool] = {}  # (repository, tag) -> has current/link
+    uploads: set[tuple[str, str]] = set()
+    skip = len(layout.REPOSITORIES) + 1
+    for stored in store.list_files(layout.REPOSITORIES):
+        split = layout.split_repository_path(stored.path[skip:])
+        if split is None:
+            if any(marker in stored.path.split("/") for marker in _MARKERS):
+                raise MarkError(
+                    f"{stored.path} belongs to a repository with an invalid name; rename or "
+                    "remove it before collecting (its blobs cannot be marked)"
+                )
+            continue
+        scan = scans.get(split.repository)
+        if scan is None:
+            scan = scans[split.repository] = RepositoryScan(split.repository)
+        rest = split.rest
+        if split.section == "_layers":
+            if len(rest) == 3 and rest[0] == "sha256" and rest[2] == "link":
+                digest = layout.digest_from_hex(rest[1])
+                if digest is not None:
+                    scan.layers[digest] = stored.path
+        elif split.section == "_manifests" and len(rest) >= 3:
+            if rest[:2] == ("revisions", "sha256") and rest[3:] == ("link",):
+                digest = layout.digest_from_hex(rest[2])
+                if digest is not None:
+                    scan.revisions.add(digest)
+            elif rest[0] == "tags" and layout.is_tag_name(rest[1]):
+                key = (split.repository, rest[1])
+                tag_folders[key] = tag_folders.get(key, False) or rest[2:] == ("current", "link")
+        elif split.section == "_uploads" and rest:
+            uploads.add((split.repository, rest[0]))
+    if tags:
+        for (name, tag), has_current in sorted(tag_folders.items()):
+            if not has_current:
+                scans[name].dead_tags.append(layout.tag_folder(name, tag))
+        for name, upload in sorted(uploads):
+            scans[name].uploads.append(f"{layout.repository_folder(name)}/_uploads/{upload}")
+    return scans

@@ -30,10 +30,22 @@ def sweep_blobs(
     batch: int,
     dry_run: bool,
     report: GcReport,
+    sizes: Mapping[Digest, int] | None = None,
 ) -> dict[Digest, Quarantined | None]:
     """Sweep the unmarked ``candidates``; return what left the tree (with its quarantine
-    entry when live). ``links`` are the layer links of each candidate."""
-    found = stat_all(store, pool, [layout.blob_data(d) for d in candidates])
+    entry when live). ``links`` are the layer links of each candidate.
+
+    ``sizes``, offline only: the blobs' sizes from a listing of this run, which stand in
+    for looking at each candidate again (a request per blob on object storage); with the
+    registry stopped, nothing changed since.
+    """
+    if sizes is not None and cutoff is None:
+        found = [
+            StoredFile(layout.blob_data(d), sizes[d], 0.0) if d in sizes else None
+            for d in candidates
+        ]
+    else:
+        found = stat_all(store, pool, [layout.blob_data(d) for d in candidates])
     # a folder without data is no blob to the registry either, and may be one being
     # committed right now (the registry makes the folder, then renames the data into it)
     blobs = {d: f for d, f in zip(candidates, found, strict=True) if f is not None}

@@ -16,6 +16,8 @@ from regsweep.sources.storage.store import PathEscapeError, StoredFile, check_re
 class LocalStore:
     """The filesystem driver's tree. Symlinks are listed as such and never followed."""
 
+    lists_flat = False
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self._root = os.fspath(root).rstrip("/")  # "" for "/": paths still start with "/"

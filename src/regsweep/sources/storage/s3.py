@@ -7,7 +7,8 @@ the difference:
 - a folder is a key prefix: it exists while an object lies below it and vanishes with the
   last one, so ``remove_empty_folders`` has nothing to do and ``stat`` of a folder is None;
 - ``list_files`` is one flat listing, a request per 1,000 keys, streamed page by page so
-  that millions of keys are never held at once; ``list_dir`` is a delimiter listing;
+  that millions of keys are never held at once, and parallel across folders once long
+  (:mod:`.s3_listing`); ``list_dir`` is a delimiter listing;
 - there is no rename: ``move`` copies each object, then deletes the sources;
 - ``delete_files`` sends 1,000 keys per request (``DeleteObjects``);
 - ``write_new`` is a conditional put (``If-None-Match: *``) and ``replace`` one with
@@ -38,6 +39,7 @@ from obstore.store import S3Store as _ObstoreS3
 
 from regsweep.errors import UsageError
 from regsweep.sources.storage.aws_profile import read_profile
+from regsweep.sources.storage.s3_listing import list_pages
 from regsweep.sources.storage.store import StoredFile, check_relative
 
 if TYPE_CHECKING:
@@ -104,6 +106,8 @@ class S3Location:
 class S3Store:
     """The ``s3`` driver's tree below ``location`` (see the module docstring)."""
 
+    lists_flat = True
+
     def __init__(self, location: S3Location, options: S3Options | None = None) -> None:
         self.location = location
         config = _config(location, options or S3Options(), os.environ, Path.home())
@@ -128,7 +132,7 @@ class S3Store:
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
         check_relative(prefix)
         with self._errors(prefix):
-            for page in obstore.list(self._store, prefix, chunk_size=1000):
+            for page in list_pages(self._store, prefix):
                 for meta in page:
                     yield _stored(meta)
 

@@ -27,6 +27,11 @@ class StoredFile:
 class Store(Protocol):
     """What regsweep needs from a storage backend (a local folder, or object storage)."""
 
+    #: Object storage: a recursive listing costs a request per 1,000 files and listing
+    #: folder by folder a request per folder, so a walk of the tree is done flat; folders
+    #: exist only while they hold a file.
+    lists_flat: bool
+
     def describe(self) -> str:
         """Where the store is, for messages."""
         ...

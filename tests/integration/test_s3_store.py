@@ -1,0 +1,156 @@
+"""S3Store against moto's S3 server: the Store contract as the collector and apply use it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from regsweep.errors import NotARegistryError, UsageError
+from regsweep.sources.storage import s3_listing
+from regsweep.sources.storage.open import open_storage
+from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
+from regsweep.sources.storage.store import PathEscapeError
+from tests.support.moto import MotoServer, aws_env
+
+
+@pytest.fixture
+def store(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Store]:
+    for name, value in aws_env().items():
+        monkeypatch.setenv(name, value)
+    bucket = f"store-{secrets.token_hex(6)}"
+    moto_server.create_bucket(bucket)
+    yield S3Store(S3Location(bucket, "root"), S3Options(endpoint=moto_server.endpoint))
+
+
+def put(store: S3Store, *paths: str) -> None:
+    for path in paths:
+        assert store.write_new(path, path.encode())
+
+
+def test_location_parse() -> None:
+    assert S3Location.parse("s3://bucket/a/b/") == S3Location("bucket", "a/b")
+    assert str(S3Location.parse("s3://my.bucket")) == "s3://my.bucket"
+    for bad in ("s3://B/x", "http://bucket/x", "s3://bucket/a/../b", "s3://bucket/x?y=1"):
+        with pytest.raises(ValueError):
+            S3Location.parse(bad)
+
+
+def test_folders_are_prefixes(store: S3Store) -> None:
+    put(store, "a/b/c", "a/d")
+
+    assert store.exists("a") and store.exists("a/b") and store.exists("a/b/c")
+    assert not store.exists("a/x") and not store.exists("a/b/c/d")
+    assert sorted(store.list_dir("a")) == ["b", "d"]
+    assert store.list_dir("nothing") == []
+    assert store.stat("a/b") is None  # a folder is no object
+    assert store.remove_empty_folders(["a/b"]) == 0
+    assert sorted(f.path for f in store.list_files("a")) == ["a/b/c", "a/d"]
+
+
+def test_read_stat_and_missing(store: S3Store) -> None:
+    put(store, "x/link")
+
+    assert store.read("x/link") == b"x/link"
+    found = store.stat_many(["x/link", "x/none", "x/link"])
+    assert [f.path if f else None for f in found] == ["x/link", None, "x/link"]
+    assert found[0] is not None and found[0].size == 6 and found[0].mtime > 0
+    with pytest.raises(FileNotFoundError):
+        store.read("x/none")
+
+
+def test_paths_outside_the_root_are_refused(store: S3Store) -> None:
+    for call in (
+        lambda: store.read("../x"),
+        lambda: store.stat("/x"),
+        lambda: store.write_new("a/../../x", b""),
+        lambda: store.delete_files(["a//b"]),
+        lambda: list(store.list_files("..")),
+    ):
+        with pytest.raises(PathEscapeError):
+            call()
+
+
+def test_write_new_is_exclusive(store: S3Store) -> None:
+    assert store.write_new("lock", b"first")
+    assert not store.write_new("lock", b"second")
+    assert store.read("lock") == b"first"
+
+
+def test_delete_files_in_batches_and_delete_tree(store: S3Store) -> None:
+    keys = [f"many/{n:04d}" for n in range(1200)]
+    store.delete_files([])
+    for key in keys[:5]:
+        store.write_new(key, b"")
+    put(store, "tree/a/1", "tree/b/2", "tree/c")
+
+    assert store.delete_files(keys) == len(keys)  # more than one DeleteObjects request
+    assert not store.exists("many")
+    assert store.delete_tree("tree/a")
+    assert not store.delete_tree("tree/a")
+    assert store.delete_tree("tree/c")  # a file
+    assert [f.path for f in store.list_files("tree")] == ["tree/b/2"]
+
+
+def test_move_copies_then_deletes_and_never_overwrites(store: S3Store) -> None:
+    put(store, "blobs/ab/abc/data", "blobs/ab/abd/data", "q/1/abd/data")
+
+    assert store.move("blobs/ab/abc", "q/1/abc")
+    assert store.read("q/1/abc/data") == b"blobs/ab/abc/data"
+    assert not store.exists("blobs/ab/abc")
+    assert not store.move("blobs/ab/abc", "q/1/abc")  # gone already
+    with pytest.raises(FileExistsError):
+        store.move("blobs/ab/abd", "q/1/abd")
+    assert store.exists("blobs/ab/abd/data")
+    assert store.move("q/1/abc/data", "blobs/ab/abc/data")  # a single file
+    assert store.read("blobs/ab/abc/data") == b"blobs/ab/abc/data"
+
+
+def test_long_listings_go_parallel_and_miss_nothing(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With tiny pages the listing turns parallel after two of them, mid-folder: every key
+    comes out once, including files directly below the prefix and odd folder names that
+    sort around the folder the first pages ended in (``a-b`` sorts before ``a/``)."""
+    monkeypatch.setattr(s3_listing, "PAGE", 3)
+    monkeypatch.setattr(s3_listing, "SEQUENTIAL_PAGES", 2)
+    keys = sorted(
+        [f"top/a/{n}" for n in range(5)]
+        + [f"top/a-b/{n}" for n in range(3)]
+        + [f"top/b{n}/x/y" for n in range(7)]
+        + ["top/file", "top/zz"]
+    )
+    put(store, *keys)
+
+    listed = [f.path for f in store.list_files("top")]
+
+    assert sorted(listed) == keys
+
+
+def test_a_listing_abandoned_part_way_stops(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3_listing, "PAGE", 2)
+    monkeypatch.setattr(s3_listing, "SEQUENTIAL_PAGES", 1)
+    monkeypatch.setattr(s3_listing, "BUFFERED", 1)
+    put(store, *(f"top/{folder}/{n}" for folder in "abcdef" for n in range(4)))
+
+    listing = store.list_files("top")
+    first = [next(listing) for _ in range(5)]
+    listing.close()  # the workers waiting to hand over pages must not hang
+
+    assert len(set(f.path for f in first)) == 5
+
+
+def test_errors_are_oserrors_and_open_refuses_what_is_no_registry(
+    store: S3Store, moto_server: MotoServer
+) -> None:
+    options = S3Options(endpoint=moto_server.endpoint)
+    missing = S3Store(S3Location("no-such-bucket", "root"), options)
+    with pytest.raises(OSError, match="NoSuchBucket"):
+        missing.list_dir("a")
+    with pytest.raises(UsageError, match="cannot read s3://no-such-bucket/root"):
+        open_storage("s3://no-such-bucket/root", s3=options)
+    with pytest.raises(NotARegistryError, match="not a registry storage root"):
+        open_storage(f"s3://{store.location.bucket}/root", s3=options)

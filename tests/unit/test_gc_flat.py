@@ -1,0 +1,108 @@
+"""The collector's flat path (object storage) against its folder path, on the same trees.
+
+A LocalStore that claims to list flat goes through ``scan_listing``, the blob sizes of the
+listing and the offline sweep without a stat per blob, exactly as S3Store does; the
+folder path is the reference. The S3 store itself is in tests/integration/test_s3*.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from regsweep.gc import MarkError, collect_native
+from regsweep.gc.scan import find_repositories, scan_listing, scan_repository
+from regsweep.sources.storage.local import LocalStore
+from regsweep.sources.storage.store import StoredFile
+from tests.unit.gc_tree import Tree, hex_of
+from tests.unit.test_gc import NOW
+
+
+class FlatLocalStore(LocalStore):
+    """A local tree walked the way object storage is; remembers what it was asked to stat."""
+
+    lists_flat = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.statted: list[str] = []
+
+    def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
+        self.statted.extend(paths)
+        return super().stat_many(paths)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    """Nested repositories, an index, a deleted manifest, a dead tag, an upload, a stray."""
+    tree = Tree(tmp_path / "root")
+    kept = tree.image("app", "v1")
+    dropped = tree.image("app", "v2")
+    tree.image("app/cache", "main")
+    children = [tree.image("org/team/multi", None, seed=s)["manifest"] for s in ("amd", "arm")]
+    tree.index("org/team/multi", "latest", children)
+    tree.delete_manifest("app", dropped["manifest"])
+    dead = tree.repo("app") / "_manifests" / "tags" / "gone" / "index" / "sha256"
+    tree.link((dead / hex_of(kept["manifest"]) / "link").relative_to(tree.root), kept["manifest"])
+    tree.write((tree.repo("app/cache") / "_uploads" / "u1" / "data").relative_to(tree.root), b"x")
+    tree.blob(b"stray")
+    return tree
+
+
+def test_one_listing_finds_what_the_folder_walk_finds(tree: Tree) -> None:
+    store = LocalStore(tree.root)
+    walked = {name: scan_repository(store, name) for name in find_repositories(store)}
+
+    listed = scan_listing(store)
+
+    assert listed.keys() == walked.keys() == {"app", "app/cache", "org/team/multi"}
+    for name, scan in walked.items():
+        flat = listed[name]
+        assert (flat.revisions, flat.layers) == (scan.revisions, scan.layers), name
+        assert (flat.dead_tags, flat.uploads) == (scan.dead_tags, scan.uploads), name
+    # an empty revision folder is no key on object storage: only the walk sees it
+    assert len(walked["app"].dead_revisions) == 1 and listed["app"].dead_revisions == []
+
+
+def test_without_tags_the_listing_skips_dead_tags_and_uploads(tree: Tree) -> None:
+    listed = scan_listing(LocalStore(tree.root), tags=False)
+
+    assert not any(scan.dead_tags or scan.uploads for scan in listed.values())
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_flat_collection_sweeps_the_same_blobs(tree: Tree, tmp_path: Path, offline: bool) -> None:
+    copy = tmp_path / "flat"
+    shutil.copytree(tree.root, copy)
+    other = Tree.__new__(Tree)
+    other.root = copy
+
+    folders = collect_native(LocalStore(tree.root), offline=offline, now=NOW, workers=4)
+    flat_store = FlatLocalStore(copy)
+    flat = collect_native(flat_store, offline=offline, now=NOW, workers=4)
+
+    assert flat.swept == folders.swept and len(flat.swept) == 5
+    assert (flat.deleted, flat.quarantined) == (folders.deleted, folders.quarantined)
+    assert flat.marked == folders.marked
+    assert flat.layer_links_removed == folders.layer_links_removed
+    assert flat.uploads_removed == folders.uploads_removed
+    assert other.blobs() == tree.blobs()
+    if offline:  # live, links of quarantined blobs and young dead folders stay
+        assert flat.layer_links_removed == 3
+        # the sweep took the sizes from the listing: no request per blob
+        assert not [p for p in flat_store.statted if p.startswith("docker/registry/v2/blobs")]
+        assert flat.folders_removed == folders.folders_removed - 1  # the empty revision folder
+        assert not (copy / "docker/registry/v2/repositories/app/_manifests/tags/gone").exists()
+
+
+def test_a_repository_with_an_invalid_name_stops_the_flat_mark(tree: Tree) -> None:
+    tree.write(Path("docker/registry/v2/repositories/Bad/_layers/sha256/00/link"), b"x")
+    before = tree.blobs()
+
+    with pytest.raises(MarkError, match="invalid name"):
+        collect_native(FlatLocalStore(tree.root), offline=True, now=NOW, workers=4)
+
+    assert tree.blobs() == before
