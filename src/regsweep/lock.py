@@ -11,8 +11,9 @@ The lock is a file created only if absent (one atomic step on a filesystem, a co
 put on object storage), removed when the work ends. A regsweep that was killed leaves it
 behind: when the holder ran on this machine, in this pid namespace, and its pid is gone,
 the next regsweep takes the lock over (a run killed part way is finished by running again,
-see :mod:`regsweep.journal`); otherwise the error names the file to delete once no
-regsweep runs.
+see :mod:`regsweep.journal`); a lock from another machine is taken over once its lease
+ran out (:mod:`regsweep.lease`: several hosts may share a bucket); otherwise the error
+names the file to delete once no regsweep runs.
 
 API mode has no storage to put the lock in, and the registry API has no lock primitive:
 the lock is then a file in regsweep's state folder (``$XDG_STATE_HOME/regsweep``) named
@@ -28,6 +29,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -35,6 +37,7 @@ from typing import Any
 
 from regsweep.errors import OperationError
 from regsweep.journal import state_dir
+from regsweep.lease import Renewal, expired, lease_until
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import Store
 
@@ -95,7 +98,8 @@ def storage_lock(
         yield
         return
     where = where or store.describe()
-    holder = json.dumps({**_me(), "command": command, "since": now.isoformat()}).encode()
+    fields = {**_me(), "command": command, "since": now.isoformat()}
+    holder = json.dumps({**fields, **lease_until(time.time())}).encode()
     try:
         created = store.write_new(path, holder) or _take_over_stale(store, path, holder)
     except OSError as exc:
@@ -106,15 +110,25 @@ def storage_lock(
             f"nothing was changed; if none is running, delete {path} in {store.describe()}"
         )
     _held.add(key)
+    renewal = Renewal(store, path, holder)
+    renewal.start()
     try:
         yield
     finally:
+        lost = renewal.stop()
         _held.discard(key)
         try:
-            store.delete_files([path])
+            if not lost:  # a lock taken over is the new holder's to remove
+                store.delete_files([path])
             store.remove_empty_folders([*tidy, path.rpartition("/")[0]])
         except OSError as exc:  # never hide the error that ended the work
             log.warning("could not remove %s from %s: %s", path, store.describe(), exc)
+    if lost:
+        raise OperationError(
+            f"the lock {path} in {store.describe()} was taken over while this regsweep "
+            "worked (it stalled past its lease): another regsweep may have changed the "
+            "registry at the same time; run again to check the result"
+        )
 
 
 def _me() -> dict[str, Any]:
@@ -145,29 +159,41 @@ def _take_over_stale(store: Store, path: str, holder: bytes) -> bool:
     if not store.write_new(guard, holder):
         return False
     try:
-        content = _read_holder(store, path)
-        if content is not None and not _is_stale(content):
+        try:
+            raw = store.read(path)
+        except FileNotFoundError:  # released meanwhile
+            return store.write_new(path, holder)
+        content = _parse_holder(raw)
+        if not _is_stale(content):
             return False
         log.warning("taking over the lock of a regsweep that is gone: %s", content)
-        store.delete_files([path])
-        return store.write_new(path, holder)
+        # a compare-and-swap: a holder renewing its lease at this moment keeps it
+        return store.replace(path, raw, holder)
     finally:
         store.delete_files([guard])
 
 
 def _read_holder(store: Store, path: str) -> dict[str, Any] | None:
     try:
-        holder = json.loads(store.read(path))
-    except (OSError, ValueError):
+        return _parse_holder(store.read(path))
+    except OSError:
+        return None
+
+
+def _parse_holder(raw: bytes) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(raw)
+    except ValueError:
         return None
     return holder if isinstance(holder, dict) else None
 
 
 def _is_stale(holder: dict[str, Any] | None) -> bool:
-    """The holder ran here (same host and pid namespace) and its process is gone.
+    """The holder ran here (same host and pid namespace) and its process is gone, or it
+    ran elsewhere and its lease ran out.
 
-    A lock that cannot be read, or was written elsewhere, is never stale: its holder may
-    be alive on another machine or in another container.
+    A lock that cannot be read, or was written elsewhere without a lease, is never stale:
+    its holder may be alive on another machine or in another container.
     """
     if holder is None or not isinstance(holder.get("pid"), int):
         return False
@@ -176,7 +202,7 @@ def _is_stale(holder: dict[str, Any] | None) -> bool:
         me["host"],
         me["pidns"],
     ):
-        return False
+        return expired(holder, time.time())
     try:
         os.kill(holder["pid"], 0)
     except ProcessLookupError:
@@ -191,4 +217,5 @@ def _describe_holder(store: Store, path: str) -> str:
     if not {"pid", "host", "since"} <= holder.keys():
         return "holder unknown"
     what = f"regsweep {holder['command']}, " if "command" in holder else ""
-    return f"{what}pid {holder['pid']} on {holder['host']} since {holder['since']}"
+    lease = f", lease until {holder['expires']}" if "expires" in holder else ""
+    return f"{what}pid {holder['pid']} on {holder['host']} since {holder['since']}{lease}"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from regsweep.errors import NotARegistryError, UsageError
+from regsweep.lock import LOCK, StorageLockedError, storage_lock
 from regsweep.sources.storage import s3_listing
 from regsweep.sources.storage.open import open_storage
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
@@ -76,6 +80,38 @@ def test_write_new_is_exclusive(store: S3Store) -> None:
     assert store.write_new("lock", b"first")
     assert not store.write_new("lock", b"second")
     assert store.read("lock") == b"first"
+
+
+def test_replace_is_a_compare_and_swap_on_the_etag(store: S3Store) -> None:
+    assert not store.replace("lock", b"", b"new")  # absent
+    assert store.write_new("lock", b"old")
+
+    assert not store.replace("lock", b"other", b"new")
+    assert store.replace("lock", b"old", b"new")
+    assert not store.replace("lock", b"old", b"newer")
+    assert store.read("lock") == b"new"
+
+
+@pytest.mark.parametrize("hours", [-1, 1])
+def test_a_lock_from_another_host_is_taken_over_only_once_its_lease_ran_out(
+    store: S3Store, hours: int
+) -> None:
+    expires = datetime.now(UTC) + timedelta(hours=hours)
+    holder = {"pid": 1, "host": "elsewhere", "pidns": "x", "since": "then"}
+    other = json.dumps({**holder, "expires": expires.isoformat()}).encode()
+    assert store.write_new(LOCK, other)
+
+    if hours > 0:
+        with (
+            pytest.raises(StorageLockedError, match="elsewhere"),
+            storage_lock(store, now=datetime.now(UTC), command="gc"),
+        ):
+            pytest.fail("entered a held lock")
+        assert store.read(LOCK) == other
+        return
+    with storage_lock(store, now=datetime.now(UTC), command="gc"):
+        assert json.loads(store.read(LOCK))["host"] == socket.gethostname()
+    assert not store.exists(LOCK)
 
 
 def test_delete_files_in_batches_and_delete_tree(store: S3Store) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -188,4 +189,20 @@ class LocalStore:
             return False
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        return True
+
+    def replace(self, path: str, expected: bytes, data: bytes) -> bool:
+        """Compare and write under an exclusive ``flock`` of the file, which every other
+        ``replace`` of it waits for."""
+        try:
+            handle = os.open(self._verified(path), os.O_RDWR | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        with os.fdopen(handle, "r+b") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            if file.read() != expected:
+                return False
+            file.seek(0)
+            file.truncate()
+            file.write(data)
         return True

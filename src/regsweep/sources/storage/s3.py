@@ -43,7 +43,7 @@ from regsweep.sources.storage.s3_listing import list_pages
 from regsweep.sources.storage.store import StoredFile, check_relative
 
 if TYPE_CHECKING:
-    from obstore import ObjectMeta
+    from obstore import ObjectMeta, UpdateVersion
     from obstore.store import S3Config
 
 #: Requests in flight for one batch call (``stat_many``, ``move``): S3 serves thousands
@@ -224,6 +224,21 @@ class S3Store:
             with self._errors(path):
                 obstore.put(self._store, check_relative(path), data, mode="create")
         except FileExistsError:
+            return False
+        return True
+
+    def replace(self, path: str, expected: bytes, data: bytes) -> bool:
+        """Read, compare, then put with ``If-Match`` on the ETag read."""
+        try:
+            with self._errors(path):
+                found = obstore.get(self._store, check_relative(path))
+                if bytes(found.bytes()) != expected:
+                    return False
+                version: UpdateVersion = {"e_tag": found.meta["e_tag"]}
+                if found.meta["version"] is not None:  # a versioned bucket
+                    version["version"] = found.meta["version"]
+                obstore.put(self._store, path, data, mode=version)
+        except (FileNotFoundError, FileExistsError):  # gone, or changed since it was read
             return False
         return True
 

@@ -89,6 +89,12 @@ class Store(Protocol):
         of two callers, exactly one succeeds."""
         ...
 
+    def replace(self, path: str, expected: bytes, data: bytes) -> bool:
+        """Overwrite the file ``path`` with ``data`` only if it still holds ``expected``
+        (False when it holds anything else or is absent), atomically against another
+        ``replace``: of two callers expecting the same content, exactly one succeeds."""
+        ...
+
 
 class PathEscapeError(UsageError):
     """A path that would leave the store's root."""
