@@ -169,10 +169,10 @@ def main() -> None:
     try:
         for target in (int(t) for t in args.blobs.split(",")):
             rows.append(run_size(target, work))
-            if not args.keep:  # deleting a tree takes minutes on a slow disk: one at a time
+            report(rows)
+            if not args.keep:  # deleting the trees takes minutes on a slow disk
                 for tree in work.iterdir():
                     shutil.rmtree(tree, ignore_errors=True)
-            report(rows)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
