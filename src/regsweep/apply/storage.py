@@ -8,15 +8,18 @@ a new index now references, is skipped and reported, never deleted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
 
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.manifests import ManifestError, parse_manifest
 from regsweep.model import Digest
 from regsweep.plan import Action
 from regsweep.sources.storage import layout
+from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import Store
+
+T = TypeVar("T")
 
 #: A push time read back within this many seconds of the planned one is the same push.
 _MTIME_TOLERANCE = 1e-3
@@ -45,8 +48,19 @@ class StorageApplier:
         self.known_revisions = known_revisions
         self.api = api
 
+    async def _io(self, function: Callable[[Action], T], action: Action) -> T:
+        """Run a storage step: inline on a local folder, in a thread on anything slower.
+
+        A local file operation takes microseconds; handing it to a thread costs more than
+        it saves (measured: 1.6x slower apply). Object storage calls take milliseconds and
+        must not block the event loop that drives the API deletes.
+        """
+        if isinstance(self.store, LocalStore):
+            return function(action)
+        return await asyncio.to_thread(function, action)
+
     async def untag(self, action: Action) -> ActionResult:
-        return await asyncio.to_thread(self._untag, action)
+        return await self._io(self._untag, action)
 
     def _untag(self, action: Action) -> ActionResult:
         """Remove the tag's folder, as the registry's own tag delete does.
@@ -72,7 +86,7 @@ class StorageApplier:
         return ActionResult(action, Outcome.DELETED)
 
     async def delete_manifest(self, action: Action) -> ActionResult:
-        reason = await asyncio.to_thread(self._still_referenced, action)
+        reason = await self._io(self._still_referenced, action)
         if reason is not None:
             return ActionResult(action, Outcome.SKIPPED, reason)
         if self.api is not None:
@@ -80,7 +94,7 @@ class StorageApplier:
             if not deleted:
                 return ActionResult(action, Outcome.ALREADY_GONE, "registry: manifest unknown")
             return ActionResult(action, Outcome.DELETED, "via registry API")
-        return await asyncio.to_thread(self._delete_manifest_on_storage, action)
+        return await self._io(self._delete_manifest_on_storage, action)
 
     def _still_referenced(self, action: Action) -> str | None:
         """Why the manifest must stay after all, or None: re-read tags and new revisions."""
