@@ -40,6 +40,9 @@ V2 = layout.V2
 R = layout.REPOSITORIES
 B = layout.BLOBS
 SPINE = ("docker", "docker/registry", V2, R, B, f"{B}/sha256")
+#: Where each example's tree goes: a RAM disk when there is one. On this machine's disk,
+#: making and removing the ~40 folders of a tree takes ~50 ms (3 ms in RAM).
+SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 
 # --- strategies for garbage trees ----------------------------------------------------------
@@ -259,7 +262,7 @@ def check_inventory(root: Path, inventory: Inventory, files: set[str], links: se
 
 @given(st.lists(entries(), max_size=14))
 def test_discovery_of_garbage_never_crashes_escapes_or_invents(planted: list[Entry]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
         root, mirror = Path(tmp, "root"), Path(tmp, "mirror")
         write_mirror(mirror)
         files, links = write_tree(root, mirror, planted)
