@@ -232,3 +232,20 @@ def test_native_gc_live_quarantines_by_copy_and_restores(
     assert restored["restored"]["count"] == len(pushed.doomed)
     assert pushed.doomed <= blobs_left(s3_registry)
     assert not s3_registry.keys("regsweep/")
+
+
+def test_verify_reads_the_bucket_and_finds_a_missing_layer(
+    s3_registry: S3Registry, env: dict[str, str]
+) -> None:
+    with Pusher(s3_registry.registry.url) as client:
+        image = client.push_image("app", "v1")
+    args = s3_registry.regsweep_args()
+
+    assert regsweep("verify", *args, env=env).returncode == 0
+    layer = image.layers[0].digest
+    s3_registry.moto.store(s3_registry.bucket).delete(layout.blob_data(Digest(layer)))
+
+    broken = regsweep("verify", *args, env=env)
+
+    assert broken.returncode == 1
+    assert layer in broken.stdout + broken.stderr
