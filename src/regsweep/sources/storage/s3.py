@@ -111,17 +111,20 @@ class S3Store:
     def __init__(self, location: S3Location, options: S3Options | None = None) -> None:
         self.location = location
         config = _config(location, options or S3Options(), os.environ, Path.home())
-        self._store = _ObstoreS3(
-            location.bucket,
-            prefix=location.prefix or None,
-            config=config,
-            client_options={
-                # the registry's ``secure: false``: an http endpoint given on purpose
-                "allow_http": str(config.get("endpoint", "")).startswith("http://"),
-                "connect_timeout": timedelta(seconds=10),
-            },
-            retry_config={"max_retries": RETRIES, "retry_timeout": RETRY_TIMEOUT},
-        )
+        try:
+            self._store = _ObstoreS3(
+                location.bucket,
+                prefix=location.prefix or None,
+                config=config,
+                client_options={
+                    # the registry's ``secure: false``: an http endpoint given on purpose
+                    "allow_http": str(config.get("endpoint", "")).startswith("http://"),
+                    "connect_timeout": timedelta(seconds=10),
+                },
+                retry_config={"max_retries": RETRIES, "retry_timeout": RETRY_TIMEOUT},
+            )
+        except BaseError as exc:  # e.g. AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY
+            raise UsageError(f"S3 settings for {location}: {_describe(exc)}") from None
 
     def describe(self) -> str:
         return str(self.location)

@@ -1,0 +1,149 @@
+"""AWS shared files: static keys and region of a profile; profiles without keys refused;
+what an S3Store hands obstore from them, the environment and regsweep's S3 options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regsweep.errors import UsageError
+from regsweep.sources.storage.aws_profile import ProfileSettings, read_profile
+from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
+
+CREDENTIALS = """
+[default]
+aws_access_key_id = AKIADEFAULT
+aws_secret_access_key = secret-default
+
+[ci]
+aws_access_key_id = AKIACI
+aws_secret_access_key = secret-ci
+aws_session_token = token-ci
+
+[half]
+aws_access_key_id = AKIAHALF
+"""
+
+CONFIG = """
+[default]
+region = eu-west-1
+
+[profile ci]
+region = us-west-2
+
+[profile sso]
+sso_session = corp
+region = eu-central-1
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text(CREDENTIALS)
+    (tmp_path / ".aws" / "config").write_text(CONFIG)
+    return tmp_path
+
+
+def test_the_default_profile(home: Path) -> None:
+    assert read_profile({}, home) == ProfileSettings(
+        "AKIADEFAULT", "secret-default", None, "eu-west-1"
+    )
+
+
+def test_a_named_profile_with_its_token_and_region(home: Path) -> None:
+    assert read_profile({"AWS_PROFILE": "ci"}, home) == ProfileSettings(
+        "AKIACI", "secret-ci", "token-ci", "us-west-2"
+    )
+
+
+def test_files_named_in_the_environment(home: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    other.write_text("[default]\naws_access_key_id = A\naws_secret_access_key = B\n")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(other), "AWS_CONFIG_FILE": str(tmp_path / "none")}
+
+    assert read_profile(env, home) == ProfileSettings("A", "B", None, None)
+
+
+def test_no_files_give_nothing(tmp_path: Path) -> None:
+    assert read_profile({}, tmp_path) == ProfileSettings()
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        ("sso", "holds no static keys"),
+        ("missing", "is not in the AWS shared files"),
+        ("half", "only one of aws_access_key_id and aws_secret_access_key"),
+    ],
+)
+def test_a_named_profile_without_usable_keys_is_refused(
+    home: Path, profile: str, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        read_profile({"AWS_PROFILE": profile}, home)
+
+
+def test_an_unreadable_file_is_a_usage_error(home: Path) -> None:
+    (home / ".aws" / "credentials").write_text("no section header\n")
+
+    with pytest.raises(UsageError, match="cannot read the AWS file"):
+        read_profile({}, home)
+
+
+def store_config(home: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, object]:
+    """The settings an S3Store hands obstore, in an environment of only ``env``."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = S3Options(endpoint=env.get("ENDPOINT"), region=env.get("REGION"))
+    return dict(S3Store(S3Location("bucket", "registry"), options)._store.config)
+
+
+def test_the_store_takes_the_profile_keys_unless_the_environment_has_keys(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = store_config(home, monkeypatch, AWS_PROFILE="ci")
+    assert (config["access_key_id"], config["region"]) == ("AKIACI", "us-west-2")
+
+    config = store_config(
+        home,
+        monkeypatch,
+        AWS_ACCESS_KEY_ID="AKIAENV",
+        AWS_SECRET_ACCESS_KEY="secret",
+        AWS_REGION="ap-south-1",
+    )
+    assert "access_key_id" not in config and "region" not in config  # obstore reads the env
+    with pytest.raises(UsageError, match=r"S3 settings for s3://bucket/registry: .*Secret"):
+        store_config(home, monkeypatch, AWS_ACCESS_KEY_ID="AKIAENV")
+
+    config = store_config(home, monkeypatch, REGION="sa-east-1")  # --s3-region wins
+    assert (config["access_key_id"], config["region"]) == ("AKIADEFAULT", "sa-east-1")
+
+
+def test_a_virtual_hosted_endpoint_carries_the_bucket(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(home))
+    hosted = S3Options(endpoint="https://minio.example:9000/", path_style=False)
+    path = S3Options(endpoint="https://minio.example:9000/")
+
+    assert S3Store(S3Location("b1", ""), hosted)._store.config["endpoint"] == (
+        "https://b1.minio.example:9000"
+    )
+    assert S3Store(S3Location("b1", ""), path)._store.config["endpoint"] == (
+        "https://minio.example:9000"
+    )
+    with pytest.raises(UsageError, match="not an http"):
+        S3Store(S3Location("b1", ""), S3Options(endpoint="minio:9000"))
