@@ -24,7 +24,7 @@ from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
 from regsweep.verify import verify_inventory
 from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import PushedManifest, Pusher, sha256_digest
-from tests.support.moto import S3Registry, aws_env
+from tests.support.moto import MotoServer, S3Registry, aws_env
 from tests.support.skopeo import assert_pulls
 
 POLICY = ["--max-age", "0s", "--keep-last", "1", "--untagged-grace", "0s"]
@@ -249,3 +249,20 @@ def test_verify_reads_the_bucket_and_finds_a_missing_layer(
 
     assert broken.returncode == 1
     assert layer in broken.stdout + broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--storage", "s3://no-such-bucket/registry"], "NoSuchBucket"),
+        (["--storage", "gs://bucket/registry"], "only s3:// URLs and local folders"),
+        (["--storage", "s3://bucket/registry", "--registry-dir", "/tmp"], "give only one"),
+    ],
+)
+def test_bad_storage_is_one_line_and_exit_2(
+    moto_server: MotoServer, env: dict[str, str], args: list[str], message: str
+) -> None:
+    done = regsweep("plan", *args, "--s3-endpoint", moto_server.endpoint, env=env)
+
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
