@@ -1,5 +1,4 @@
-"""AWS shared files: static keys and region of a profile; profiles without keys refused;
-what an S3Store hands obstore from them, the environment and regsweep's S3 options."""
+"""AWS shared files: static keys and region of a profile; profiles without keys refused."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import pytest
 
 from regsweep.errors import UsageError
 from regsweep.sources.storage.aws_profile import ProfileSettings, read_profile
-from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
 
 CREDENTIALS = """
 [default]
@@ -90,60 +88,3 @@ def test_an_unreadable_file_is_a_usage_error(home: Path) -> None:
 
     with pytest.raises(UsageError, match="cannot read the AWS file"):
         read_profile({}, home)
-
-
-def store_config(home: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, object]:
-    """The settings an S3Store hands obstore, in an environment of only ``env``."""
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    options = S3Options(endpoint=env.get("ENDPOINT"), region=env.get("REGION"))
-    return dict(S3Store(S3Location("bucket", "registry"), options)._store.config)
-
-
-def test_the_store_takes_the_profile_keys_unless_the_environment_has_keys(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config = store_config(home, monkeypatch, AWS_PROFILE="ci")
-    assert (config["access_key_id"], config["region"]) == ("AKIACI", "us-west-2")
-
-    config = store_config(
-        home,
-        monkeypatch,
-        AWS_ACCESS_KEY_ID="AKIAENV",
-        AWS_SECRET_ACCESS_KEY="secret",
-        AWS_REGION="ap-south-1",
-    )
-    assert "access_key_id" not in config and "region" not in config  # obstore reads the env
-    with pytest.raises(UsageError, match=r"S3 settings for s3://bucket/registry: .*Secret"):
-        store_config(home, monkeypatch, AWS_ACCESS_KEY_ID="AKIAENV")
-
-    config = store_config(home, monkeypatch, REGION="sa-east-1")  # --s3-region wins
-    assert (config["access_key_id"], config["region"]) == ("AKIADEFAULT", "sa-east-1")
-
-
-def test_a_virtual_hosted_endpoint_carries_the_bucket(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOME", str(home))
-    hosted = S3Options(endpoint="https://minio.example:9000/", path_style=False)
-    path = S3Options(endpoint="https://minio.example:9000/")
-
-    assert S3Store(S3Location("b1", ""), hosted)._store.config["endpoint"] == (
-        "https://b1.minio.example:9000"
-    )
-    assert S3Store(S3Location("b1", ""), path)._store.config["endpoint"] == (
-        "https://minio.example:9000"
-    )
-    with pytest.raises(UsageError, match="not an http"):
-        S3Store(S3Location("b1", ""), S3Options(endpoint="minio:9000"))

@@ -22,6 +22,7 @@ already handles (a missing object is ``FileNotFoundError`` in obstore itself).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -268,7 +269,11 @@ class S3Store:
 
 
 def _stored(meta: ObjectMeta) -> StoredFile:
-    return StoredFile(meta["path"], meta["size"], meta["last_modified"].timestamp())
+    """Whole seconds: a HEAD's ``Last-Modified`` has no more, and some stores (MinIO) list
+    milliseconds, which would make every push time read back at apply look changed."""
+    return StoredFile(
+        meta["path"], meta["size"], float(math.floor(meta["last_modified"].timestamp()))
+    )
 
 
 def _describe(exc: BaseException) -> str:
