@@ -47,7 +47,11 @@ class Journal:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Close; a run stopped by an error (in the GC, the verification, a kill by Ctrl-C)
+        ends with an ``end`` record saying so, so the journal never just stops."""
         if self._handle is not None:
+            if exc is not None:
+                self.write("end", failed=True, error=str(exc) or type(exc).__name__)
             self._handle.close()
             self._handle = None
 

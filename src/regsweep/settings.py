@@ -46,7 +46,7 @@ from regsweep.policy import (
     compile_pattern,
 )
 from regsweep.policyfile import load_policy_file
-from regsweep.sources.api.client import check_registry_url
+from regsweep.sources.api.client import DEFAULT_TIMEOUT, check_registry_url
 from regsweep.sources.storage.s3 import S3Location, S3Options
 
 #: The safety brake's default: a run deleting more than half of a registry's tags stops.
@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     registry_client_cert: Path | None = None
     registry_client_key: Path | None = None
     registry_insecure: bool = False
+    #: seconds to connect to the registry, or between two reads of an answer
+    #: (REGISTRY_TIMEOUT); a request that times out is tried again, see RetryPolicy
+    registry_timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
     #: how a tag sharing its digest with a kept tag is removed over the API
     untag_method: Literal["auto", "tag-delete", "throwaway"] = "auto"
 

@@ -145,3 +145,28 @@ def blob_digests(root: Path) -> set[str]:
         for folder in prefix.iterdir()
         if (folder / "data").is_file()
     }
+
+
+def registry_state(root: Path) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """What two registries must agree on after the same cleanup, read straight from the tree:
+    tags (``repo:tag@digest``), manifest revisions with their link (``repo@digest``), blobs.
+
+    Folders left empty (by API deletes) and uploads are not part of it.
+    """
+    repositories = Path(root) / V2 / "repositories"
+    tags: set[str] = set()
+    revisions: set[str] = set()
+    for folder, _subfolders, files in os.walk(repositories):
+        here = Path(folder)
+        if "link" not in files:
+            continue
+        relative = here.relative_to(repositories).parts
+        if "_manifests" not in relative:
+            continue
+        at = relative.index("_manifests")
+        repo, rest = "/".join(relative[:at]), relative[at + 1 :]
+        if len(rest) == 3 and rest[0] == "tags" and rest[2] == "current":
+            tags.add(f"{repo}:{rest[1]}@{(here / 'link').read_text().strip()}")
+        elif len(rest) == 3 and rest[:2] == ("revisions", "sha256"):
+            revisions.add(f"{repo}@sha256:{rest[2]}")
+    return frozenset(tags), frozenset(revisions), frozenset(blob_digests(root))

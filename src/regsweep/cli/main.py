@@ -6,6 +6,7 @@ import logging
 import sys
 
 import click
+import stamina
 
 from regsweep import __version__
 from regsweep.cli.apply import apply_command
@@ -16,6 +17,7 @@ from regsweep.cli.plan import plan_command
 from regsweep.cli.run import run_command
 from regsweep.cli.verify import verify_command
 from regsweep.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
+from regsweep.sources.api.retry import log_retry
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +27,7 @@ def cli(verbose: int) -> None:
     """Keep a self-hosted Docker/OCI registry from filling its disk, safely."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    stamina.instrumentation.set_on_retry_hooks([log_retry])
 
 
 cli.add_command(plan_command)

@@ -112,7 +112,7 @@ def execute_plan(
         _finish(terminal, result, started)
         return
     # before the lock and the journal: a bad URL, login or disabled deletes leave no trace
-    asyncio.run(check_registry(settings, plan))
+    asyncio.run(check_registry(settings, plan, api_mode=store is None))
     failed = False
     journal_path = settings.journal or default_journal_path()
     with (
@@ -202,8 +202,7 @@ async def _apply(
             return await apply_over_api(
                 settings, plan, manifests, journal=journal, on_result=on_result
             )
-        probe = next((a.repository for a in plan.manifest_deletes), None)
-        async with registry_deleter(settings, probe) as deleter:
+        async with registry_deleter(settings) as deleter:
             return await apply_actions(
                 plan.actions,
                 StorageApplier(store, known, deleter),

@@ -52,6 +52,7 @@ def open_registry(settings: Settings) -> RegistryClient:
         auth=RegistryAuth(credentials),
         verify=verify,
         concurrency=settings.concurrency,
+        timeout=settings.registry_timeout,
     )
 
 

@@ -8,12 +8,18 @@ second upload, so it never is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+from stamina.instrumentation import RetryDetails
+
+from regsweep.sources.api.errors import describe_request
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "PUT"})
 
@@ -75,3 +81,28 @@ def retry_after(response: httpx.Response, now: datetime | None = None) -> float 
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def log_retry(details: RetryDetails) -> None:
+    """A stamina retry hook: one line saying which request is tried again, why, and when.
+
+    stamina's own hook logs only ``stamina.retry_scheduled``, which tells a user watching
+    a slow run nothing. Requests are named as in errors (no query, no headers), so the
+    line is safe to print.
+    """
+    cause = details.caused_by
+    what = "a request"
+    try:
+        if isinstance(cause, RetryableAnswer):
+            what = describe_request(cause.response.request)
+        elif isinstance(cause, httpx.RequestError):
+            what = describe_request(cause.request)
+    except RuntimeError:  # an httpx error made without its request
+        pass
+    log.warning(
+        "retrying %s after %s (retry %d, in %.1f s)",
+        what,
+        str(cause) or type(cause).__name__,
+        details.retry_num,
+        details.wait_for,
+    )

@@ -23,7 +23,6 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -36,6 +35,11 @@ from regsweep.sources.api.errors import TagDeleteUnsupportedError
 log = logging.getLogger(__name__)
 
 THROWAWAY_ANNOTATION = "io.regsweep.throwaway"
+#: The build time a throw-away manifest claims. When an untag is cut short after the PUT
+#: (the registry failed the DELETE that follows), the tag is left on the throw-away: dated
+#: long ago, it is expired by the next run under the same policy and removed then, where
+#: dated now it would look like a fresh push and stay for the whole retention period.
+THROWAWAY_CREATED = "1980-01-01T00:00:00Z"
 
 
 class UntagMethod(StrEnum):
@@ -84,7 +88,7 @@ class _Throwaway:
             "layers": [],
             "annotations": {
                 THROWAWAY_ANNOTATION: why,
-                "org.opencontainers.image.created": datetime.now(UTC).isoformat(),
+                "org.opencontainers.image.created": THROWAWAY_CREATED,
             },
         }
         return cls(config, json.dumps(manifest, sort_keys=True).encode())
@@ -181,6 +185,8 @@ class Untagger:
                 repository, second, throwaway.raw, mediatypes.OCI_MANIFEST
             )
         except RegistryAPIError as exc:
+            if exc.status is not None and (exc.status == 429 or exc.status >= 500):
+                raise  # failing for now, which says nothing about what it allows
             log.warning("cannot push a throw-away manifest to %s: %s", repository, exc)
             return await self._detect_without_push(repository)
         try:
