@@ -8,7 +8,10 @@ on the second, each as a dry run and then for real. The blobs left must be the s
 and sample tags must still pull with skopeo from the second bucket through the registry.
 S3 requests are counted per bucket from moto's access log.
 
-    .venv/bin/python -m benchmarks.bench_s3_gc [--blobs 2500] [--work DIR]
+    .venv/bin/python -m benchmarks.bench_s3_gc [--blobs 2500,5000] [--work DIR]
+
+The registry's requests cost moto more the bigger the bucket (a LIST filters every key),
+so the speed-up grows with the size; both sizes are shown by default.
 """
 
 from __future__ import annotations
@@ -100,10 +103,11 @@ def counted(moto: MotoServer, bucket: str, since: Counter[str]) -> Counter[str]:
 
 def run(target: int, work: Path, moto: MotoServer) -> dict[str, Any]:
     repositories = max(1, round(target / BLOBS_PER_REPOSITORY))
+    work = work / str(target)
     tree = work / "tree"
     stats = synthesize(tree, repositories=repositories, **SHAPE)  # type: ignore[arg-type]
     deleted = delete_manifests(tree)
-    theirs, ours = "registry-gc", "regsweep-gc"
+    theirs, ours = f"registry-gc-{target}", f"regsweep-gc-{target}"
     print(f"{stats.blobs} blobs, {deleted} manifests deleted; uploading twice", flush=True)
     for bucket in (theirs, ours):
         moto.create_bucket(bucket)
@@ -119,6 +123,7 @@ def run(target: int, work: Path, moto: MotoServer) -> dict[str, Any]:
     )
     store = S3Store(S3Location(ours, ROOT), S3Options(endpoint=moto.endpoint))
     row: dict[str, Any] = {"blobs": stats.blobs, "objects": objects}
+    row["load"] = os.getloadavg()[0]
     for dry_run, label in ((True, "dry"), (False, "gc")):
         print(f"{label}: registry", flush=True)
         before = moto.requests(theirs)
@@ -151,35 +156,45 @@ def _requests(counts: Counter[str]) -> str:
     return f"{sum(counts.values()):,} ({detail})"
 
 
-def report(row: dict[str, Any]) -> None:
-    print(f"\n{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; moto on 127.0.0.1\n")
-    print("| run | registry s | regsweep s | speed-up | registry requests | regsweep requests |")
-    print("|---|---:|---:|---:|---|---|")
-    for label in ("dry", "gc"):
-        theirs, ours = row[f"registry_{label}"], row[f"regsweep_{label}"]
-        print(
-            f"| {'dry run' if label == 'dry' else 'real run'} | {theirs:.2f} | {ours:.2f} "
-            f"| {theirs / ours:.1f}x | {_requests(row[f'registry_{label}_requests'])} "
-            f"| {_requests(row[f'regsweep_{label}_requests'])} |"
-        )
-    phases = ", ".join(f"{k} {v:.2f}s" for k, v in row["phases"].items())
+def report(rows: list[dict[str, Any]]) -> None:
+    """The table (markdown), seconds of one run each; load is the 1-minute load average."""
+    print(f"\n{os.cpu_count()} CPUs; moto on 127.0.0.1; seconds, one run each\n")
     print(
-        f"\n{row['blobs']:,} blobs ({row['objects']:,} objects per bucket); both removed "
-        f"{row['swept']:,} blobs, the same set; regsweep phases: {phases}; "
-        f"{row['pulled']} sample tags pulled through the registry afterwards"
+        "| blobs | run | registry s | regsweep s | speed-up | registry requests "
+        "| regsweep requests | load |"
     )
+    print("|---:|---|---:|---:|---:|---|---|---:|")
+    for row in rows:
+        for label in ("dry", "gc"):
+            theirs, ours = row[f"registry_{label}"], row[f"regsweep_{label}"]
+            print(
+                f"| {row['blobs']:,} | {'dry run' if label == 'dry' else 'real run'} "
+                f"| {theirs:.2f} | {ours:.2f} | {theirs / ours:.1f}x "
+                f"| {_requests(row[f'registry_{label}_requests'])} "
+                f"| {_requests(row[f'regsweep_{label}_requests'])} | {row['load']:.1f} |"
+            )
+    for row in rows:
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in row["phases"].items())
+        print(
+            f"{row['blobs']:,} blobs ({row['objects']:,} objects per bucket): both removed "
+            f"{row['swept']:,} blobs, the same set; regsweep phases: {phases}; "
+            f"{row['pulled']} sample tags pulled through the registry afterwards"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blobs", type=int, default=2500, help="target number of blobs")
+    parser.add_argument("--blobs", default="2500,5000", help="target sizes, comma-separated")
     parser.add_argument("--work", type=Path, help="folder for the work files (default: temp)")
     args = parser.parse_args()
     os.environ.update(aws_env())
     work = Path(tempfile.mkdtemp(prefix="bench-s3-gc-", dir=args.work))
+    rows: list[dict[str, Any]] = []
     try:
         with MotoServer(work / "moto.log") as moto:
-            report(run(args.blobs, work, moto))
+            for target in (int(t) for t in args.blobs.split(",")):
+                rows.append(run(target, work, moto))
+                report(rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
