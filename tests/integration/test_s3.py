@@ -189,21 +189,23 @@ def test_run_with_the_registry_gc_deletes_and_every_kept_tag_pulls(
     assert_outcome(s3_registry, pushed, tmp_path)
 
 
+@pytest.mark.parametrize("through", ["api", "storage"])
 def test_run_then_native_gc_offline_deletes_and_every_kept_tag_pulls(
-    s3_registry: S3Registry, env: dict[str, str], tmp_path: Path
+    s3_registry: S3Registry, env: dict[str, str], tmp_path: Path, through: str
 ) -> None:
+    """Manifest deletes through the registry's API, or (no URL) in the bucket itself."""
     with Pusher(s3_registry.registry.url) as client:
         pushed = push_scenario(client)
     registry = s3_registry.registry
     args = s3_registry.regsweep_args()
+    url = ["--registry-url", registry.url] if through == "api" else []
 
-    result = regsweep_json(
-        "run", *args, "--registry-url", registry.url, *RUN, "--gc", "none", env=env
-    )
+    result = regsweep_json("run", *args, *url, *RUN, "--gc", "none", env=env)
     gc = regsweep_json("gc", *args, "--offline", "--no-restart", env=env)
     registry.restart()
 
     assert result["apply"]["manifests_deleted"] == len(pushed.deleted_manifests)
+    assert result["verify"]["problems"] == []
     assert {entry["digest"] for entry in gc["swept"]} == pushed.doomed
     assert_outcome(s3_registry, pushed, tmp_path)
     assert not s3_registry.keys("regsweep/"), "the lock was left behind"
