@@ -92,10 +92,8 @@ def deletion_order(
     remaining = set(wanted)
     order: list[Digest] = []
     while remaining:
-        if not ready:  # a cycle through artifact ties: free what no index still lists
-            heapq.heappush(
-                ready, min((d for d in remaining if not held[d]), default=min(remaining))
-            )
+        if not ready:  # every one left waits on another: a cycle through artifact ties
+            heapq.heappush(ready, _cycle_breaker(remaining, held, children, ties))
         digest = heapq.heappop(ready)
         if digest not in remaining:
             continue
@@ -110,6 +108,38 @@ def deletion_order(
                 if not held[target] and not tied[target]:
                     heapq.heappush(ready, target)
     return sorted(((d, wave[d]) for d in order), key=lambda item: (item[1], item[0]))
+
+
+def _cycle_breaker(
+    remaining: set[Digest],
+    held: Mapping[Digest, int],
+    children: Mapping[Digest, set[Digest]],
+    ties: Mapping[Digest, set[Digest]],
+) -> Digest:
+    """The manifest to free when every one left waits on another.
+
+    It is listed by no index still to delete, and every artifact it still waits on is on a
+    cycle through it: only the cycle's own ties are broken, so a subject downstream of the
+    cycle still goes after its artifacts (freeing the smallest free digest could pick that
+    subject). One exists: in a cycle nothing outside waits on, children alone close no
+    cycle, so some member is listed by no index.
+    """
+    describers: dict[Digest, set[Digest]] = {d: set() for d in remaining}
+    for artifact in remaining:
+        for subject in ties[artifact] & remaining:
+            describers[subject].add(artifact)
+    for candidate in sorted(d for d in remaining if not held[d]):
+        reached: set[Digest] = set()
+        stack = [candidate]
+        while stack:
+            node = stack.pop()
+            for successor in (children[node] | ties[node]) & remaining:
+                if successor not in reached:
+                    reached.add(successor)
+                    stack.append(successor)
+        if describers[candidate] <= reached:
+            return candidate
+    return min(remaining)  # children in a cycle: a corrupt tree, any order will do
 
 
 def marked_blobs(revisions: Iterable[Digest], manifests: Mapping[Digest, Manifest]) -> set[Digest]:

@@ -363,3 +363,27 @@ def test_a_buildx_attestation_goes_with_its_index_and_before_its_platform() -> N
     )
     wave = {a.digest: a.wave for a in everything.manifest_deletes}
     assert wave[build.digest] < wave[provenance.digest] < wave[AMD64.digest]
+
+
+def test_a_cycle_of_artifact_tags_does_not_reorder_the_signature_of_an_image_outside_it() -> None:
+    """Regression, found by the ordering property (long profile): the cycle was broken by
+    freeing the smallest free digest, here ``app``, a subject downstream of the cycle.
+
+    ``sig`` is tagged as the signature of ``app`` and of ``other``, and ``other`` is a
+    referrer of ``sig``: sig and other close a cycle; app is outside it and must still go
+    after its signature."""
+    app = image("app", "base")
+    sig = image("sig", "sig layer")
+    other = referrer("other", subject=sig.digest)
+    manifests = [app, sig, other]
+    tags = {
+        f"sha256-{app.digest.removeprefix('sha256:')}.sig": (sig, OLD),
+        f"sha256-{other.digest.removeprefix('sha256:')}.sig": (sig, OLD),
+    }
+    everything = Policy(max_age=timedelta(0), exclude_tags=None, untagged_grace=timedelta(0))
+    plan = build_plan(
+        inventory(repository("app", manifests, tags), manifests=manifests), everything, NOW
+    )
+    order = deleted(plan)
+    assert set(order) == {app.digest, sig.digest, other.digest}
+    assert order.index(sig.digest) < order.index(app.digest)
