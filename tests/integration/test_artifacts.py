@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.cli import clean_env, regsweep, regsweep_json
+from tests.support.cli import clean_env, local_gc, regsweep, regsweep_json
 from tests.support.images import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -76,16 +76,6 @@ def sbom(pusher: Pusher, repo: str, subject: PushedManifest | str) -> PushedMani
         created=None,
         config_media_type="application/vnd.oci.empty.v1+json",
     )
-
-
-def local_gc(registry: RegistryServer) -> list[str]:
-    return [
-        "--gc-command",
-        "docker-registry garbage-collect {config}",
-        "--docker-registry-config",
-        str(registry.config_path),
-        "--no-restart",
-    ]
 
 
 def deletes(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:

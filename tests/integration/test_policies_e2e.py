@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.cli import clean_env, regsweep, regsweep_json
+from tests.support.cli import clean_env, local_gc, regsweep, regsweep_json
 from tests.support.images import PushedManifest, Pusher
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
@@ -64,16 +64,6 @@ def age(root: Path, manifest: PushedManifest, days: float) -> None:
     set_manifest_time(root, manifest.repo, manifest.digest, when)
     if manifest.tag is not None:
         set_push_time(root, manifest.repo, manifest.tag, when)
-
-
-def local_gc(registry: RegistryServer) -> list[str]:
-    return [
-        "--gc-command",
-        "docker-registry garbage-collect {config}",
-        "--docker-registry-config",
-        str(registry.config_path),
-        "--no-restart",
-    ]
 
 
 def untags(result: dict[str, Any]) -> set[tuple[str, str]]:

@@ -15,7 +15,7 @@ import pytest
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
 from regsweep.verify import verify_inventory
-from tests.support.cli import clean_env, regsweep, regsweep_json
+from tests.support.cli import clean_env, local_gc, regsweep, regsweep_json
 from tests.support.fake_docker import fake_docker_env, install_fake_docker
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
@@ -24,17 +24,6 @@ from tests.support.skopeo import assert_pulls, pulls
 from tests.support.storage import blob_digests, revision_exists, tag_exists, tree_fingerprint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def local_gc(registry: RegistryServer) -> list[str]:
-    """GC through the real local binary, no restart (the registry is owned by the test)."""
-    return [
-        "--gc-command",
-        "docker-registry garbage-collect {config}",
-        "--docker-registry-config",
-        str(registry.config_path),
-        "--no-restart",
-    ]
 
 
 def assert_outcome(registry: RegistryServer, scenario: Scenario, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from tests.support.registry import RegistryServer
+
 #: The seed's variables: a developer's shell must never leak them into a test run.
 SEED_VARIABLES = (
     "REGISTRY_URL",
@@ -81,3 +83,14 @@ def regsweep_in_process(*args: str, env: dict[str, str]) -> subprocess.Completed
         os.environ.update(saved_env)
         sys.argv = saved_argv
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def local_gc(registry: RegistryServer) -> list[str]:
+    """Flags for GC through the real local binary, no restart (the test owns the registry)."""
+    return [
+        "--gc-command",
+        "docker-registry garbage-collect {config}",
+        "--docker-registry-config",
+        str(registry.config_path),
+        "--no-restart",
+    ]
