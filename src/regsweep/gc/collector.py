@@ -47,7 +47,7 @@ from regsweep.gc.sweep import sweep_blobs
 from regsweep.lock import storage_lock
 from regsweep.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.discovery import DEFAULT_WORKERS, list_blob_sizes, require_registry
+from regsweep.sources.storage.discovery import list_blob_sizes, require_registry
 from regsweep.sources.storage.store import PathEscapeError, Store
 
 #: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
@@ -58,6 +58,10 @@ DEFAULT_GRACE = timedelta(hours=1)
 DEFAULT_QUARANTINE_DELAY = timedelta(hours=24)
 #: The registry's own upload purger deletes uploads a week old.
 DEFAULT_UPLOAD_MAX_AGE = timedelta(days=7)
+#: Threads. Deletes wait on the filesystem's journal (or on the network, for object
+#: storage) far more than on the CPU: on ext4 here, 48 swept a third faster than 16, and
+#: 96 no faster than 48.
+DEFAULT_WORKERS = 48
 
 Progress = Callable[[str], None]
 
