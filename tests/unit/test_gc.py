@@ -379,3 +379,22 @@ def test_a_storage_error_part_way_is_an_operation_error(tree: Tree) -> None:
 
     assert info.value.exit_code == 1
     assert not (tree.root / LOCK).exists()
+
+
+def test_offline_settles_the_quarantine_without_waiting(tree: Tree) -> None:
+    again = tree.image("app", "again")
+    gone = tree.image("app", "gone")
+    for image in (again, gone):
+        tree.delete_manifest("app", image["manifest"])
+    assert live(tree).quarantined.count == 8
+    tree.link(
+        tree.revision_link("app", again["manifest"]).relative_to(tree.root), again["manifest"]
+    )
+
+    report = offline(tree)  # in the same second even: offline, nothing waits
+
+    assert report.restored.count == 4 and report.purged.count == 4
+    assert {again["manifest"], again["config"], *again["layers"]} <= tree.blobs()
+    assert not {gone["manifest"], gone["config"], *gone["layers"]} & tree.blobs()
+    assert report.layer_links_removed == 3  # gone's links, now that its blobs are
+    assert not (tree.root / "regsweep").exists()

@@ -242,7 +242,8 @@ class _Collection:
             e
             for entries in self.quarantine.values()
             for e in entries
-            if e.batch < self.batch and e.batch <= self.purge_before
+            # live, never what this run just quarantined; offline, this run quarantined nothing
+            if (e.batch < self.batch or not self.live) and e.batch <= self.purge_before
         ]
         sizes = stat_all(self.store, self.pool, [e.data for e in due])
         if not self.dry_run:
