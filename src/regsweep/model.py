@@ -104,6 +104,10 @@ class Repository:
     revisions: Mapping[Digest, datetime | None] = field(default_factory=dict)
     #: blobs (configs and layers) this repository may serve: its ``_layers`` links
     layers: frozenset[Digest] = frozenset()
+    #: tags that exist but could not be read (garbage link, symlinked folder; ``*`` when
+    #: even their names are unknown): their targets are unknown, so nothing may be deleted
+    #: as "untagged" here
+    unreadable_tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

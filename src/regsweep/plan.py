@@ -222,10 +222,16 @@ def plan_repository(
     subjects = by_subject(links)
     kept = reachable(roots, manifests, subjects)
     unreadable = [d for d in kept if d in repository.revisions and d not in manifests]
-    if unreadable:
-        # A kept manifest could not be read, so its children and referrers are unknown:
-        # any untagged manifest of the repository may be one of them.
-        because = f"kept manifest {unreadable[0]} could not be read, so it may reference this"
+    if unreadable or repository.unreadable_tags:
+        # A kept manifest could not be read, so its children and referrers are unknown, or
+        # a tag could not be read, so its target is unknown: any untagged manifest of the
+        # repository may be one of them.
+        because = (
+            f"kept manifest {min(unreadable)} could not be read, so it may reference this"
+            if unreadable
+            else f"tag {min(repository.unreadable_tags)} could not be read, so this may be "
+            "its target"
+        )
         for digest in repository.revisions:
             if digest not in kept:
                 kept[digest] = None
@@ -277,7 +283,7 @@ def _roots(
     roots: dict[Digest, str] = {}
     for digest, linked_at in repository.revisions.items():
         attached = digest in ties and digest not in orphans
-        gone = ties[digest][0].subject if digest in orphans else None
+        gone = min(t.subject for t in ties[digest]) if digest in orphans else None
         why = _own_reason(digest, linked_at, attached, gone, policy, now)
         if why is not None:
             roots[digest] = why

@@ -332,11 +332,6 @@ def test_the_store_never_lists_or_deletes_through_a_symlinked_folder(
     assert sorted(p.relative_to(mirror) for p in mirror.rglob("*")) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known hole: a tag discovery skips (symlinked folder, unreadable link) is not "
-    "known to the planner, which then deletes the manifest the tag points to",
-)
 def test_a_skipped_tag_does_not_let_its_manifest_be_deleted(tmp_path: Path) -> None:
     """The registry follows symlinks and serves this tag; regsweep skips it (rightly) but
     must then not treat the manifest behind it as untagged."""

@@ -37,6 +37,7 @@ class _RepositoryFiles:
     tags: dict[str, float] = field(default_factory=dict)  # tag -> mtime of current/link
     revisions: dict[Digest, float] = field(default_factory=dict)
     layers: set[Digest] = field(default_factory=set)
+    unreadable_tags: set[str] = field(default_factory=set)
 
 
 def discover_storage(
@@ -62,6 +63,7 @@ def discover_storage(
             tags=tags.get(name, {}),
             revisions={d: _time(m) for d, m in files.revisions.items()},
             layers=frozenset(files.layers),
+            unreadable_tags=frozenset(files.unreadable_tags),
         )
         for name, files in repositories.items()
     }
@@ -120,6 +122,7 @@ def _list_repositories(store: Store, problems: list[Problem]) -> dict[str, _Repo
     for stored in store.list_files(layout.REPOSITORIES):
         if stored.is_link:
             problems.append(Problem(stored.path, "symlink, not followed"))
+            _note_unreadable_tag(repositories, stored.path[skip:])
             continue
         split = layout.split_repository_path(stored.path[skip:])
         if split is None:
@@ -133,6 +136,16 @@ def _list_repositories(store: Store, problems: list[Problem]) -> dict[str, _Repo
         if not _record(files, split, stored.mtime):
             problems.append(Problem(stored.path, "unexpected file in repository metadata"))
     return repositories
+
+
+def _note_unreadable_tag(repositories: dict[str, _RepositoryFiles], relative: str) -> None:
+    """A symlink where tags live hides a tag the registry may well serve (it follows links)."""
+    split = layout.split_repository_path(relative)
+    if split is None or split.section != "_manifests" or split.rest[:1] not in ((), ("tags",)):
+        return
+    name = split.rest[1] if len(split.rest) >= 2 else "*"
+    files = repositories.setdefault(split.repository, _RepositoryFiles())
+    files.unreadable_tags.add(name)
 
 
 def _record(files: _RepositoryFiles, split: layout.RepositoryPath, mtime: float) -> bool:
@@ -178,19 +191,20 @@ def _read_tags(
 ) -> dict[str, dict[str, Tag]]:
     jobs = [(repo, tag, mtime) for repo, f in repositories.items() for tag, mtime in f.tags.items()]
 
-    def read(job: tuple[str, str, float]) -> Tag | Problem:
+    def read(job: tuple[str, str, float]) -> tuple[str, str, Tag | Problem]:
         repo, tag, mtime = job
         path = layout.tag_current_link(repo, tag)
         try:
             digest = layout.parse_link(store.read(path))
         except (OSError, ValueError) as exc:
-            return Problem(path, f"tag skipped: {exc}")
-        return Tag(repo, tag, digest, _time(mtime))
+            return repo, tag, Problem(path, f"tag skipped: {exc}")
+        return repo, tag, Tag(repo, tag, digest, _time(mtime))
 
     tags: dict[str, dict[str, Tag]] = {}
-    for result in pool.map(read, jobs, chunksize=64):
+    for repo, tag, result in pool.map(read, jobs, chunksize=64):
         if isinstance(result, Problem):
             problems.append(result)
+            repositories[repo].unreadable_tags.add(tag)
         else:
             tags.setdefault(result.repository, {})[result.name] = result
     return tags
