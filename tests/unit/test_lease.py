@@ -39,15 +39,15 @@ def test_a_lock_from_another_host_is_taken_over_once_its_lease_ran_out(tmp_path:
 
 
 @pytest.mark.parametrize(
-    "expires",
+    "left",
     [
-        datetime.now(UTC) + timedelta(minutes=5),  # still held
-        datetime.now(UTC) - lease.CLOCK_SKEW + timedelta(seconds=30),  # within the skew
+        timedelta(minutes=5),  # still held
+        -lease.CLOCK_SKEW + timedelta(seconds=30),  # ran out, but within the clock skew
         None,  # no lease: an older regsweep, never taken over
     ],
 )
-def test_a_lock_whose_lease_may_still_run_is_kept(tmp_path: Path, expires: datetime | None) -> None:
-    lock = elsewhere(tmp_path, expires)
+def test_a_lock_whose_lease_may_still_run_is_kept(tmp_path: Path, left: timedelta | None) -> None:
+    lock = elsewhere(tmp_path, None if left is None else datetime.now(UTC) + left)
     before = lock.read_bytes()
 
     with (
