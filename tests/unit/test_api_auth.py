@@ -143,6 +143,41 @@ def test_basic_challenge_is_answered_once_then_sent_up_front() -> None:
     assert seen == [None, basic, basic]
 
 
+def test_requests_sent_at_once_before_the_first_basic_challenge_all_get_through() -> None:
+    """Regression: the second 401 answered while the first one's retry was under way was
+    taken for "these credentials were refused", and that request failed."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # every request is in flight before any answer comes
+        if request.headers.get("Authorization") == Credentials("u", "pw").basic():
+            return httpx.Response(202)
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+
+    async def main() -> list[int]:
+        auth = RegistryAuth(Credentials("u", "pw"))
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(handler)) as c:
+            answers = await asyncio.gather(*(c.delete(f"{URL}/v2/app/x{i}") for i in range(4)))
+            return [a.status_code for a in answers]
+
+    assert asyncio.run(main()) == [202] * 4
+
+
+def test_wrong_basic_credentials_are_sent_once_per_request() -> None:
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Authorization"))
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+
+    async def main() -> int:
+        auth = RegistryAuth(Credentials("u", "wrong"))
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(handler)) as c:
+            return (await c.get(f"{URL}/v2/")).status_code
+
+    assert asyncio.run(main()) == 401
+    assert sent == [None, Credentials("u", "wrong").basic()]
+
+
 def test_challenges_and_scope_keys() -> None:
     challenge = parse_challenge(BEARER.format(scope="repository:a/b:pull,push"))
     assert challenge is not None and challenge.scheme == "bearer"

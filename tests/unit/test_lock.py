@@ -147,3 +147,16 @@ def test_api_mode_locks_in_the_state_folder_by_url(
 def identity() -> dict[str, object]:
     """Where this process runs, as a lock file records it."""
     return {"host": socket.gethostname(), "pidns": os.readlink("/proc/self/ns/pid")}
+
+
+def test_under_umask_000_the_lock_and_its_folder_are_not_writable_by_others(
+    tmp_path: Path,
+) -> None:
+    """Anyone who can write the lock can block every run, or pass for a live holder."""
+    previous = os.umask(0)
+    try:
+        with storage_lock(LocalStore(tmp_path), now=NOW, command="run"):
+            modes = [(tmp_path / p).stat().st_mode & 0o777 for p in ("regsweep", LOCK)]
+    finally:
+        os.umask(previous)
+    assert modes == [0o755, 0o644]

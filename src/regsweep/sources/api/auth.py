@@ -106,10 +106,14 @@ class RegistryAuth(httpx.Auth):
         if challenge is None:
             return
         if challenge.scheme == "basic":
-            if self.credentials is None or self._basic:
-                return  # no credentials, or these very credentials were just refused
+            if self.credentials is None:
+                return
+            basic = self.credentials.basic()
+            if request.headers.get("Authorization") == basic:
+                return  # these very credentials were just refused
+            # (a request sent before another one's challenge was answered is resent too)
             self._basic = True
-            request.headers["Authorization"] = self.credentials.basic()
+            request.headers["Authorization"] = basic
             yield request
             return
         token_request = self._token_request(request, challenge)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -12,6 +13,11 @@ from pathlib import Path
 from stat import S_ISLNK
 
 from regsweep.sources.storage.store import PathEscapeError, StoredFile, check_relative
+
+#: Folders regsweep makes (its lock and quarantine area, a blob folder moved back): never
+#: writable by others, whatever the umask. A world-writable quarantine would let any local
+#: user put bytes of their own where the collector restores blobs from.
+FOLDER_MODE = 0o755
 
 
 class LocalStore:
@@ -176,13 +182,13 @@ class LocalStore:
             return False
         if os.path.lexists(full_target):
             raise FileExistsError(f"cannot move {source} to {target}: the target exists")
-        os.makedirs(os.path.dirname(full_target), exist_ok=True)
+        _make_folders(os.path.dirname(full_target))
         os.rename(full_source, full_target)
         return True
 
     def write_new(self, path: str, data: bytes) -> bool:
         full = self._verified(path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        _make_folders(os.path.dirname(full))
         try:
             handle = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except FileExistsError:
@@ -206,3 +212,16 @@ class LocalStore:
             file.truncate()
             file.write(data)
         return True
+
+
+def _make_folders(folder: str) -> None:
+    """``os.makedirs`` with :data:`FOLDER_MODE` at every level: makedirs gives it to the
+    last folder only, the others get whatever the umask leaves of 0o777."""
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for created in reversed(missing):
+        # FileExistsError: made meanwhile by the registry or another regsweep
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(created, FOLDER_MODE)
