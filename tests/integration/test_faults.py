@@ -5,7 +5,9 @@ registry: resets, timeouts, error answers with and without the work done, 429/50
 ``Retry-After``, truncated bodies. regsweep runs through it until a run succeeds; the end
 state must then equal that of an undisturbed run on an identical copy, every tag left must
 pull with skopeo (straight from the registry), and the journals must account for every
-deletion. ``REGSWEEP_FAULT_SEEDS=1,2,3,...`` runs more schedules (the CI runs one).
+deletion. Then ``regsweep gc`` is killed (SIGKILL) at points of its work and run again:
+the tree must end as after an undisturbed collection, verified and pulling.
+``REGSWEEP_HYPOTHESIS_PROFILE=long`` runs many more schedules and kill points.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_gc import delete_manifests
+from benchmarks.synth import Sample, synthesize
 from regsweep.errors import RegistryAPIError
+from regsweep.lock import LOCK
 from regsweep.model import Digest
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.untag import Untagger, UntagMethod
@@ -259,3 +268,100 @@ def test_a_transient_error_while_probing_how_to_untag_fails_the_run_instead_of_s
     again = regsweep("run", "--registry-url", registry.url, "--force", env=env)
     assert again.returncode == 0, again.stderr
     assert not tag_exists(registry.root, "app", "feature-old")
+
+
+# -- the collector killed part way ----------------------------------------------------------
+
+#: Seconds between the collector taking its lock and SIGKILL: the mark, the sweep, the
+#: cleanup (a whole collection of this tree takes about a quarter of a second here).
+KILL_AFTER = (
+    [round(random.Random(n).uniform(0.0, 0.4), 3) for n in range(12)] if LONG else [0.02, 0.12]
+)
+
+
+@pytest.fixture(scope="module")
+def garbage_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Sample]]:
+    """A synthesised registry (nested names, indexes, untagged children, shared layers)
+    after API-style deletes left garbage, and a few of its tags to pull."""
+    root = tmp_path_factory.mktemp("gc") / "tree"
+    stats = synthesize(
+        root, repositories=40, tags_per_repository=12, index_every=4, untagged_per_repository=2
+    )
+    assert delete_manifests(root) > 0
+    return root, [s for s in stats.samples if tag_exists(root, s.repository, s.tag)]
+
+
+GC_FLAGS = {"offline": ["--offline"], "live": ["--grace", "0"]}
+
+
+@pytest.fixture(scope="module")
+def collected(
+    garbage_tree: tuple[Path, list[Sample]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]]:
+    """The state an undisturbed collection leaves, per mode."""
+    states = {}
+    for mode, flags in GC_FLAGS.items():
+        copy = tmp_path_factory.mktemp("collected") / mode
+        shutil.copytree(garbage_tree[0], copy, symlinks=True)
+        env = clean_env(copy.parent)
+        done = regsweep("gc", "--registry-dir", str(copy), *flags, "--no-restart", env=env)
+        assert done.returncode == 0, done.stderr
+        states[mode] = registry_state(copy)
+    return states
+
+
+@pytest.mark.parametrize("after", KILL_AFTER)
+@pytest.mark.parametrize("mode", GC_FLAGS)
+def test_a_collector_killed_part_way_and_run_again_breaks_nothing(
+    garbage_tree: tuple[Path, list[Sample]],
+    collected: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]],
+    registry_factory: RegistryFactory,
+    tmp_path: Path,
+    mode: str,
+    after: float,
+) -> None:
+    tree, samples = garbage_tree
+    env = clean_env(tmp_path)
+    flags = GC_FLAGS[mode]
+    victim = tmp_path / "victim"
+    shutil.copytree(tree, victim, symlinks=True)
+
+    collector = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "regsweep",
+            "gc",
+            "--registry-dir",
+            str(victim),
+            *flags,
+            "--no-restart",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not (victim / LOCK).exists() and collector.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    time.sleep(after)
+    collector.send_signal(signal.SIGKILL)
+    assert collector.wait() in (-signal.SIGKILL, 0)  # killed, or done already
+
+    again = regsweep("gc", "--registry-dir", str(victim), *flags, "--no-restart", env=env)
+    assert again.returncode == 0, again.stderr
+    if collector.returncode == -signal.SIGKILL:
+        assert "taking over the lock of a regsweep that is gone" in again.stderr
+    print(f"KILLED {mode} after {after}s: exit {collector.returncode}")
+    assert registry_state(victim) == collected[mode]
+    verified = regsweep("verify", "--registry-dir", str(victim), env=env)
+    assert verified.returncode == 0, verified.stdout
+    if after == KILL_AFTER[-1]:  # the registry itself serves it: pull some tags
+        served = registry_factory(start=False)
+        shutil.rmtree(served.root)
+        shutil.move(victim, served.root)
+        served.start()
+        assert len(samples) >= 8
+        for sample in samples[::3]:
+            assert_pulls(served.host, sample.repository, sample.tag, tmp_path / "pulls")
