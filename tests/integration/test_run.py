@@ -271,3 +271,30 @@ def test_verify_lists_a_tag_whose_layer_is_missing(
     assert f"app:bad: blob {layer} is missing from storage" in done.stdout
     assert "app:good" not in done.stdout
     assert pulls(registry.host, "app", "good", tmp_path / "p") and good
+
+
+def test_run_with_the_native_collector_frees_the_same_blobs_and_every_kept_tag_pulls(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    scenario = build_scenario(pusher, registry.root)
+    env = clean_env(tmp_path, {"GC_OFFLINE": "true"})  # the test stops nothing: no pushes
+
+    result = regsweep_json(
+        "run",
+        "--registry-dir",
+        str(registry.root),
+        "--registry-url",
+        registry.url,
+        "--gc",
+        "native",
+        "--no-restart",
+        "--journal",
+        str(tmp_path / "journal.jsonl"),
+        env=env,
+    )
+    registry.restart()
+
+    freed = result["storage_bytes_before"] - result["storage_bytes_after"]
+    assert freed == result["plan"]["bytes_reclaimable"] > 0
+    assert result["verify"]["problems"] == []
+    assert_outcome(registry, scenario, tmp_path)

@@ -8,12 +8,10 @@ from typing import Any
 import click
 
 from regsweep.cli.options import registry_options, settings_from
+from regsweep.cli.run import restart_after, restart_command
 from regsweep.cli.terminal import Terminal
-from regsweep.collect import DEFAULT_RESTART_COMMAND, build_command, restart_registry
-from regsweep.gc import GcReport, collect_native, restore_quarantine
+from regsweep.gc import collect_native, restore_quarantine
 from regsweep.sources.storage.open import open_storage
-
-RESTART_TIMEOUT_SECONDS = 300
 
 
 @click.command("gc")
@@ -64,16 +62,8 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     store = open_storage(settings.storage_location, s3=settings.s3_options())
-    restart_argv = None
-    if settings.restart and not settings.dry_run and not restore:
-        # built before anything changes, so a missing container name fails first
-        restart_argv = build_command(
-            settings.restart_command,
-            DEFAULT_RESTART_COMMAND,
-            name=settings.docker_registry_name,
-            config=settings.docker_registry_config,
-            purpose="restart the registry",
-        )
+    # built before anything changes, so a missing container name fails first
+    restart_argv = None if settings.dry_run or restore else restart_command(settings)
     now = datetime.now(UTC)
     with terminal.status("collecting garbage") as status:
         if restore:
@@ -89,23 +79,10 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
                 now=now,
                 progress=(lambda m: status.update(m)) if status else None,
             )
-    _restart(report, restart_argv, terminal)
+    restart_after(report, restart_argv, terminal)
     if terminal.json_output:
         terminal.json(report.to_json())
         if report.problems:
             terminal.warn(f"{len(report.problems)} problems, listed in the JSON report")
     else:
         terminal.out.print(report.render_text(), markup=False)
-
-
-def _restart(report: GcReport, argv: list[str] | None, terminal: Terminal) -> None:
-    if not report.needs_restart:
-        return
-    if argv is None:
-        terminal.warn(
-            "the registry was not restarted: restart it now, or its blob cache may "
-            "serve swept blobs to pushes"
-        )
-        return
-    restart_registry(argv, timeout=RESTART_TIMEOUT_SECONDS)
-    terminal.info("registry restarted, so its blob cache forgets swept blobs")

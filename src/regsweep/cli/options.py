@@ -132,7 +132,9 @@ _APPLY_OPTIONS = [
         "--dry-run", is_flag=True, default=None, help="Show the plan, change nothing [DRY_RUN]."
     ),
     click.option(
-        "--gc", type=click.Choice(["registry", "none"]), help="Garbage collector; default registry."
+        "--gc",
+        type=click.Choice(["registry", "native", "none"]),
+        help="Garbage collector: the registry's (default), regsweep's own, or none.",
     ),
     click.option("--gc-command", help="GC command template with {name} and {config}."),
     click.option(

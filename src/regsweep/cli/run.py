@@ -35,7 +35,8 @@ from regsweep.collect import (
     restart_registry,
     run_registry_gc,
 )
-from regsweep.errors import EXIT_FAILED
+from regsweep.errors import EXIT_FAILED, UsageError
+from regsweep.gc import GcReport, collect_native
 from regsweep.journal import Journal, default_journal_path
 from regsweep.lock import registry_lock
 from regsweep.model import Digest, Manifest
@@ -108,6 +109,8 @@ def execute_plan(
     if settings.dry_run:
         if gc_argv is not None:
             result["gc"] = _collect(gc_argv, None, terminal, dry_run=True).to_json()
+        elif settings.gc == "native" and store is not None:
+            result["gc"] = _collect_native(store, settings, None, terminal).to_json()
         terminal.info("dry run: nothing was changed")
         _finish(terminal, result, started)
         return
@@ -139,6 +142,15 @@ def execute_plan(
                 result["storage_bytes_before"] = before
                 result["storage_bytes_after"] = after
             journal.write("gc", **gc.to_json(), bytes_before=before, bytes_after=after)
+        elif not failed and settings.gc == "native" and store is not None:
+            before = _storage_bytes(store)
+            native = _collect_native(store, settings, restart_argv, terminal)
+            after = _storage_bytes(store)
+            result["gc"] = native.to_json()
+            result["restarted"] = restart_argv is not None and native.needs_restart
+            result["storage_bytes_before"] = before
+            result["storage_bytes_after"] = after
+            journal.write("gc", native=True, bytes_before=before, bytes_after=after)
         verified = _verify(store, settings, terminal)
         result["verify"] = verified.to_json()
         failed = failed or not verified.ok
@@ -154,11 +166,19 @@ def collect_commands(settings: Settings) -> tuple[list[str] | None, list[str] | 
 
     In API mode (no storage folder) garbage collection runs only when a container name or a
     command was given: many registries reached over the API (zot, Harbor, GHCR) collect
-    garbage themselves, and the others need to be told how.
+    garbage themselves, and the others need to be told how. ``--gc native`` runs
+    regsweep's own collector on the storage: no GC command, but the same restart.
     """
     if settings.gc == "none":
         return None, None
     api_only = settings.storage_location is None and settings.registry_url is not None
+    if settings.gc == "native":
+        if api_only:
+            raise UsageError(
+                "--gc native collects on the registry's storage: give --registry-dir or "
+                "--storage, or use --gc registry or --gc none"
+            )
+        return None, restart_command(settings)
     if api_only and not (settings.docker_registry_name or settings.gc_command):
         return None, None
     gc_argv = build_command(
@@ -168,16 +188,20 @@ def collect_commands(settings: Settings) -> tuple[list[str] | None, list[str] | 
         config=settings.docker_registry_config,
         purpose="collect garbage",
     )
-    restart_argv = None
-    if settings.restart:
-        restart_argv = build_command(
-            settings.restart_command,
-            DEFAULT_RESTART_COMMAND,
-            name=settings.docker_registry_name,
-            config=settings.docker_registry_config,
-            purpose="restart the registry",
-        )
-    return gc_argv, restart_argv
+    return gc_argv, restart_command(settings)
+
+
+def restart_command(settings: Settings) -> list[str] | None:
+    """The restart command after a GC that freed blobs, or None when turned off."""
+    if not settings.restart:
+        return None
+    return build_command(
+        settings.restart_command,
+        DEFAULT_RESTART_COMMAND,
+        name=settings.docker_registry_name,
+        config=settings.docker_registry_config,
+        purpose="restart the registry",
+    )
 
 
 async def _apply(
@@ -231,6 +255,41 @@ def _collect(
             restart_registry(restart_argv, timeout=RESTART_TIMEOUT_SECONDS)
             terminal.info("registry restarted, so its blob cache forgets deleted blobs")
     return gc
+
+
+def _collect_native(
+    store: Store, settings: Settings, restart_argv: Sequence[str] | None, terminal: Terminal
+) -> GcReport:
+    """regsweep's own collector (safe during pushes), then the restart it calls for."""
+    with terminal.status("collecting garbage (native)") as status:
+        report = collect_native(
+            store,
+            dry_run=settings.dry_run,
+            offline=settings.gc_offline,
+            grace=settings.gc_grace,
+            quarantine_delay=settings.quarantine_delay,
+            upload_max_age=settings.upload_max_age,
+            now=datetime.now(UTC),
+            progress=(lambda m: status.update(m)) if status else None,
+        )
+    terminal.info(report.render_text())
+    if not settings.dry_run:
+        restart_after(report, restart_argv, terminal)
+    return report
+
+
+def restart_after(report: GcReport, argv: Sequence[str] | None, terminal: Terminal) -> None:
+    """Restart the registry when the collector swept blobs (its cache would serve them)."""
+    if not report.needs_restart:
+        return
+    if argv is None:
+        terminal.warn(
+            "the registry was not restarted: restart it now, or its blob cache may "
+            "serve swept blobs to pushes"
+        )
+        return
+    restart_registry(argv, timeout=RESTART_TIMEOUT_SECONDS)
+    terminal.info("registry restarted, so its blob cache forgets swept blobs")
 
 
 def _storage_bytes(store: Store | None) -> int | None:

@@ -75,7 +75,10 @@ class LocalStore:
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, child))
                 else:
-                    st = entry.stat(follow_symlinks=False)
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed since listed (a live registry finishing an upload)
                     yield StoredFile(child, st.st_size, st.st_mtime)
 
     def list_dir(self, prefix: str) -> list[str]:
