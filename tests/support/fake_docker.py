@@ -18,7 +18,7 @@ import stat
 import sys
 from pathlib import Path
 
-SCRIPT = '''#!{python}
+SCRIPT = """#!{python}
 import os, subprocess, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
@@ -47,7 +47,7 @@ if args[:1] == ["restart"] and len(args) == 2:
     sys.exit(0)
 print("fake docker: unsupported command: " + " ".join(args), file=sys.stderr)
 sys.exit(125)
-'''
+"""
 
 
 def install_fake_docker(bin_dir: Path, repo_root: Path) -> Path:
