@@ -34,7 +34,7 @@ from regsweep.model import Digest
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.untag import Untagger, UntagMethod
 from tests.conftest import RegistryFactory
-from tests.support.cli import clean_env, regsweep
+from tests.support.cli import clean_env, local_gc, regsweep
 from tests.support.fault_proxy import FaultProxy, FaultSchedule
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
@@ -114,16 +114,6 @@ def populate(pusher: Pusher, root: Path) -> None:
     for image in (doomed, signature):
         set_manifest_time(root, "team/svc", image.digest, OLD_PUSH)
         set_push_time(root, "team/svc", image.tag or "", OLD_PUSH)
-
-
-def local_gc(registry: RegistryServer) -> list[str]:
-    return [
-        "--gc-command",
-        "docker-registry garbage-collect {config}",
-        "--docker-registry-config",
-        str(registry.config_path),
-        "--no-restart",
-    ]
 
 
 def twin(registry_factory: RegistryFactory, original: RegistryServer) -> RegistryServer:

@@ -1,0 +1,194 @@
+"""Random registries and policies, cleaned end to end on the real registry (hypothesis).
+
+Each example pushes a small random registry (tests/support/random_registry.py) under its
+own repository prefix, then ``regsweep plan`` and ``regsweep run`` with a random policy, in
+storage mode with the registry's GC, in storage mode with regsweep's own collector, or in
+API mode. Then, every time:
+
+- every deleted tag and manifest was an action of the plan, with a reason, and the run
+  did exactly the plan's actions (its journal);
+- no tag the policy's rules keep was deleted (an oracle independent of regsweep), and every
+  tag left points where it did;
+- ``regsweep verify`` finds every blob of every kept image, and skopeo pulls (``--all``) every
+  kept index and at least one tag per repository;
+- a second plan finds nothing to do.
+
+The CI runs a few examples; ``REGSWEEP_HYPOTHESIS_PROFILE=long`` (or
+``benchmarks/soak_random_e2e.py``) runs hundreds. ``REGSWEEP_E2E_STATS=FILE`` appends one
+JSON line of figures per example.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.support.cli import clean_env, local_gc, regsweep
+from tests.support.images import Pusher
+from tests.support.random_registry import Built, RegistrySpec, build, must_keep, registry_specs
+from tests.support.registry import RegistryServer
+from tests.support.skopeo import assert_pulls
+from tests.support.storage import registry_state
+
+LONG = os.environ.get("REGSWEEP_HYPOTHESIS_PROFILE") == "long"
+EXAMPLES = int(os.environ.get("REGSWEEP_E2E_EXAMPLES", "300" if LONG else "5"))
+#: A fresh registry after this many examples: API-mode verification reads every repository.
+EXAMPLES_PER_REGISTRY = 25
+#: Tags pulled with skopeo per example, besides every index and one tag per repository.
+EXTRA_PULLS = 2
+
+
+class Registries:
+    """One running registry shared by examples (each under its own prefix), renewed now and
+    then so that it does not grow without end."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.counter = itertools.count(1)
+        self.used = 0
+        self.server: RegistryServer | None = None
+
+    def next(self) -> tuple[RegistryServer, str]:
+        number = next(self.counter)
+        if self.server is None or self.used >= EXAMPLES_PER_REGISTRY:
+            self.close()
+            self.server = RegistryServer.create(self.folder / f"registry-{number}")
+            self.server.start()
+            self.used = 0
+        self.used += 1
+        return self.server, f"e{number}"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
+    pool = Registries(tmp_path_factory.mktemp("random-e2e"))
+    yield pool
+    pool.close()
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+@given(spec=registry_specs())
+def test_a_random_registry_is_cleaned_as_planned_and_everything_kept_pulls(
+    registries: Registries, spec: RegistrySpec
+) -> None:
+    started = time.monotonic()
+    registry, prefix = registries.next()
+    with tempfile.TemporaryDirectory(dir=registries.folder) as scratch:
+        work = Path(scratch)
+        with Pusher(registry.url) as pusher:
+            built = build(spec, pusher, registry.root, prefix)
+        figures = check_example(spec, built, registry, prefix, work)
+    figures.update(mode=spec.mode, seconds=round(time.monotonic() - started, 2))
+    if stats := os.environ.get("REGSWEEP_E2E_STATS"):
+        with open(stats, "a", encoding="utf-8") as out:
+            out.write(json.dumps(figures) + "\n")
+
+
+def check_example(
+    spec: RegistrySpec, built: Built, registry: RegistryServer, prefix: str, work: Path
+) -> dict[str, Any]:
+    env = clean_env(work)
+    scope = ["--repositories", f"{prefix}/.*", *spec.policy.flags()]
+    where = ["--registry-url", registry.url]
+    if spec.mode != "api":
+        where += ["--registry-dir", str(registry.root)]
+    mine = lambda entries: {e for e in entries if e.startswith(f"{prefix}/")}  # noqa: E731
+    before = [mine(part) for part in registry_state(registry.root)[:2]]
+
+    plan = json_of(regsweep("plan", *where, *scope, "--output", "json", env=env))
+    journal = work / "journal.jsonl"
+    collect = {"storage": local_gc(registry), "native": ["--gc", "none"], "api": []}[spec.mode]
+    run = regsweep("run", *where, *scope, *collect, "--force", f"--journal={journal}", env=env)
+    assert run.returncode == 0, run.stderr
+    if spec.mode == "native":
+        gc = regsweep(
+            "gc", "--registry-dir", str(registry.root), "--offline", "--no-restart", env=env
+        )
+        assert gc.returncode == 0, gc.stderr
+    after = [mine(part) for part in registry_state(registry.root)[:2]]
+
+    # every deletion was planned, with a reason, and the run did exactly the plan
+    planned = {action_key(a): a for a in plan["actions"]}
+    assert all(a["reason"] for a in planned.values())
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    done = {(r["action"], r["target"]) for r in records if r["event"] == "action"}
+    assert done == set(planned)
+    assert all(
+        r["outcome"] in ("deleted", "already_gone") for r in records if r["event"] == "action"
+    )
+    tags_before, revisions_before = before
+    tags_after, revisions_after = after
+    for entry in tags_before - tags_after:
+        assert ("untag", entry.partition("@")[0]) in planned, entry
+    for entry in revisions_before - revisions_after:
+        assert ("delete_manifest", entry) in planned, entry
+    assert tags_after <= tags_before  # nothing re-pointed, nothing new
+
+    # the rules keep what they must; the tags left pull, every index among them
+    names_before = {t.partition("@")[0] for t in tags_before}
+    names_after = {t.partition("@")[0] for t in tags_after}
+    assert must_keep(spec, built, names_before) <= names_after
+    verify = regsweep("verify", *where, env=env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    pulled = pull_sample(registry, built, tags_after, work)
+
+    # a second plan has nothing left to do
+    again = json_of(regsweep("plan", *where, *scope, "--output", "json", env=env))
+    assert again["actions"] == [], again["actions"]
+    return {
+        "manifests": built.manifests,
+        "tags": len(tags_before),
+        "untags": sum(1 for a in planned.values() if a["action"] == "untag"),
+        "manifest_deletes": sum(1 for a in planned.values() if a["action"] == "delete_manifest"),
+        "pulls": pulled,
+    }
+
+
+def action_key(action: dict[str, Any]) -> tuple[str, str]:
+    if action["action"] == "untag":
+        return "untag", f"{action['repository']}:{action['tag']}"
+    return "delete_manifest", f"{action['repository']}@{action['digest']}"
+
+
+def json_of(done: Any) -> dict[str, Any]:
+    assert done.returncode == 0, done.stderr
+    parsed: dict[str, Any] = json.loads(done.stdout)
+    return parsed
+
+
+def pull_sample(registry: RegistryServer, built: Built, tags: set[str], work: Path) -> int:
+    """Pull every tagged index, one tag per repository and a few more; how many."""
+    chosen: dict[str, str] = {}
+    for entry in sorted(tags):
+        name, _, digest = entry.partition("@")
+        repo = name.partition(":")[0]
+        if digest in built.indexes or repo not in {n.partition(":")[0] for n in chosen}:
+            chosen[name] = digest
+    rest = sorted({t.partition("@")[0] for t in tags} - chosen.keys())
+    chosen.update(
+        dict.fromkeys(random.Random(len(tags)).sample(rest, min(EXTRA_PULLS, len(rest))), "")
+    )
+    for name in chosen:
+        repo, _, tag = name.partition(":")
+        assert_pulls(registry.host, repo, tag, work / "pulls")
+    return len(chosen)
