@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from regsweep.cli.options import registry_options, settings_from
-from regsweep.cli.run import restart_after, restart_command
+from regsweep.cli.run import native_collection, restart_after, restart_command
 from regsweep.cli.terminal import Terminal
-from regsweep.gc import collect_native, restore_quarantine
+from regsweep.gc import restore_quarantine
 from regsweep.sources.storage.open import open_storage
 
 
@@ -64,20 +64,12 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
     store = open_storage(settings.storage_location, s3=settings.s3_options())
     # built before anything changes, so a missing container name fails first
     restart_argv = None if settings.dry_run or restore else restart_command(settings)
-    now = datetime.now(UTC)
     with terminal.status("collecting garbage") as status:
         if restore:
-            report = restore_quarantine(store, dry_run=settings.dry_run, now=now)
+            report = restore_quarantine(store, dry_run=settings.dry_run, now=datetime.now(UTC))
         else:
-            report = collect_native(
-                store,
-                dry_run=settings.dry_run,
-                offline=settings.gc_offline,
-                grace=settings.gc_grace,
-                quarantine_delay=settings.quarantine_delay,
-                upload_max_age=settings.upload_max_age,
-                now=now,
-                progress=(lambda m: status.update(m)) if status else None,
+            report = native_collection(
+                store, settings, progress=(lambda m: status.update(m)) if status else None
             )
     restart_after(report, restart_argv, terminal)
     if terminal.json_output:

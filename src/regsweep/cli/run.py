@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -262,20 +262,29 @@ def _collect_native(
 ) -> GcReport:
     """regsweep's own collector (safe during pushes), then the restart it calls for."""
     with terminal.status("collecting garbage (native)") as status:
-        report = collect_native(
-            store,
-            dry_run=settings.dry_run,
-            offline=settings.gc_offline,
-            grace=settings.gc_grace,
-            quarantine_delay=settings.quarantine_delay,
-            upload_max_age=settings.upload_max_age,
-            now=datetime.now(UTC),
-            progress=(lambda m: status.update(m)) if status else None,
+        report = native_collection(
+            store, settings, progress=(lambda m: status.update(m)) if status else None
         )
     terminal.info(report.render_text())
     if not settings.dry_run:
         restart_after(report, restart_argv, terminal)
     return report
+
+
+def native_collection(
+    store: Store, settings: Settings, *, progress: Callable[[str], None] | None
+) -> GcReport:
+    """regsweep's collector with the run's settings (grace, quarantine, uploads, offline)."""
+    return collect_native(
+        store,
+        dry_run=settings.dry_run,
+        offline=settings.gc_offline,
+        grace=settings.gc_grace,
+        quarantine_delay=settings.quarantine_delay,
+        upload_max_age=settings.upload_max_age,
+        now=datetime.now(UTC),
+        progress=progress,
+    )
 
 
 def restart_after(report: GcReport, argv: Sequence[str] | None, terminal: Terminal) -> None:
