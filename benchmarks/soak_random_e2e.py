@@ -54,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = (
             [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else []
         )
-    print(done.stdout[-3000:] if done.returncode else done.stdout.splitlines()[-1])
+    log = ROOT / "bench-out" / "soak_random_e2e.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(done.stdout + done.stderr)
+    print(f"{done.stdout.splitlines()[-1] if done.stdout else 'no output'} (full output: {log})")
     modes = ", ".join(f"{m} {n}" for m, n in sorted(Counter(r["mode"] for r in rows).items()))
     print(f"random end-to-end examples: {len(rows)} ({modes})")
     for key in ("manifests", "tags", "untags", "manifest_deletes", "pulls"):

@@ -158,7 +158,7 @@ def test_runs_through_faults_end_like_an_undisturbed_run(
     expected = done_targets(journal_records(tmp_path / "ref.jsonl"))
     assert expected  # the scenario deletes something in both modes
 
-    faults = FaultSchedule(seed=seed, stall=1.2, **SCHEDULES[schedule])  # type: ignore[arg-type]
+    faults = FaultSchedule(seed=seed, stall=1.2, first="503", **SCHEDULES[schedule])  # type: ignore[arg-type]
     journals: list[Path] = []
     retried: list[str] = []
     with FaultProxy(registry.url, faults) as proxy:
@@ -236,6 +236,28 @@ def test_a_throwaway_left_by_an_interrupted_untag_is_removed_by_the_next_run(
 
     assert again.returncode == 0, again.stderr
     assert not tag_exists(registry.root, "app", "feature-old")
+    assert_pulls(registry.host, "app", "1.0.0", tmp_path / "pulls")
+
+
+def test_an_upload_whose_answer_was_lost_counts_as_done(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    """Regression: the registry completed the upload of the throw-away's config but the
+    answer was lost; the retried PUT found the upload gone (404 BLOB_UPLOAD_UNKNOWN), read
+    as "accepts no throw-away", and tags sharing a kept digest were skipped, exit 0."""
+    env = clean_env(tmp_path)
+    release = pusher.push_image("app", "1.0.0", created=OLD_BUILD)
+    pusher.tag("app", "feature-old", release)
+    faults = FaultSchedule(
+        seed=0, rate=1.0, kinds=("reset_after",), max_in_row=1, methods=frozenset({"PUT"})
+    )
+    with FaultProxy(registry.url, faults) as proxy:
+        done = regsweep("run", "--registry-url", proxy.url, "--force", "--output", "json", env=env)
+        injected = proxy.faults()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["apply"]["skipped"] == 0
+    assert not tag_exists(registry.root, "app", "feature-old")
+    assert injected["reset_after"] >= 3  # the upload's PUT and both probe tags' PUTs
     assert_pulls(registry.host, "app", "1.0.0", tmp_path / "pulls")
 
 
@@ -339,10 +361,10 @@ def test_a_collector_killed_part_way_and_run_again_breaks_nothing(
     collector.send_signal(signal.SIGKILL)
     assert collector.wait() in (-signal.SIGKILL, 0)  # killed, or done already
 
+    left = (victim / LOCK).exists()  # else it was killed after its work, on its way out
     again = regsweep("gc", "--registry-dir", str(victim), *flags, "--no-restart", env=env)
     assert again.returncode == 0, again.stderr
-    if collector.returncode == -signal.SIGKILL:
-        assert "taking over the lock of a regsweep that is gone" in again.stderr
+    assert ("taking over the lock of a regsweep that is gone" in again.stderr) == left
     print(f"KILLED {mode} after {after}s: exit {collector.returncode}")
     assert registry_state(victim) == collected[mode]
     verified = regsweep("verify", "--registry-dir", str(victim), env=env)

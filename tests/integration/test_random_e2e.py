@@ -85,7 +85,6 @@ def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
 )
 @given(spec=registry_specs())
 def test_a_random_registry_is_cleaned_as_planned_and_everything_kept_pulls(

@@ -71,13 +71,15 @@ class FaultSchedule:
     stall: float = 2.0
     #: only requests with these methods fail (None: every method)
     methods: frozenset[str] | None = None
+    #: the very first request gets this fault, so that every schedule injects one
+    first: str | None = None
     enabled: bool = True
     _random: random.Random = field(init=False, repr=False)
     _in_row: Counter[str] = field(default_factory=Counter, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        unknown = set(self.kinds) - set(FAULTS)
+        unknown = {*self.kinds, self.first or FAULTS[0]} - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}")
         self._random = random.Random(self.seed)
@@ -86,6 +88,10 @@ class FaultSchedule:
         """The fault for the next ``method`` request to ``path``, or None."""
         key = f"{method} {path}"
         with self._lock:
+            if self.enabled and self.first is not None:
+                kind, self.first = self.first, None
+                self._in_row[key] += 1
+                return kind
             draw, kind = self._random.random(), self._random.choice(self.kinds)
             targeted = self.methods is None or method in self.methods
             if (

@@ -396,9 +396,13 @@ class RegistryClient:
             content=data,
             headers={"Content-Type": "application/octet-stream"},
         )
-        if finished.status_code != 201:
-            raise api_error(finished)
-        return digest
+        if finished.status_code == 201:
+            return digest
+        if _is_upload_unknown(finished) and await self.head_blob(repository, digest):
+            # A retried PUT whose first attempt completed the upload (its answer was lost)
+            # finds the upload gone; the blob being there is what the upload was for.
+            return digest
+        raise api_error(finished)
 
     async def delete_blob(self, repository: str, digest: Digest) -> bool:
         """Unlink a blob from ``repository``: True when deleted, False when already gone."""
@@ -543,6 +547,10 @@ def _is_web_page(response: httpx.Response) -> bool:
         "text/html",
         "application/xhtml+xml",
     )
+
+
+def _is_upload_unknown(response: httpx.Response) -> bool:
+    return response.status_code == 404 and oci_error(response)[0] == "BLOB_UPLOAD_UNKNOWN"
 
 
 def _media_type(response: httpx.Response) -> str:

@@ -42,6 +42,11 @@ THROWAWAY_ANNOTATION = "io.regsweep.throwaway"
 THROWAWAY_CREATED = "1980-01-01T00:00:00Z"
 
 
+#: Answers that mean "you may not push here": unauthorised, denied, read-only (None: an
+#: answer regsweep cannot follow, such as an upload Location on another origin).
+_PUSH_REFUSED = frozenset({None, 401, 403, 405})
+
+
 class UntagMethod(StrEnum):
     AUTO = "auto"
     TAG_DELETE = "tag-delete"
@@ -185,8 +190,8 @@ class Untagger:
                 repository, second, throwaway.raw, mediatypes.OCI_MANIFEST
             )
         except RegistryAPIError as exc:
-            if exc.status is not None and (exc.status == 429 or exc.status >= 500):
-                raise  # failing for now, which says nothing about what it allows
+            if exc.status not in _PUSH_REFUSED:
+                raise  # failing for now, or for another reason: says nothing of what it allows
             log.warning("cannot push a throw-away manifest to %s: %s", repository, exc)
             return await self._detect_without_push(repository)
         try:
