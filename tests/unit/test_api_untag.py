@@ -11,6 +11,7 @@ from typing import Literal, TypeVar
 import httpx
 import pytest
 
+from regsweep.errors import RegistryAPIError
 from regsweep.model import Digest
 from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.untag import Untagger, UntagMethod
@@ -38,6 +39,9 @@ class FakeRegistry:
         self.manifests: dict[str, bytes] = {}
         self.blobs: set[str] = set()
         self.log: list[str] = []
+        #: manifest DELETEs that, as distribution 2.x does when a tag link it reads is being
+        #: rewritten, remove the manifest, leave its tags and answer 500
+        self.half_deletes = 0
 
     def add(self, tag: str, raw: bytes) -> str:
         digest = digest_of(raw)
@@ -56,6 +60,8 @@ class FakeRegistry:
             assert request.url.params["state"] == "x"
             self.blobs.add(request.url.params["digest"])
             return httpx.Response(201)
+        if request.method == "GET" and path.endswith("/tags/list"):
+            return httpx.Response(200, json={"name": "app", "tags": sorted(self.tags)})
         match = _PATH.fullmatch(path)
         assert match is not None, path
         kind, ref = match["kind"], match["ref"]
@@ -97,22 +103,30 @@ class FakeRegistry:
         if digest is None or digest not in self.manifests:
             return error(404, "MANIFEST_UNKNOWN")
         del self.manifests[digest]
+        if self.half_deletes:
+            self.half_deletes -= 1
+            return error(500, "UNKNOWN")
         self.tags = {t: d for t, d in self.tags.items() if d != digest}
         return httpx.Response(202)
 
 
-def run(fake: FakeRegistry, use: Callable[[RegistryClient], Awaitable[T]]) -> T:
+def run(
+    fake: FakeRegistry, use: Callable[[RegistryClient], Awaitable[T]], *, attempts: int = 1
+) -> T:
     async def main() -> T:
         transport = httpx.MockTransport(fake)
+        retry = RetryPolicy(attempts=attempts, wait_initial=0, wait_max=0, wait_jitter=0)
         async with RegistryClient(
-            "http://registry.test", transport=transport, retry=RetryPolicy(attempts=1)
+            "http://registry.test", transport=transport, retry=retry
         ) as client:
             return await use(client)
 
     return asyncio.run(main())
 
 
-def untag_old(fake: FakeRegistry, method: UntagMethod = UntagMethod.AUTO) -> tuple[str, str]:
+def untag_old(
+    fake: FakeRegistry, method: UntagMethod = UntagMethod.AUTO, *, attempts: int = 1
+) -> tuple[str, str]:
     digest = fake.add("old", b'{"schemaVersion":2}')
     fake.tags["latest"] = digest
 
@@ -121,7 +135,7 @@ def untag_old(fake: FakeRegistry, method: UntagMethod = UntagMethod.AUTO) -> tup
         result = await untagger.untag("app", "old", Digest(digest), keep_digest=True)
         return (await untagger.method("app")).value, result.status
 
-    return run(fake, use)
+    return run(fake, use, attempts=attempts)
 
 
 def test_a_registry_with_tag_delete_uses_it() -> None:
@@ -164,4 +178,48 @@ def test_a_forced_method_skips_detection(method: UntagMethod) -> None:
     fake = FakeRegistry("untag")
     assert untag_old(fake, method) == (method.value, "deleted")
     assert not any("regsweep-probe" in line for line in fake.log)
+    assert set(fake.tags) == {"latest"}
+
+
+def test_a_delete_that_leaves_the_tag_behind_is_redone() -> None:
+    """Regression: the registry removed the throw-away but not the tag on it (a 500 half
+    way, then 404 to the retry); the tag was reported deleted and left pointing at
+    nothing, no longer pulling."""
+    fake = FakeRegistry("unsupported")
+    fake.half_deletes = 1
+    assert untag_old(fake, UntagMethod.THROWAWAY, attempts=2) == ("throwaway", "deleted")
+    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert sum("PUT /v2/app/manifests/old" in line for line in fake.log) == 2
+
+
+def test_a_tag_the_registry_keeps_leaving_behind_fails_the_untag() -> None:
+    fake = FakeRegistry("unsupported")
+    fake.half_deletes = 99
+    with pytest.raises(RegistryAPIError, match="still listed, pointing at the deleted"):
+        untag_old(fake, UntagMethod.THROWAWAY, attempts=2)
+
+
+def test_throwaway_untags_of_one_repository_run_one_at_a_time() -> None:
+    """While a throw-away is deleted, distribution reads every tag link of the repository:
+    another throw-away PUT at that moment can make the delete fail half way."""
+    fake = FakeRegistry("unsupported")
+    digest = fake.add("latest", b'{"schemaVersion":2}')
+    for tag in ("a", "b", "c"):
+        fake.tags[tag] = digest
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.001)  # every untag gets its turn between two requests
+        return fake(request)
+
+    async def main() -> None:
+        transport = httpx.MockTransport(slow)
+        async with RegistryClient("http://registry.test", transport=transport) as client:
+            untagger = Untagger(client, UntagMethod.THROWAWAY)
+            await asyncio.gather(
+                *(untagger.untag("app", t, Digest(digest), keep_digest=True) for t in "abc")
+            )
+
+    asyncio.run(main())
+    writes = [line for line in fake.log if line.startswith(("PUT /v2", "DELETE /v2/app/manifests"))]
+    assert [line.split()[0] for line in writes] == ["PUT", "DELETE"] * 3
     assert set(fake.tags) == {"latest"}

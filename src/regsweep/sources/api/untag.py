@@ -42,6 +42,9 @@ THROWAWAY_ANNOTATION = "io.regsweep.throwaway"
 THROWAWAY_CREATED = "1980-01-01T00:00:00Z"
 
 
+#: Times a throw-away is put and deleted again when the registry leaves the tag behind.
+THROWAWAY_ATTEMPTS = 3
+
 #: Answers that mean "you may not push here": unauthorised, denied, read-only (None: an
 #: answer regsweep cannot follow, such as an upload Location on another origin).
 _PUSH_REFUSED = frozenset({None, 401, 403, 405})
@@ -107,6 +110,7 @@ class Untagger:
         self._method: UntagMethod | None = None if method is UntagMethod.AUTO else method
         self._forced = method is not UntagMethod.AUTO
         self._lock = asyncio.Lock()
+        self._repositories: dict[str, asyncio.Lock] = {}
 
     async def method(self, repository: str) -> UntagMethod:
         """The method in use, detected in ``repository`` on first call (see module doc)."""
@@ -155,14 +159,40 @@ class Untagger:
         return await self._throwaway(repository, tag)
 
     async def _throwaway(self, repository: str, tag: str) -> Untagged:
+        """Move the tag to a throw-away manifest and delete that, one repository at a time.
+
+        distribution 2.x deletes a manifest's revision first, then reads every tag link of
+        the repository to untag those pointing at it. A link being rewritten at that moment
+        (another throw-away PUT in the same repository) reads as garbage: the DELETE fails
+        with the revision gone and the tag left pointing at nothing, a tag that no longer
+        pulls (seen under the randomized end-to-end test). Hence one throw-away at a time
+        per repository, and a check that the tag is really gone, redoing it if not.
+        """
         throwaway = _Throwaway.make(f"regsweep removes tag {tag}")
-        config = await self.client.upload_blob(repository, throwaway.config)
-        digest = await self.client.put_manifest(
-            repository, tag, throwaway.raw, mediatypes.OCI_MANIFEST
-        )
-        await self.client.delete_manifest(repository, digest)
-        await self._delete_blob_quietly(repository, config)
+        lock = self._repositories.setdefault(repository, asyncio.Lock())
+        async with lock:
+            config = await self.client.upload_blob(repository, throwaway.config)
+            for _attempt in range(THROWAWAY_ATTEMPTS):
+                digest = await self.client.put_manifest(
+                    repository, tag, throwaway.raw, mediatypes.OCI_MANIFEST
+                )
+                await self.client.delete_manifest(repository, digest)
+                if not await self._dangling(repository, tag):
+                    break
+                log.warning("%s:%s still listed after its throw-away was deleted", repository, tag)
+            else:
+                raise RegistryAPIError(
+                    f"{repository}:{tag} is still listed, pointing at the deleted throw-away "
+                    f"manifest {digest}, after {THROWAWAY_ATTEMPTS} attempts"
+                )
+            await self._delete_blob_quietly(repository, config)
         return Untagged("deleted", f"tag moved to throw-away manifest {digest}, then deleted")
+
+    async def _dangling(self, repository: str, tag: str) -> bool:
+        """The tag is still listed but resolves to nothing: its DELETE stopped half way."""
+        if tag not in await self.client.list_tags(repository):
+            return False
+        return await self.client.head_manifest(repository, tag) is None
 
     async def _delete_blob_quietly(self, repository: str, digest: Digest) -> None:
         """The throw-away config is unique, so removing it can break nothing; failing to is
