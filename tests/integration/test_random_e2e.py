@@ -142,6 +142,9 @@ def check_example(
     for entry in revisions_before - revisions_after:
         assert ("delete_manifest", entry) in planned, entry
     assert tags_after <= tags_before  # nothing re-pointed, nothing new
+    for entry in tags_after:  # read from storage: even a tag the API hides must resolve
+        name, _, digest = entry.partition("@")
+        assert f"{name.partition(':')[0]}@{digest}" in revisions_after, f"{entry} dangles"
 
     # the rules keep what they must; the tags left pull, every index among them
     names_before = {t.partition("@")[0] for t in tags_before}
