@@ -86,7 +86,7 @@ class PolicySpec:
 class RegistrySpec:
     repos: tuple[RepoSpec, ...]
     policy: PolicySpec
-    #: "storage" (registry GC), "native" (storage, regsweep gc) or "api"
+    #: "storage" (registry GC), "native" (storage, run --gc native) or "api"
     mode: str
 
 
