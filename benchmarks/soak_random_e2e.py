@@ -62,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"random end-to-end examples: {len(rows)} ({modes})")
     for key in ("manifests", "tags", "untags", "manifest_deletes", "pulls"):
         print(f"  {key}: {sum(row[key] for row in rows)}")
-    faults = [line for line in done.stdout.splitlines() if line.startswith(("FAULTS", "KILLED"))]
+    # pytest's progress dots come first on the line: ".FAULTS api harsh 3 ..."
+    faults = [line.lstrip(".") for line in done.stdout.splitlines()]
+    faults = [line for line in faults if line.startswith(("FAULTS", "KILLED"))]
     if faults:
         runs = [
             int(line.split(": ")[1].split(" runs")[0])
