@@ -82,13 +82,21 @@ class LocalStore:
                     yield StoredFile(child, st.st_size, st.st_mtime)
 
     def list_dir(self, prefix: str) -> list[str]:
-        full = self._path(prefix)
-        if os.path.islink(full):
-            raise PathEscapeError(f"refusing to list {prefix!r}: it is a symlink")
+        """Names in the folder ``prefix``; a symlink on the way, or ``prefix`` itself, is
+        refused. Every folder listed is remembered as real (see :meth:`_verified`): the
+        collector then stats, reads and deletes below it without looking again."""
+        full = f"{self._root}/{check_relative(prefix)}"
+        self._check_folder(full, prefix)
+        names = []
         try:
-            return os.listdir(full)
+            with os.scandir(full) as entries:
+                for entry in entries:
+                    names.append(entry.name)
+                    if entry.is_dir(follow_symlinks=False):  # d_type: no system call
+                        self._real_folders.add(entry.path)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        return names
 
     def read(self, path: str) -> bytes:
         """The file's bytes; a symlink is refused.
@@ -97,11 +105,15 @@ class LocalStore:
         on the hot path): every path read comes from a listing, which never descends into a
         symlinked folder.
         """
-        full = os.path.join(self.root, check_relative(path))
-        if os.path.islink(full):
-            raise FileNotFoundError(f"{path} is a symlink; not followed")
-        with open(full, "rb") as handle:
-            return handle.read()
+        full = f"{self._root}/{check_relative(path)}"
+        try:
+            handle = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise FileNotFoundError(f"{path} is a symlink; not followed") from None
+            raise
+        with os.fdopen(handle, "rb") as file:
+            return file.read()
 
     def stat(self, path: str) -> StoredFile | None:
         try:

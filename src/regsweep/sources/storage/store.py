@@ -101,8 +101,18 @@ class PathEscapeError(UsageError):
 
 
 def check_relative(path: str) -> str:
-    """Return ``path`` if it is a clean relative path, else raise :class:`PathEscapeError`."""
-    parts = path.split("/")
-    if path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+    """Return ``path`` if it is a clean relative path, else raise :class:`PathEscapeError`.
+
+    Clean: no empty, ``.`` or ``..`` part, no backslash. (Called for every path the
+    collector touches; without a dot in it, an empty part is the only thing to look for.)
+    """
+    if (
+        "\\" in path
+        or not path
+        or path[0] == "/"
+        or path[-1] == "/"
+        or "//" in path
+        or ("." in path and any(p in (".", "..") for p in path.split("/")))
+    ):
         raise PathEscapeError(f"refusing path outside the storage root: {path!r}")
     return path
