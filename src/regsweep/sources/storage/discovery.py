@@ -26,8 +26,6 @@ from regsweep.sources.storage.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Reads are I/O bound; on object storage each is a request, so parallelism pays most there.
-DEFAULT_WORKERS = 16
 
 Progress = Callable[[str], None]
 
@@ -41,9 +39,10 @@ class _RepositoryFiles:
 
 
 def discover_storage(
-    store: Store, *, workers: int = DEFAULT_WORKERS, progress: Progress | None = None
+    store: Store, *, workers: int | None = None, progress: Progress | None = None
 ) -> Inventory:
-    """Read the whole inventory of the registry stored in ``store``."""
+    """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
+    once (default: as many as suit the store, :attr:`Store.readers`)."""
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
@@ -51,7 +50,7 @@ def discover_storage(
     repositories = _list_repositories(store, problems)
     say("listing blobs")
     blob_sizes = list_blob_sizes(store, problems)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers or store.readers) as pool:
         say("reading tags")
         tags = _read_tags(store, pool, repositories, problems)
         say("reading manifests")

@@ -18,12 +18,18 @@ from regsweep.sources.storage.store import PathEscapeError, StoredFile, check_re
 #: writable by others, whatever the umask. A world-writable quarantine would let any local
 #: user put bytes of their own where the collector restores blobs from.
 FOLDER_MODE = 0o755
+#: Bytes per read system call: a manifest, a link, a lock file is one read.
+_READ_SIZE = 1 << 16
 
 
 class LocalStore:
     """The filesystem driver's tree. Symlinks are listed as such and never followed."""
 
     lists_flat = False
+    #: Measured on a 100,000-blob tree (mark of a dry collection, 2 CPUs): warm page cache
+    #: 1 thread 2.4 s, 2 threads 2.8 s, 4 3.4-4.1 s, 48 6.8 s (system time 0.8 s -> 6.5 s:
+    #: threads queueing for the GIL); cold cache 1 thread 18-24 s, 2 12.5 s, 4 9.2 s.
+    readers = 2
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -112,8 +118,13 @@ class LocalStore:
             if exc.errno == errno.ELOOP:
                 raise FileNotFoundError(f"{path} is a symlink; not followed") from None
             raise
-        with os.fdopen(handle, "rb") as file:
-            return file.read()
+        try:  # no file object: no fstat, no buffer; a regular file reads short only at its end
+            chunks = [os.read(handle, _READ_SIZE)]
+            while len(chunks[-1]) == _READ_SIZE:
+                chunks.append(os.read(handle, _READ_SIZE))
+        finally:
+            os.close(handle)
+        return b"".join(chunks)
 
     def stat(self, path: str) -> StoredFile | None:
         try:

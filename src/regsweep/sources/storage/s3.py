@@ -108,6 +108,7 @@ class S3Store:
     """The ``s3`` driver's tree below ``location`` (see the module docstring)."""
 
     lists_flat = True
+    readers = 48
 
     def __init__(self, location: S3Location, options: S3Options | None = None) -> None:
         self.location = location

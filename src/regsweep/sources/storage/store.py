@@ -32,6 +32,11 @@ class Store(Protocol):
     #: exist only while they hold a file.
     lists_flat: bool
 
+    #: Reads worth running at once. Object storage answers each in milliseconds, so many
+    #: overlap; a local folder answers from the page cache in microseconds, and more
+    #: Python threads than that then only hand the GIL to each other at every system call.
+    readers: int
+
     def describe(self) -> str:
         """Where the store is, for messages."""
         ...
