@@ -35,6 +35,9 @@ class LocalStore:
         self.root = root
         self._root = os.fspath(root).rstrip("/")  # "" for "/": paths still start with "/"
         self._real_folders: set[str] = {self._root}
+        #: folders listed (each checked first), and the symlinks those listings showed
+        self._listed: set[str] = set()
+        self._links: set[str] = set()
 
     def describe(self) -> str:
         return str(self.root)
@@ -89,8 +92,9 @@ class LocalStore:
 
     def list_dir(self, prefix: str) -> list[str]:
         """Names in the folder ``prefix``; a symlink on the way, or ``prefix`` itself, is
-        refused. Every folder listed is remembered as real (see :meth:`_verified`): the
-        collector then stats, reads and deletes below it without looking again."""
+        refused. What the listing shows of each name (a symlink or not) is remembered (see
+        :meth:`_verified`): the collector then stats, reads and deletes below the folders
+        listed without looking at them again."""
         full = f"{self._root}/{check_relative(prefix)}"
         self._check_folder(full, prefix)
         names = []
@@ -98,10 +102,11 @@ class LocalStore:
             with os.scandir(full) as entries:
                 for entry in entries:
                     names.append(entry.name)
-                    if entry.is_dir(follow_symlinks=False):  # d_type: no system call
-                        self._real_folders.add(entry.path)
+                    if entry.is_symlink():  # d_type: no system call
+                        self._links.add(entry.path)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        self._listed.add(full)
         return names
 
     def read(self, path: str) -> bytes:
@@ -149,8 +154,11 @@ class LocalStore:
 
         The collector touches every blob and link folder of the tree; checking each folder
         on the way again for every path would cost several times the operation itself. A
-        folder found real stays trusted for the life of the store: the registry never makes
-        symlinks, and whoever could swap a folder for one already owns the storage.
+        folder found real, or shown as no symlink by the listing of its (checked) parent,
+        stays trusted for the life of the store: the registry never makes symlinks, and
+        whoever could swap a folder for one already owns the storage. Only the folders
+        checked one by one and the symlinks listed are remembered, not every folder listed:
+        the collector lists the whole tree.
         """
         full = f"{self._root}/{check_relative(path)}"
         self._check_folder(full.rpartition("/")[0], path)
@@ -159,8 +167,11 @@ class LocalStore:
     def _check_folder(self, folder: str, path: str) -> None:
         unchecked = []
         while folder not in self._real_folders and folder:  # the root is in there
+            parent = folder.rpartition("/")[0]
+            if parent in self._listed and folder not in self._links:
+                break  # its parent's listing showed no symlink there
             unchecked.append(folder)
-            folder = folder.rpartition("/")[0]
+            folder = parent
         for checked in reversed(unchecked):
             if os.path.islink(checked):
                 raise PathEscapeError(f"refusing {path!r}: {checked} is a symlink")
