@@ -63,9 +63,9 @@ def delete_manifests(root: Path, *, every: int = 3) -> int:
     deleted = 0
     for tags_dir in sorted(repositories.glob("**/_manifests/tags")):
         targets: dict[str, list[Path]] = {}
-        for tag in os.scandir(tags_dir):
-            digest = Path(tag.path, "current", "link").read_text()
-            targets.setdefault(digest, []).append(Path(tag.path))
+        for entry in os.scandir(tags_dir):
+            digest = Path(entry.path, "current", "link").read_text()
+            targets.setdefault(digest, []).append(Path(entry.path))
         revisions = tags_dir.parent / "revisions" / "sha256"
         for n, (digest, tags) in enumerate(sorted(targets.items())):
             if n % every or any(t.name == "latest" for t in tags):

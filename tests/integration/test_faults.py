@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -245,15 +246,10 @@ def test_an_upload_whose_answer_was_lost_counts_as_done(
     """Regression: the registry completed the upload of the throw-away's config but the
     answer was lost; the retried PUT found the upload gone (404 BLOB_UPLOAD_UNKNOWN), read
     as "accepts no throw-away", and tags sharing a kept digest were skipped, exit 0."""
-    env = clean_env(tmp_path)
-    release = pusher.push_image("app", "1.0.0", created=OLD_BUILD)
-    pusher.tag("app", "feature-old", release)
     faults = FaultSchedule(
         seed=0, rate=1.0, kinds=("reset_after",), max_in_row=1, methods=frozenset({"PUT"})
     )
-    with FaultProxy(registry.url, faults) as proxy:
-        done = regsweep("run", "--registry-url", proxy.url, "--force", "--output", "json", env=env)
-        injected = proxy.faults()
+    done, injected = _untag_shared_digest_through(registry, pusher, faults, tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["apply"]["skipped"] == 0
     assert not tag_exists(registry.root, "app", "feature-old")
@@ -266,20 +262,36 @@ def test_a_transient_error_while_probing_how_to_untag_fails_the_run_instead_of_s
 ) -> None:
     """Regression: a 500 on the probe's upload was read as "this registry accepts no
     throw-away manifest", and tags sharing a kept digest were skipped, exit 0."""
-    env = clean_env(tmp_path)
-    release = pusher.push_image("app", "1.0.0", created=OLD_BUILD)
-    pusher.tag("app", "feature-old", release)
     faults = FaultSchedule(
         seed=0, rate=1.0, kinds=("500",), max_in_row=1, methods=frozenset({"POST"})
     )
-    with FaultProxy(registry.url, faults) as proxy:
-        first = regsweep("run", "--registry-url", proxy.url, "--force", "--output", "json", env=env)
+    first, _ = _untag_shared_digest_through(registry, pusher, faults, tmp_path)
     assert first.returncode == 1, first.stderr
     assert json.loads(first.stdout)["apply"]["skipped"] == 0
 
-    again = regsweep("run", "--registry-url", registry.url, "--force", env=env)
+    again = regsweep("run", "--registry-url", registry.url, "--force", env=clean_env(tmp_path))
     assert again.returncode == 0, again.stderr
     assert not tag_exists(registry.root, "app", "feature-old")
+
+
+def _untag_shared_digest_through(
+    registry: RegistryServer, pusher: Pusher, faults: FaultSchedule, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], Counter[str]]:
+    """Push a release tagged ``1.0.0`` (kept) and ``feature-old`` (to go: an untag of a
+    digest that stays), and run regsweep through a proxy injecting ``faults``."""
+    release = pusher.push_image("app", "1.0.0", created=OLD_BUILD)
+    pusher.tag("app", "feature-old", release)
+    with FaultProxy(registry.url, faults) as proxy:
+        done = regsweep(
+            "run",
+            "--registry-url",
+            proxy.url,
+            "--force",
+            "--output",
+            "json",
+            env=clean_env(tmp_path),
+        )
+        return done, proxy.faults()
 
 
 # -- the collector killed part way ----------------------------------------------------------
