@@ -9,7 +9,7 @@ registry's collector on one and ``collect_native(offline=True)`` on the other; t
 left must be the same set, and sample tags still pull from regsweep's copy. A bare
 ``os.scandir`` walk of the tree (``synth.bare_walk``) is the floor both are compared with.
 
-    .venv/bin/python -m benchmarks.bench_gc [--blobs 10000,100000] [--work DIR] [--keep]
+    .venv/bin/python -m benchmarks.bench_gc [--blobs 10000,100000] [--work DIR] [--keep] [--cold]
 """
 
 from __future__ import annotations
@@ -100,17 +100,27 @@ def regsweep_gc(root: Path, *, dry_run: bool) -> tuple[float, GcReport]:
     return time.perf_counter() - started, report
 
 
-def walk(root: Path) -> float:
-    """Best of three bare walks (the first warms the cache as the collectors' runs were)."""
+def walk(root: Path, *, cold: bool) -> float:
+    """Best of three bare walks (the first warms the cache as the collectors' runs were),
+    or one walk from a cold cache."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(1 if cold else 3):
+        settle(cold)
         started = time.perf_counter()
         bare_walk(root)
         best = min(best, time.perf_counter() - started)
     return best
 
 
-def run_size(target: int, work: Path) -> dict[str, float | int | str]:
+def settle(cold: bool) -> None:
+    """``--cold``: write back and drop the page, dentry and inode caches (root only), so the
+    next timed run reads the tree from disk, as a collector on a big idle registry does."""
+    if cold:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def run_size(target: int, work: Path, *, cold: bool = False) -> dict[str, float | int | str]:
     repositories = max(1, round(target / BLOBS_PER_REPOSITORY))
     theirs, ours = work / f"{target}-registry", work / f"{target}-regsweep"
     print(f"[{target}] synthesising {repositories} repositories twice", flush=True)
@@ -121,14 +131,18 @@ def run_size(target: int, work: Path) -> dict[str, float | int | str]:
     deleted = delete_manifests(theirs / "storage")
     assert delete_manifests(ours / "storage") == deleted
     config = write_config(theirs / "storage", theirs, 5000)  # never served: GC reads it only
-    walk_s = walk(ours / "storage")
+    walk_s = walk(ours / "storage", cold=cold)
     print(f"[{target}] {deleted} manifests deleted; dry runs", flush=True)
+    settle(cold)
     their_dry, eligible = registry_gc(config, theirs, dry_run=True)
+    settle(cold)
     our_dry, dry = regsweep_gc(ours / "storage", dry_run=True)
     assert dry.deleted.count == eligible, (dry.deleted.count, eligible)
     print(f"[{target}] real runs", flush=True)
     load = os.getloadavg()[0]
+    settle(cold)
     their_real, _ = registry_gc(config, theirs, dry_run=False)
+    settle(cold)
     our_real, report = regsweep_gc(ours / "storage", dry_run=False)
     left = blob_digests(ours / "storage")
     assert left == blob_digests(theirs / "storage"), "different blobs left"
@@ -163,13 +177,16 @@ def main() -> None:
     parser.add_argument("--blobs", default="10000,100000", help="target sizes, comma-separated")
     parser.add_argument("--work", type=Path, help="folder for the trees (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the trees afterwards")
+    parser.add_argument(
+        "--cold", action="store_true", help="drop the kernel's caches before each timed run (root)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-gc-", dir=args.work))
     rows = []
     try:
         for target in (int(t) for t in args.blobs.split(",")):
-            rows.append(run_size(target, work))
-            report(rows)
+            rows.append(run_size(target, work, cold=args.cold))
+            report(rows, cold=args.cold)
             if not args.keep:  # deleting the trees takes minutes on a slow disk
                 for tree in work.iterdir():
                     shutil.rmtree(tree, ignore_errors=True)
@@ -178,9 +195,10 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def report(rows: list[dict[str, float | int | str]]) -> None:
+def report(rows: list[dict[str, float | int | str]], *, cold: bool) -> None:
     """The table (markdown), seconds of one run each; load is the 1-minute load average."""
-    print(f"\n{os.cpu_count()} CPUs; seconds, one run each\n")
+    cache = "cold cache (dropped before each run)" if cold else "warm cache"
+    print(f"\n{os.cpu_count()} CPUs, {cache}; seconds, one run each\n")
     print(
         "| blobs | tree entries | swept | bare walk | registry dry | regsweep dry | dry speed-up "
         "| registry gc | regsweep gc | gc speed-up | regsweep gc / walk | load |"
