@@ -22,7 +22,13 @@ import httpx
 import obstore
 from obstore.store import S3Store
 
-from tests.support.registry import LOOPBACK, RegistryServer, free_port, stop_pid
+from tests.support.registry import (
+    LOOPBACK,
+    RegistryServer,
+    free_port,
+    stop_pid,
+    wait_until_ready,
+)
 
 #: Credentials moto accepts (it accepts any); the registry and regsweep both use them.
 ACCESS_KEY = "test"
@@ -71,19 +77,18 @@ class MotoServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"moto_server exited at start:\n{self.log_tail()}")
-                try:
-                    client.get(f"{self.endpoint}/moto-api/")
-                except httpx.TransportError:
-                    time.sleep(0.1)
-                    continue
-                return
-        self.stop()
-        raise RuntimeError(f"moto_server not ready after {timeout}s:\n{self.log_tail()}")
+        process = self._process
+        try:
+            wait_until_ready(
+                self.endpoint,
+                timeout,
+                alive=lambda: process.poll() is None,
+                probe="/moto-api/",
+                ready=(200,),
+            )
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"moto_server: {exc}\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -66,25 +66,33 @@ def _server_env() -> dict[str, str]:
     }
 
 
-def wait_until_ready(url: str, timeout: float, alive: Callable[[], bool]) -> None:
-    """Poll ``GET /v2/`` until 200 or 401 (auth enabled); RuntimeError if it died or timed out."""
+def wait_until_ready(
+    url: str,
+    timeout: float,
+    alive: Callable[[], bool],
+    *,
+    probe: str = "/v2/",
+    ready: tuple[int, ...] = (200, 401),
+) -> None:
+    """Poll ``GET probe`` until it answers one of ``ready`` (a registry: ``/v2/`` with 200,
+    or 401 when auth is enabled); RuntimeError if the server died or timed out."""
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
     # verify=False: only the readiness probe skips checking a test TLS certificate.
     with httpx.Client(timeout=1.0, verify=False, trust_env=False) as client:
         while time.monotonic() < deadline:
             if not alive():
-                raise RuntimeError(f"registry at {url} exited at start")
+                raise RuntimeError(f"server at {url} exited at start")
             try:
-                status = client.get(f"{url}/v2/").status_code
+                status = client.get(f"{url}{probe}").status_code
             except httpx.TransportError as exc:
                 last_error = repr(exc)
             else:
-                if status in (200, 401):
+                if status in ready:
                     return
-                last_error = f"GET /v2/ answered {status}"
+                last_error = f"GET {probe} answered {status}"
             time.sleep(0.05)
-    raise RuntimeError(f"registry at {url} not ready after {timeout}s ({last_error})")
+    raise RuntimeError(f"server at {url} not ready after {timeout}s ({last_error})")
 
 
 def pid_alive(pid: int) -> bool:
