@@ -38,6 +38,11 @@ class GcResult:
     manifests_deleted: int
     deleted: tuple[str, ...] = field(default=(), repr=False)
 
+    @property
+    def needs_restart(self) -> bool:
+        """Blobs went: the registry's blob-descriptor cache may still claim them (#1803)."""
+        return not self.dry_run and self.blobs_deleted > 0
+
     def to_json(self) -> dict[str, object]:
         return {
             "command": " ".join(self.command),

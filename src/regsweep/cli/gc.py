@@ -71,7 +71,7 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
             report = native_collection(
                 store, settings, progress=(lambda m: status.update(m)) if status else None
             )
-    restart_after(report, restart_argv, terminal)
+    restart_after(report.needs_restart, restart_argv, terminal)
     if terminal.json_output:
         terminal.json(report.to_json())
         if report.problems:

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import click
@@ -106,11 +107,10 @@ def execute_plan(
     """
     gc_argv, restart_argv = commands
     result: dict[str, Any] = {"plan": plan.summary.to_json(), "dry_run": settings.dry_run}
+    collector = _collector(gc_argv, restart_argv, store, settings, terminal)
     if settings.dry_run:
-        if gc_argv is not None:
-            result["gc"] = _collect(gc_argv, None, terminal, dry_run=True).to_json()
-        elif settings.gc == "native" and store is not None:
-            result["gc"] = _collect_native(store, settings, None, terminal).to_json()
+        if collector is not None:
+            result["gc"] = collector().to_json()
         terminal.info("dry run: nothing was changed")
         _finish(terminal, result, started)
         return
@@ -132,25 +132,18 @@ def execute_plan(
         report = asyncio.run(_apply(plan, store, known, manifests, settings, journal, terminal))
         result["apply"] = report.to_json()
         failed = not report.ok
-        if not failed and gc_argv is not None:
+        if not failed and collector is not None:
             before = _storage_bytes(store)
-            gc = _collect(gc_argv, restart_argv, terminal, dry_run=False)
+            gc = collector()
             after = _storage_bytes(store)
             result["gc"] = gc.to_json()
-            result["restarted"] = restart_argv is not None and gc.blobs_deleted > 0
+            result["restarted"] = restart_argv is not None and gc.needs_restart
             if before is not None and after is not None:
                 result["storage_bytes_before"] = before
                 result["storage_bytes_after"] = after
-            journal.write("gc", **gc.to_json(), bytes_before=before, bytes_after=after)
-        elif not failed and settings.gc == "native" and store is not None:
-            before = _storage_bytes(store)
-            native = _collect_native(store, settings, restart_argv, terminal)
-            after = _storage_bytes(store)
-            result["gc"] = native.to_json()
-            result["restarted"] = restart_argv is not None and native.needs_restart
-            result["storage_bytes_before"] = before
-            result["storage_bytes_after"] = after
-            journal.write("gc", native=True, bytes_before=before, bytes_after=after)
+            # the native report lists every swept blob: the journal keeps only the figures
+            logged = gc.to_json() if isinstance(gc, GcResult) else {"native": True}
+            journal.write("gc", **logged, bytes_before=before, bytes_after=after)
         verified = _verify(store, settings, terminal)
         result["verify"] = verified.to_json()
         failed = failed or not verified.ok
@@ -236,6 +229,23 @@ async def _apply(
             )
 
 
+def _collector(
+    gc_argv: Sequence[str] | None,
+    restart_argv: Sequence[str] | None,
+    store: Store | None,
+    settings: Settings,
+    terminal: Terminal,
+) -> Callable[[], GcResult | GcReport] | None:
+    """The collection to run after applying (or its dry run), restart included: the
+    registry's when it has a command, regsweep's own on the storage for ``--gc native``,
+    or none."""
+    if gc_argv is not None:
+        return partial(_collect, gc_argv, restart_argv, terminal, dry_run=settings.dry_run)
+    if settings.gc == "native" and store is not None:
+        return partial(_collect_native, store, settings, restart_argv, terminal)
+    return None
+
+
 def _collect(
     gc_argv: Sequence[str], restart_argv: Sequence[str] | None, terminal: Terminal, *, dry_run: bool
 ) -> GcResult:
@@ -245,15 +255,7 @@ def _collect(
     terminal.info(
         f"garbage-collect: {gc.blobs_marked} blobs marked, {verb} {gc.blobs_deleted} blobs"
     )
-    if not dry_run and gc.blobs_deleted > 0:
-        if restart_argv is None:
-            terminal.warn(
-                "the registry was not restarted: restart it now, or its blob cache may "
-                "serve deleted blobs to pushes"
-            )
-        else:
-            restart_registry(restart_argv, timeout=RESTART_TIMEOUT_SECONDS)
-            terminal.info("registry restarted, so its blob cache forgets deleted blobs")
+    restart_after(gc.needs_restart, restart_argv, terminal)
     return gc
 
 
@@ -266,8 +268,7 @@ def _collect_native(
             store, settings, progress=(lambda m: status.update(m)) if status else None
         )
     terminal.info(report.render_text())
-    if not settings.dry_run:
-        restart_after(report, restart_argv, terminal)
+    restart_after(report.needs_restart, restart_argv, terminal)
     return report
 
 
@@ -287,18 +288,18 @@ def native_collection(
     )
 
 
-def restart_after(report: GcReport, argv: Sequence[str] | None, terminal: Terminal) -> None:
-    """Restart the registry when the collector swept blobs (its cache would serve them)."""
-    if not report.needs_restart:
+def restart_after(needs_restart: bool, argv: Sequence[str] | None, terminal: Terminal) -> None:
+    """Restart the registry when a collection took blobs away (its cache would serve them)."""
+    if not needs_restart:
         return
     if argv is None:
         terminal.warn(
             "the registry was not restarted: restart it now, or its blob cache may "
-            "serve swept blobs to pushes"
+            "serve the blobs just collected to pushes"
         )
         return
     restart_registry(argv, timeout=RESTART_TIMEOUT_SECONDS)
-    terminal.info("registry restarted, so its blob cache forgets swept blobs")
+    terminal.info("registry restarted, so its blob cache forgets the blobs just collected")
 
 
 def _storage_bytes(store: Store | None) -> int | None:
