@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import os
 import stat
 import subprocess
 import sys
@@ -58,16 +57,7 @@ def run_umask0(
     args: list[str], env: dict[str, str], stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """``python -m regsweep ARGS`` under umask 000: every permission bit is regsweep's own."""
-    return subprocess.run(
-        [sys.executable, "-m", "regsweep", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-        preexec_fn=lambda: os.umask(0),
-    )
+    return regsweep(*args, env=env, stdin=stdin, umask=0)
 
 
 def assert_no_secret(where: str, text: str) -> None:

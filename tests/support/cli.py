@@ -37,16 +37,23 @@ def clean_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str,
 
 
 def regsweep(
-    *args: str, env: dict[str, str], timeout: float = 300.0
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 300.0,
+    stdin: str | None = None,
+    umask: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m regsweep ARGS`` with output captured as text."""
+    """``python -m regsweep ARGS`` with output captured as text; ``stdin`` is its input,
+    ``umask`` the one it runs under."""
     return subprocess.run(
         [sys.executable, "-m", "regsweep", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         env=env,
         timeout=timeout,
         check=False,
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
     )
 
 
