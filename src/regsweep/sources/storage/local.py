@@ -49,13 +49,17 @@ class LocalStore:
         listing or a delete below ``repositories/app -> /elsewhere`` would act outside the
         storage root. (The last component is each method's business: listed as a link,
         refused by ``read``, unlinked by ``delete_tree``.)
+
+        The collector touches every blob and link folder of the tree; checking each folder
+        on the way again for every path would cost several times the operation itself. A
+        folder found real, or shown as no symlink by the listing of its (checked) parent,
+        stays trusted for the life of the store: the registry never makes symlinks, and
+        whoever could swap a folder for one already owns the storage. Only the folders
+        checked one by one and the symlinks listed are remembered, not every folder listed:
+        the collector lists the whole tree.
         """
-        full = os.path.join(self.root, check_relative(path))
-        folder = str(self.root)
-        for part in path.split("/")[:-1]:
-            folder = os.path.join(folder, part)
-            if os.path.islink(folder):
-                raise PathEscapeError(f"refusing {path!r}: {folder} is a symlink")
+        full = f"{self._root}/{check_relative(path)}"
+        self._check_folder(full.rpartition("/")[0], path)
         return full
 
     def exists(self, path: str) -> bool:
@@ -93,7 +97,7 @@ class LocalStore:
     def list_dir(self, prefix: str) -> list[str]:
         """Names in the folder ``prefix``; a symlink on the way, or ``prefix`` itself, is
         refused. What the listing shows of each name (a symlink or not) is remembered (see
-        :meth:`_verified`): the collector then stats, reads and deletes below the folders
+        :meth:`_path`): the collector then stats, reads and deletes below the folders
         listed without looking at them again."""
         full = f"{self._root}/{check_relative(prefix)}"
         self._check_folder(full, prefix)
@@ -149,21 +153,6 @@ class LocalStore:
             return False
         return True
 
-    def _verified(self, path: str) -> str:
-        """:meth:`_path` that remembers the folders it found real.
-
-        The collector touches every blob and link folder of the tree; checking each folder
-        on the way again for every path would cost several times the operation itself. A
-        folder found real, or shown as no symlink by the listing of its (checked) parent,
-        stays trusted for the life of the store: the registry never makes symlinks, and
-        whoever could swap a folder for one already owns the storage. Only the folders
-        checked one by one and the symlinks listed are remembered, not every folder listed:
-        the collector lists the whole tree.
-        """
-        full = f"{self._root}/{check_relative(path)}"
-        self._check_folder(full.rpartition("/")[0], path)
-        return full
-
     def _check_folder(self, folder: str, path: str) -> None:
         unchecked = []
         while folder not in self._real_folders and folder:  # the root is in there
@@ -181,7 +170,7 @@ class LocalStore:
         found: list[StoredFile | None] = []
         for path in paths:
             try:
-                st = os.lstat(self._verified(path))
+                st = os.lstat(self._path(path))
             except (FileNotFoundError, NotADirectoryError):
                 found.append(None)
                 continue
@@ -191,7 +180,7 @@ class LocalStore:
     def delete_files(self, paths: Sequence[str]) -> int:
         deleted = 0
         for path in paths:
-            full = self._verified(path)
+            full = self._path(path)
             try:
                 os.unlink(full)
             except FileNotFoundError:
@@ -203,7 +192,7 @@ class LocalStore:
         removed = 0
         for path in paths:
             try:
-                os.rmdir(self._verified(path))  # never follows a symlink: ENOTDIR
+                os.rmdir(self._path(path))  # never follows a symlink: ENOTDIR
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as exc:
@@ -214,7 +203,7 @@ class LocalStore:
         return removed
 
     def move(self, source: str, target: str) -> bool:
-        full_source, full_target = self._verified(source), self._verified(target)
+        full_source, full_target = self._path(source), self._path(target)
         if not os.path.lexists(full_source):
             return False
         if os.path.lexists(full_target):
@@ -224,7 +213,7 @@ class LocalStore:
         return True
 
     def write_new(self, path: str, data: bytes) -> bool:
-        full = self._verified(path)
+        full = self._path(path)
         _make_folders(os.path.dirname(full))
         try:
             handle = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -238,7 +227,7 @@ class LocalStore:
         """Compare and write under an exclusive ``flock`` of the file, which every other
         ``replace`` of it waits for."""
         try:
-            handle = os.open(self._verified(path), os.O_RDWR | os.O_NOFOLLOW)
+            handle = os.open(self._path(path), os.O_RDWR | os.O_NOFOLLOW)
         except (FileNotFoundError, NotADirectoryError):
             return False
         with os.fdopen(handle, "r+b") as file:
