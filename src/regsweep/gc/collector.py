@@ -234,7 +234,7 @@ class _Collection:
             batch=self.batch,
             dry_run=self.dry_run,
             report=self.report,
-            sizes=None if self.live else self.sizes,
+            sizes=self.sizes,
         )
         self.present -= taken.keys()
         if self.live:

@@ -35,9 +35,9 @@ def sweep_blobs(
     """Sweep the unmarked ``candidates``; return what left the tree (with its quarantine
     entry when live). ``links`` are the layer links of each candidate.
 
-    ``sizes``, offline only: the blobs' sizes from a listing of this run, which stand in
+    ``sizes``: the blobs' sizes from a listing of this run, which, offline only, stand in
     for looking at each candidate again (a request per blob on object storage); with the
-    registry stopped, nothing changed since.
+    registry stopped, nothing changed since. Live, each is looked at again.
     """
     if sizes is not None and cutoff is None:
         found = [
