@@ -29,7 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.synth import serve_registry, synthesize
-from regsweep.model import Inventory
+from regsweep.core.model import Inventory
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
 

@@ -29,7 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.synth import synthesize
-from regsweep.mediatypes import MANIFEST_ACCEPT
+from regsweep.core.mediatypes import MANIFEST_ACCEPT
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
 from tests.support.cli import clean_env

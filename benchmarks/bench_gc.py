@@ -36,7 +36,7 @@ from benchmarks.synth import (
     synthesize,
     write_config,
 )
-from regsweep.gc import GcReport, collect_native
+from regsweep.collect.native import GcReport, collect_native
 from regsweep.sources.storage.local import LocalStore
 from tests.support.storage import blob_digests
 

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.synth import bare_walk, synthesize
-from regsweep.plan import Plan, build_plan
-from regsweep.policy import Policy
+from regsweep.plan.planner import Plan, build_plan
+from regsweep.policy.rules import Policy
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
 

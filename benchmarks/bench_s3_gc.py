@@ -35,7 +35,7 @@ from obstore.store import S3Store as ObstoreS3
 
 from benchmarks.bench_gc import _SUMMARY, BLOBS_PER_REPOSITORY, NOW, SHAPE, delete_manifests
 from benchmarks.synth import Sample, pull, synthesize
-from regsweep.gc import GcReport, collect_native
+from regsweep.collect.native import GcReport, collect_native
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
 from tests.support.moto import ROOT, MotoServer, aws_env, s3_driver

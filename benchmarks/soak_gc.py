@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from regsweep.gc import GcReport, collect_native
+from regsweep.collect.native import GcReport, collect_native
 from regsweep.sources.storage.local import LocalStore
 from tests.support.images import (
     OCI_CONFIG,

@@ -30,14 +30,15 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from regsweep.durations import parse_duration
-from regsweep.errors import UsageError
-from regsweep.gc.collector import (
+from regsweep.collect.native.collector import (
     DEFAULT_GRACE,
     DEFAULT_QUARANTINE_DELAY,
     DEFAULT_UPLOAD_MAX_AGE,
 )
-from regsweep.policy import (
+from regsweep.core.durations import parse_duration
+from regsweep.core.errors import UsageError
+from regsweep.policy.file import load_policy_file
+from regsweep.policy.rules import (
     DEFAULT_EXCLUDE_TAGS,
     DEFAULT_MAX_AGE,
     DEFAULT_UNTAGGED_GRACE,
@@ -45,7 +46,6 @@ from regsweep.policy import (
     PolicySet,
     compile_pattern,
 )
-from regsweep.policyfile import load_policy_file
 from regsweep.sources.api.client import DEFAULT_TIMEOUT, check_registry_url
 from regsweep.sources.storage.s3 import S3Location, S3Options
 
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     docker_registry_name: str | None = None
     docker_registry_config: str = DEFAULT_CONTAINER_CONFIG
     gc: Literal["registry", "native", "none"] = "registry"
-    #: regsweep's own collector (``--gc native``, ``regsweep gc``); see regsweep.gc.
+    #: regsweep's own collector (``--gc native``, ``regsweep gc``); see regsweep.collect.native.
     #: ``gc_offline`` (GC_OFFLINE), not ``offline``: a stray OFFLINE=1 from a build
     #: environment must not turn off the grace period and the quarantine of a live registry.
     gc_offline: bool = False

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from regsweep import mediatypes
-from regsweep.model import Digest, Inventory, Repository
+from regsweep.core import mediatypes
+from regsweep.core.model import Digest, Inventory, Repository
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ import pytest
 from regsweep.apply.outcome import Outcome
 from regsweep.apply.registry_api import ApiApplier, apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
-from regsweep.journal import Journal
-from regsweep.plan import ActionKind, Plan, build_plan
-from regsweep.policy import Policy
+from regsweep.apply.untag import Untagger
+from regsweep.plan.planner import ActionKind, Plan, build_plan
+from regsweep.policy.rules import Policy
 from regsweep.settings import Settings, load_settings
 from regsweep.sources.api.auth import Credentials, RegistryAuth
 from regsweep.sources.api.client import RegistryClient
@@ -24,7 +24,7 @@ from regsweep.sources.api.errors import (
     RegistryUnreachableError,
 )
 from regsweep.sources.api.open import discover_registry
-from regsweep.sources.api.untag import Untagger
+from regsweep.state.journal import Journal
 from tests.conftest import RegistryFactory
 from tests.support import storage
 from tests.support.auth_servers import StaticBearer, TokenIssuer, bcrypt_hash

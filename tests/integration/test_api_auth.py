@@ -11,14 +11,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from regsweep.errors import RegistryAPIError
-from regsweep.model import Digest
+from regsweep.apply.untag import Untagger
+from regsweep.core.errors import RegistryAPIError
+from regsweep.core.model import Digest
 from regsweep.sources.api.auth import Credentials, RegistryAuth
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
 from regsweep.sources.api.errors import RegistryAuthError, RegistryUnreachableError
 from regsweep.sources.api.tls import ssl_context
-from regsweep.sources.api.untag import Untagger
 from tests.conftest import RegistryFactory
 from tests.support import storage
 from tests.support.auth_servers import (

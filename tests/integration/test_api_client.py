@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pytest
 
-from regsweep.model import Digest
+from regsweep.core.model import Digest
 from regsweep.sources.api import (
     DeleteDisabledError,
     RegistryClient,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from regsweep.model import Digest, Inventory
+from regsweep.core.model import Digest, Inventory
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
 from regsweep.sources.storage.discovery import discover_storage

@@ -9,10 +9,10 @@ from typing import TypeVar
 
 import pytest
 
-from regsweep.model import Digest
+from regsweep.apply.untag import Untagged, Untagger, UntagMethod
+from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.errors import TagDeleteUnsupportedError
-from regsweep.sources.api.untag import Untagged, Untagger, UntagMethod
 from tests.support import storage
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from regsweep.lock import LOCK
+from regsweep.state.lock import LOCK
 from tests.support.cli import clean_env, regsweep
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer

@@ -29,11 +29,11 @@ import pytest
 
 from benchmarks.bench_gc import delete_manifests
 from benchmarks.synth import Sample, synthesize
-from regsweep.errors import RegistryAPIError
-from regsweep.lock import LOCK
-from regsweep.model import Digest
+from regsweep.apply.untag import Untagger, UntagMethod
+from regsweep.core.errors import RegistryAPIError
+from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient
-from regsweep.sources.api.untag import Untagger, UntagMethod
+from regsweep.state.lock import LOCK
 from tests.conftest import RegistryFactory
 from tests.support.cli import clean_env, local_gc, regsweep
 from tests.support.fault_proxy import FaultProxy, FaultSchedule

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.bench_gc import delete_manifests
 from benchmarks.synth import synthesize
-from regsweep.gc import collect_native, restore_quarantine
+from regsweep.collect.native import collect_native, restore_quarantine
 from regsweep.sources.storage.local import LocalStore
 from tests.conftest import RegistryFactory
 from tests.support import storage

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from regsweep.lock import LOCK
+from regsweep.state.lock import LOCK
 from tests.support import storage
 from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import Pusher

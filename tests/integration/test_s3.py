@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from regsweep.model import Digest
+from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store

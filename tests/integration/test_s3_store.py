@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from regsweep.errors import NotARegistryError, UsageError
-from regsweep.lock import LOCK, StorageLockedError, storage_lock
+from regsweep.core.errors import NotARegistryError, UsageError
 from regsweep.sources.storage import s3_listing
 from regsweep.sources.storage.open import open_storage
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
 from regsweep.sources.storage.store import PathEscapeError
+from regsweep.state.lock import LOCK, StorageLockedError, storage_lock
 from tests.support.moto import MotoServer, aws_env
 
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from regsweep import mediatypes
-from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag, digest_hex
-from regsweep.policy import DEFAULT_EXCLUDE_TAGS, Policy, PolicySet
+from regsweep.core import mediatypes
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag, digest_hex
+from regsweep.policy.rules import DEFAULT_EXCLUDE_TAGS, Policy, PolicySet
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 

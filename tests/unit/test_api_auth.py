@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.auth import Credentials, RegistryAuth, parse_challenge, scope_key
 from regsweep.sources.api.credentials import registry_host, resolve_credentials

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from regsweep.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
-from regsweep.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from regsweep.core.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
+from regsweep.core.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from regsweep.sources.api import (
     DeleteDisabledError,
     RegistryAuthError,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from regsweep.errors import RegistryAPIError
+from regsweep.core.errors import RegistryAPIError
 from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.pagination import PAGE_SIZE
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from regsweep import mediatypes
-from regsweep.errors import RegistryAPIError
-from regsweep.model import Digest, Inventory
+from regsweep.core import mediatypes
+from regsweep.core.errors import RegistryAPIError
+from regsweep.core.model import Digest, Inventory
 from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.discovery import discover_api
 

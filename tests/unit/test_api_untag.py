@@ -11,10 +11,10 @@ from typing import Literal, TypeVar
 import httpx
 import pytest
 
-from regsweep.errors import RegistryAPIError
-from regsweep.model import Digest
+from regsweep.apply.untag import Untagger, UntagMethod
+from regsweep.core.errors import RegistryAPIError
+from regsweep.core.model import Digest
 from regsweep.sources.api import RegistryClient, RetryPolicy
-from regsweep.sources.api.untag import Untagger, UntagMethod
 
 T = TypeVar("T")
 TagDelete = Literal["untag", "unsupported", "deletes-manifest"]

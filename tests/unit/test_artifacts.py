@@ -18,12 +18,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regsweep import mediatypes
-from regsweep.artifacts import artifact_links, tag_subject
-from regsweep.manifests import parse_manifest
-from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag, digest_hex
-from regsweep.plan import Plan, build_plan, plan_repository
-from regsweep.policy import Policy, PolicySet, decide_tags
+from regsweep.core import mediatypes
+from regsweep.core.artifacts import artifact_links, tag_subject
+from regsweep.core.manifests import parse_manifest
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag, digest_hex
+from regsweep.plan.planner import Plan, build_plan, plan_repository
+from regsweep.policy.rules import Policy, PolicySet, decide_tags
 from tests.unit.strategies import NOW, TIMES, digest_of, inventories, policy_sets
 
 DAY = timedelta(days=1)

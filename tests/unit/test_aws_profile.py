@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.sources.storage.aws_profile import ProfileSettings, read_profile
 
 CREDENTIALS = """

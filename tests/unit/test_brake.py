@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from regsweep.brake import REGISTRY, BrakeLimits, check_brake
-from regsweep.model import Digest, Inventory, Repository, Tag
-from regsweep.plan import Action, ActionKind
+from regsweep.core.model import Digest, Inventory, Repository, Tag
+from regsweep.plan.brake import REGISTRY, BrakeLimits, check_brake
+from regsweep.plan.planner import Action, ActionKind
 
 D = Digest("sha256:" + "a" * 64)
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)

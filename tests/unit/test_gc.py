@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.errors import OperationError
-from regsweep.gc import MarkError, collect_native, restore_quarantine
-from regsweep.gc.quarantine import QUARANTINE
-from regsweep.lock import LOCK, StorageLockedError
+from regsweep.collect.native import MarkError, collect_native, restore_quarantine
+from regsweep.collect.native.quarantine import QUARANTINE
+from regsweep.core.errors import OperationError
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
+from regsweep.state.lock import LOCK, StorageLockedError
 from tests.support.storage import tree_fingerprint
 from tests.unit.gc_tree import OLD, Tree, hex_of
 

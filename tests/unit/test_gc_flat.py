@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.gc import MarkError, collect_native
-from regsweep.gc.scan import find_repositories, scan_listing, scan_repository
+from regsweep.collect.native import MarkError, collect_native
+from regsweep.collect.native.scan import find_repositories, scan_listing, scan_repository
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
 from tests.unit.gc_tree import Tree, hex_of

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from regsweep import lease
-from regsweep.errors import OperationError
-from regsweep.lock import LOCK, StorageLockedError, storage_lock
+from regsweep.core.errors import OperationError
 from regsweep.sources.storage.local import LocalStore
+from regsweep.state import lease
+from regsweep.state.lock import LOCK, StorageLockedError, storage_lock
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 

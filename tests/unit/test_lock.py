@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.lock import LOCK, StorageLockedError, registry_lock, storage_lock
 from regsweep.sources.storage.local import LocalStore
+from regsweep.state.lock import LOCK, StorageLockedError, registry_lock, storage_lock
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regsweep import mediatypes
-from regsweep.manifests import ManifestError, parse_manifest
-from regsweep.model import Digest, parse_digest
+from regsweep.core import mediatypes
+from regsweep.core.manifests import ManifestError, parse_manifest
+from regsweep.core.model import Digest, parse_digest
 from tests.unit.strategies import HELM_CHART, HELM_CONFIG, digest_of
 
 CONFIG = digest_of("config")

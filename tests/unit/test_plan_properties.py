@@ -15,9 +15,9 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regsweep.model import Digest, Inventory, Manifest, Repository
-from regsweep.plan import Plan, build_plan, plan_repository
-from regsweep.policy import Policy, PolicySet
+from regsweep.core.model import Digest, Inventory, Manifest, Repository
+from regsweep.plan.planner import Plan, build_plan, plan_repository
+from regsweep.policy.rules import Policy, PolicySet
 from tests.unit.strategies import NOW, digest_of, inventories, policy_sets
 
 

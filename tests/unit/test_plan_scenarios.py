@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from regsweep import mediatypes
-from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
-from regsweep.plan import ActionKind, Plan, build_plan, plan_repository
-from regsweep.policy import Policy
+from regsweep.core import mediatypes
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
+from regsweep.plan.planner import ActionKind, Plan, build_plan, plan_repository
+from regsweep.policy.rules import Policy
 from tests.unit.strategies import NOW, digest_of
 
 DAY = timedelta(days=1)

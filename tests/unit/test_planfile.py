@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.errors import UsageError
-from regsweep.model import Digest, Inventory, Repository, Tag
-from regsweep.plan import Action, ActionKind, Plan, Summary
-from regsweep.planfile import (
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Digest, Inventory, Repository, Tag
+from regsweep.plan.file import (
     PlanFile,
     RegistryIdentity,
     inventory_fingerprint,
     read_plan_file,
     write_plan_file,
 )
+from regsweep.plan.planner import Action, ActionKind, Plan, Summary
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 D1 = Digest("sha256:" + "1" * 64)

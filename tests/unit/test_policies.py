@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from regsweep import mediatypes
-from regsweep.errors import UsageError
-from regsweep.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
-from regsweep.plan import build_plan, plan_repository
-from regsweep.policy import (
+from regsweep.core import mediatypes
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
+from regsweep.plan.planner import build_plan, plan_repository
+from regsweep.policy.rules import (
     MostRecentlyPushed,
     NewestVersions,
     Policy,

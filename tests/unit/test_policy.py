@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.durations import format_duration, parse_duration
-from regsweep.model import Digest, Repository, Tag
-from regsweep.policy import DEFAULT_EXCLUDE_TAGS, Policy, decide_tags
+from regsweep.core.durations import format_duration, parse_duration
+from regsweep.core.model import Digest, Repository, Tag
+from regsweep.policy.rules import DEFAULT_EXCLUDE_TAGS, Policy, decide_tags
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from regsweep import mediatypes
-from regsweep.errors import UsageError
-from regsweep.model import Digest, Inventory, Manifest, Repository, Tag, parse_digest
-from regsweep.plan import build_plan
-from regsweep.policy import Policy, PolicySet
-from regsweep.policyfile import parse_policies
+from regsweep.core import mediatypes
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Digest, Inventory, Manifest, Repository, Tag, parse_digest
+from regsweep.plan.planner import build_plan
+from regsweep.policy.file import parse_policies
+from regsweep.policy.rules import Policy, PolicySet
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

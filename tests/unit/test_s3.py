@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store, _stored
 
 

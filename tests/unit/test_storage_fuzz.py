@@ -21,11 +21,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regsweep import mediatypes
-from regsweep.errors import NotARegistryError
-from regsweep.model import Digest, Inventory, digest_hex, parse_digest
-from regsweep.plan import build_plan
-from regsweep.policy import Policy
+from regsweep.core import mediatypes, names
+from regsweep.core.errors import NotARegistryError
+from regsweep.core.model import Digest, Inventory, digest_hex, parse_digest
+from regsweep.plan.planner import build_plan
+from regsweep.policy.rules import Policy
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
@@ -233,9 +233,9 @@ def check_inventory(root: Path, inventory: Inventory, files: set[str], links: se
     assert digest_hex(SENTINEL_LAYER) not in text
 
     for name, repository in inventory.repositories.items():
-        assert layout.is_repository_name(name) and repository.name == name
+        assert names.is_repository_name(name) and repository.name == name
         for tag_name, tag in repository.tags.items():
-            assert layout.is_tag_name(tag_name)
+            assert names.is_tag_name(tag_name)
             assert (tag.repository, tag.name) == (name, tag_name)
             assert parse_digest(tag.digest) == tag.digest
             link = layout.tag_current_link(name, tag_name)
@@ -405,7 +405,7 @@ def test_split_repository_path_returns_a_valid_name_or_nothing(relative: str) ->
     split = layout.split_repository_path(relative)
     if split is None:
         return
-    assert layout.is_repository_name(split.repository)
+    assert names.is_repository_name(split.repository)
     assert split.section.startswith("_")
     assert "/".join([split.repository, split.section, *split.rest]) == relative
 
@@ -415,7 +415,7 @@ def test_path_builders_refuse_names_that_are_not_names(repository: str, tag: str
     try:
         path = layout.tag_current_link(repository, tag)
     except ValueError:
-        assert not (layout.is_repository_name(repository) and layout.is_tag_name(tag))
+        assert not (names.is_repository_name(repository) and names.is_tag_name(tag))
         return
     assert check_relative(path) == path
     split = layout.split_repository_path(path[len(R) + 1 :])

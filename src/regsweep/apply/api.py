@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from regsweep.apply.storage import ManifestDeleter
-from regsweep.plan import Plan
+from regsweep.plan.planner import Plan
 from regsweep.settings import Settings
 from regsweep.sources.api.open import open_registry
 

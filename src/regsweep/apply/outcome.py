@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from regsweep.plan import Action
+from regsweep.plan.planner import Action
 
 
 class Outcome(StrEnum):

@@ -14,14 +14,14 @@ from collections.abc import Callable, Mapping
 
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.apply.runner import ApplyReport, apply_actions
-from regsweep.journal import Journal
-from regsweep.manifests import ManifestError, parse_manifest
-from regsweep.model import Digest, Manifest
-from regsweep.plan import Action, Plan
+from regsweep.apply.untag import Untagger, UntagMethod
+from regsweep.core.manifests import ManifestError, parse_manifest
+from regsweep.core.model import Digest, Manifest
+from regsweep.plan.planner import Action, Plan
 from regsweep.settings import Settings
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.open import open_registry
-from regsweep.sources.api.untag import Untagger, UntagMethod
+from regsweep.state.journal import Journal
 
 _OUTCOMES = {
     "deleted": Outcome.DELETED,

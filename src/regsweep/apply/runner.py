@@ -15,9 +15,9 @@ from itertools import groupby
 from typing import Protocol
 
 from regsweep.apply.outcome import ActionResult, Outcome
-from regsweep.errors import RegsweepError, UsageError
-from regsweep.journal import Journal
-from regsweep.plan import Action, ActionKind
+from regsweep.core.errors import RegsweepError, UsageError
+from regsweep.plan.planner import Action, ActionKind
+from regsweep.state.journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
 from regsweep.apply.outcome import ActionResult, Outcome
-from regsweep.manifests import ManifestError, parse_manifest
-from regsweep.model import Digest
-from regsweep.plan import Action
+from regsweep.core import names
+from regsweep.core.manifests import ManifestError, parse_manifest
+from regsweep.core.model import Digest
+from regsweep.plan.planner import Action
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import Store
@@ -101,7 +102,7 @@ class StorageApplier:
         repository, digest = action.repository, action.digest
         tags = layout.tags_folder(repository)
         for tag in self.store.list_dir(tags):
-            if not layout.is_tag_name(tag):
+            if not names.is_tag_name(tag):
                 continue
             try:
                 current = layout.parse_link(self.store.read(f"{tags}/{tag}/current/link"))
@@ -136,7 +137,7 @@ class StorageApplier:
             return ActionResult(action, Outcome.ALREADY_GONE, "revision no longer exists")
         tags = layout.tags_folder(repository)
         for tag in self.store.list_dir(tags):
-            if layout.is_tag_name(tag):
+            if names.is_tag_name(tag):
                 self.store.delete_tree(layout.tag_index_entry(repository, tag, digest))
         self.store.delete_tree(layout.revision_folder(repository, digest))
         return ActionResult(action, Outcome.DELETED, "on storage")

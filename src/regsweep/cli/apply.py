@@ -10,14 +10,14 @@ from typing import Any
 import click
 
 from regsweep.cli.brake import enforce_brake
-from regsweep.cli.hidden import refuse_hidden_references
 from regsweep.cli.options import apply_options, registry_options, settings_from
 from regsweep.cli.plan import discover, open_source, registry_identity
 from regsweep.cli.render import render_plan
 from regsweep.cli.run import collect_commands, execute_plan
 from regsweep.cli.terminal import Terminal
-from regsweep.model import Digest, Inventory
-from regsweep.planfile import inventory_fingerprint, read_plan_file
+from regsweep.core.model import Digest, Inventory
+from regsweep.plan.file import inventory_fingerprint, read_plan_file
+from regsweep.plan.hidden import refuse_hidden_references
 
 #: Revisions linked less than this before the plan's discovery began are treated as pushed
 #: after it and re-checked: storage timestamps come from the storage's clock, the discovery

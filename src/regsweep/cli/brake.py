@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 
 from rich.markup import escape
 
-from regsweep.brake import BrakeLimits, Excess, check_brake
 from regsweep.cli.terminal import Terminal
-from regsweep.errors import UsageError
-from regsweep.model import Inventory
-from regsweep.plan import Action
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Inventory
+from regsweep.plan.brake import BrakeLimits, Excess, check_brake
+from regsweep.plan.planner import Action
 from regsweep.settings import Settings
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from regsweep.cli.options import policy_options, settings_from
 from regsweep.cli.plan import discover_and_plan
 from regsweep.cli.terminal import Terminal
-from regsweep.usage import disk_usage
+from regsweep.plan.usage import disk_usage
 
 
 @click.command("du")

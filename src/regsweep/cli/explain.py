@@ -1,7 +1,7 @@
 """``regsweep explain REPO[:TAG|@DIGEST]``: which policy, which rules, what happens, in words.
 
 Everything shown comes from the planner's own reasoning for the repository
-(:func:`regsweep.plan.plan_repository`), so the explanation is what a run would do.
+(:func:`regsweep.plan.planner.plan_repository`), so the explanation is what a run would do.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import click
 from regsweep.cli.options import policy_options, settings_from
 from regsweep.cli.plan import discover, open_source
 from regsweep.cli.terminal import Terminal
-from regsweep.durations import format_duration
-from regsweep.errors import UsageError
-from regsweep.model import Digest, Inventory, parse_digest
-from regsweep.plan import Action, RepositoryPlan, plan_repository
-from regsweep.policy import TagDecision
-from regsweep.sources.storage import layout
+from regsweep.core import names
+from regsweep.core.durations import format_duration
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Digest, Inventory, parse_digest
+from regsweep.plan.planner import Action, RepositoryPlan, plan_repository
+from regsweep.policy.rules import TagDecision
 
 
 @click.command("explain")
@@ -67,8 +67,8 @@ def parse_reference(reference: str) -> tuple[str, str | None, Digest | None]:
             digest = parse_digest(text)
         elif ":" in reference:
             repository, tag = reference.rsplit(":", 1)
-            layout.check_tag(tag)
-        layout.check_repository(repository)
+            names.check_tag(tag)
+        names.check_repository(repository)
     except ValueError as exc:
         raise UsageError(f"{reference!r}: {exc}; expected REPO, REPO:TAG or REPO@DIGEST") from None
     return repository, tag, digest

@@ -10,7 +10,7 @@ import click
 from regsweep.cli.options import registry_options, settings_from
 from regsweep.cli.run import native_collection, restart_after, restart_command
 from regsweep.cli.terminal import Terminal
-from regsweep.gc import restore_quarantine
+from regsweep.collect.native import restore_quarantine
 from regsweep.sources.storage.open import open_storage
 
 

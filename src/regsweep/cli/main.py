@@ -16,7 +16,7 @@ from regsweep.cli.gc import gc_command
 from regsweep.cli.plan import plan_command
 from regsweep.cli.run import run_command
 from regsweep.cli.verify import verify_command
-from regsweep.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
+from regsweep.core.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
 from regsweep.sources.api.retry import log_retry
 
 

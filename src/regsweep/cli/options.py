@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -16,12 +16,12 @@ from regsweep.cli.brake import brake_excesses
 from regsweep.cli.options import policy_options, settings_from
 from regsweep.cli.render import render_plan
 from regsweep.cli.terminal import Terminal
-from regsweep.durations import parse_duration
-from regsweep.errors import NotARegistryError, UsageError
-from regsweep.model import Inventory
-from regsweep.plan import Plan, build_plan
-from regsweep.planfile import PlanFile, RegistryIdentity, inventory_fingerprint, write_plan_file
-from regsweep.policy import PolicySet
+from regsweep.core.durations import parse_duration
+from regsweep.core.errors import NotARegistryError, UsageError
+from regsweep.core.model import Inventory
+from regsweep.plan.file import PlanFile, RegistryIdentity, inventory_fingerprint, write_plan_file
+from regsweep.plan.planner import Plan, build_plan
+from regsweep.policy.rules import PolicySet
 from regsweep.settings import Settings
 from regsweep.sources.api.errors import MalformedAnswerError
 from regsweep.sources.api.open import discover_registry

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
-from regsweep.plan import Action, ActionKind, Plan
+from regsweep.plan.planner import Action, ActionKind, Plan
 
 
 def short(digest: str) -> str:

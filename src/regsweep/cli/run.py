@@ -23,12 +23,12 @@ from regsweep.apply.registry_api import apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
 from regsweep.apply.storage import StorageApplier
 from regsweep.cli.brake import enforce_brake
-from regsweep.cli.hidden import refuse_hidden_references
 from regsweep.cli.options import apply_options, policy_options, settings_from
 from regsweep.cli.plan import discover, discover_and_plan
 from regsweep.cli.render import render_plan
 from regsweep.cli.terminal import Terminal
-from regsweep.collect import (
+from regsweep.collect.native import GcReport, collect_native
+from regsweep.collect.registry import (
     DEFAULT_GC_COMMAND,
     DEFAULT_RESTART_COMMAND,
     GcResult,
@@ -36,15 +36,15 @@ from regsweep.collect import (
     restart_registry,
     run_registry_gc,
 )
-from regsweep.errors import EXIT_FAILED, UsageError
-from regsweep.gc import GcReport, collect_native
-from regsweep.journal import Journal, default_journal_path
-from regsweep.lock import registry_lock
-from regsweep.model import Digest, Manifest
-from regsweep.plan import Plan
+from regsweep.core.errors import EXIT_FAILED, UsageError
+from regsweep.core.model import Digest, Manifest
+from regsweep.plan.hidden import refuse_hidden_references
+from regsweep.plan.planner import Plan
 from regsweep.settings import Settings
 from regsweep.sources.storage.discovery import list_blob_sizes
 from regsweep.sources.storage.store import Store
+from regsweep.state.journal import Journal, default_journal_path
+from regsweep.state.lock import registry_lock
 from regsweep.verify import VerifyReport, verify_inventory
 
 #: The registry's own GC takes seconds on disk but hours on object storage (#2812).
@@ -119,7 +119,7 @@ def execute_plan(
     failed = False
     journal_path = settings.journal or default_journal_path()
     with (
-        # one regsweep at a time changes a registry (see regsweep.lock)
+        # one regsweep at a time changes a registry (see regsweep.state.lock)
         registry_lock(
             store,
             settings.registry_url,

@@ -9,7 +9,7 @@ import click
 from regsweep.cli.options import registry_options, settings_from
 from regsweep.cli.plan import discover, open_source
 from regsweep.cli.terminal import Terminal
-from regsweep.errors import EXIT_FAILED
+from regsweep.core.errors import EXIT_FAILED
 from regsweep.verify import verify_inventory
 
 

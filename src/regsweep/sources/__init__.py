@@ -1,1 +1,1 @@
-"""Discovery: where an :class:`~regsweep.model.Inventory` comes from (storage or API)."""
+"""Discovery: where an :class:`~regsweep.core.model.Inventory` comes from (storage or API)."""

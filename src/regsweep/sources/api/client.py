@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 import httpx
 import stamina
 
-from regsweep import mediatypes
-from regsweep.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
-from regsweep.mediatypes import MANIFEST_ACCEPT
-from regsweep.model import Digest, parse_digest
+from regsweep.core import mediatypes
+from regsweep.core.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
+from regsweep.core.mediatypes import MANIFEST_ACCEPT
+from regsweep.core.model import Digest, parse_digest
+from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.errors import (
     MalformedAnswerError,
@@ -44,7 +45,6 @@ from regsweep.sources.api.retry import (
     RetryableAnswer,
     RetryPolicy,
 )
-from regsweep.sources.storage.layout import is_repository_name, is_tag_name
 
 #: Requests in flight at once. distribution serves a few hundred small requests per second
 #: on two cores; more parallelism only queues inside the registry.

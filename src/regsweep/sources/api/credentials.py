@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.sources.api.auth import Credentials
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Discover a registry's inventory over its API: catalog, tags, manifests and build times.
 
-Produces the same :class:`~regsweep.model.Inventory` as storage discovery, with two
+Produces the same :class:`~regsweep.core.model.Inventory` as storage discovery, with two
 differences the plan states: ``Tag.pushed_at`` is the image's build time (see
 :mod:`~regsweep.sources.api.ages`), and a repository's revisions are only the manifests
 reachable from its tags (the API cannot list untagged manifests, so regsweep never deletes
@@ -26,14 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from regsweep import mediatypes
-from regsweep.artifacts import tag_subject
-from regsweep.errors import RegistryAPIError
-from regsweep.manifests import ManifestError, parse_manifest
-from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.core import mediatypes
+from regsweep.core.artifacts import tag_subject
+from regsweep.core.errors import RegistryAPIError
+from regsweep.core.manifests import ManifestError, parse_manifest
+from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.sources.api import ages
 from regsweep.sources.api.client import RegistryClient
-from regsweep.sources.storage.layout import is_repository_name, is_tag_name
 
 log = logging.getLogger(__name__)
 

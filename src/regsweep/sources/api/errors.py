@@ -21,7 +21,7 @@ import json
 
 import httpx
 
-from regsweep.errors import OperationError, RegistryAPIError, UsageError
+from regsweep.core.errors import OperationError, RegistryAPIError, UsageError
 
 #: What to add to distribution's config.yml so that DELETE works (the default refuses it).
 DELETE_CONFIG_HINT = (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 
-from regsweep.errors import UsageError
-from regsweep.model import Inventory
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Inventory
 from regsweep.settings import Settings
 from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.client import RegistryClient, check_registry_url

@@ -11,7 +11,7 @@ import re
 
 import httpx
 
-from regsweep.errors import RegistryAPIError
+from regsweep.core.errors import RegistryAPIError
 
 #: Page size asked for. distribution answers 400 PAGINATION_NUMBER_INVALID above 1000, and
 #: ECR rejects more too; registries that ignore ``n`` (2.8's tag list) answer in one page.

@@ -6,7 +6,7 @@ import logging
 import ssl
 from pathlib import Path
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from regsweep.errors import NotARegistryError
-from regsweep.manifests import ManifestError, parse_manifest
-from regsweep.model import Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.core import names
+from regsweep.core.errors import NotARegistryError
+from regsweep.core.manifests import ManifestError, parse_manifest
+from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
 
@@ -151,7 +152,7 @@ def _record(files: _RepositoryFiles, split: layout.RepositoryPath, mtime: float)
     """File one metadata path; False for anything the layout does not have."""
     rest = split.rest
     if split.section == "_manifests" and len(rest) >= 2 and rest[0] == "tags":
-        if rest[2:] == ("current", "link") and layout.is_tag_name(rest[1]):
+        if rest[2:] == ("current", "link") and names.is_tag_name(rest[1]):
             files.tags[rest[1]] = mtime
             return True
         return len(rest) == 6 and rest[2] == "index" and rest[5] == "link"

@@ -11,8 +11,8 @@
         _manifests/tags/<tag>/index/sha256/<hex>/link  every digest the tag pointed to
         _uploads/<uuid>/...                            uploads in progress
 
-Names are validated with the distribution grammar before they become paths, so nothing
-read from the tree (or typed by a user) can point outside it.
+Names are validated with the distribution grammar (:mod:`regsweep.core.names`) before they
+become paths, so nothing read from the tree (or typed by a user) can point outside it.
 """
 
 from __future__ import annotations
@@ -20,35 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from regsweep.model import Digest, digest_hex, parse_digest
+from regsweep.core.model import Digest, digest_hex, parse_digest
+from regsweep.core.names import check_repository, check_tag, is_repository_name
 
 V2 = "docker/registry/v2"
 BLOBS = f"{V2}/blobs"
 REPOSITORIES = f"{V2}/repositories"
 
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def is_repository_name(name: str) -> bool:
-    return len(name) <= 255 and all(_COMPONENT.fullmatch(c) for c in name.split("/"))
-
-
-def is_tag_name(name: str) -> bool:
-    return bool(_TAG.fullmatch(name))
-
-
-def check_repository(name: str) -> str:
-    if not is_repository_name(name):
-        raise ValueError(f"invalid repository name {name!r}")
-    return name
-
-
-def check_tag(name: str) -> str:
-    if not is_tag_name(name):
-        raise ValueError(f"invalid tag name {name!r}")
-    return name
 
 
 def blob_data(digest: Digest) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.sources.storage.discovery import require_registry
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store

@@ -38,7 +38,7 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 from obstore.store import S3Store as _ObstoreS3
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 from regsweep.sources.storage.aws_profile import read_profile
 from regsweep.sources.storage.s3_listing import list_pages
 from regsweep.sources.storage.store import StoredFile, check_relative

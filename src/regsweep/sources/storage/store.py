@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from regsweep.errors import UsageError
+from regsweep.core.errors import UsageError
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Parse manifest bytes into :class:`~regsweep.model.Manifest` (pure, no I/O).
+"""Parse manifest bytes into :class:`~regsweep.core.model.Manifest` (pure, no I/O).
 
 Anything the registry stored is accepted as long as it is a JSON object: unknown media
 types (Helm charts, WASM, ORAS artifacts) are planned by the same rules as images because
@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from regsweep import mediatypes
-from regsweep.model import Descriptor, Digest, Manifest, parse_digest
+from regsweep.core import mediatypes
+from regsweep.core.model import Descriptor, Digest, Manifest, parse_digest
 
 
 class ManifestError(ValueError):

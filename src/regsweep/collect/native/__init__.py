@@ -12,15 +12,15 @@
     report.py      GcReport: counts, bytes, seconds per phase
 """
 
-from regsweep.gc.collector import (
+from regsweep.collect.native.collector import (
     DEFAULT_GRACE,
     DEFAULT_QUARANTINE_DELAY,
     DEFAULT_UPLOAD_MAX_AGE,
     collect_native,
     restore_quarantine,
 )
-from regsweep.gc.report import GcReport, Tally
-from regsweep.gc.scan import MarkError
+from regsweep.collect.native.report import GcReport, Tally
+from regsweep.collect.native.scan import MarkError
 
 __all__ = [
     "DEFAULT_GRACE",

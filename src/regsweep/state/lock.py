@@ -11,8 +11,8 @@ The lock is a file created only if absent (one atomic step on a filesystem, a co
 put on object storage), removed when the work ends. A regsweep that was killed leaves it
 behind: when the holder ran on this machine, in this pid namespace, and its pid is gone,
 the next regsweep takes the lock over (a run killed part way is finished by running again,
-see :mod:`regsweep.journal`); a lock from another machine is taken over once its lease
-ran out (:mod:`regsweep.lease`: several hosts may share a bucket); otherwise the error
+see :mod:`regsweep.state.journal`); a lock from another machine is taken over once its lease
+ran out (:mod:`regsweep.state.lease`: several hosts may share a bucket); otherwise the error
 names the file to delete once no regsweep runs.
 
 API mode has no storage to put the lock in, and the registry API has no lock primitive:
@@ -35,11 +35,11 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
-from regsweep.errors import OperationError
-from regsweep.journal import state_dir
-from regsweep.lease import Renewal, expired, lease_until
+from regsweep.core.errors import OperationError
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import Store
+from regsweep.state.journal import state_dir
+from regsweep.state.lease import Renewal, expired, lease_until
 
 #: regsweep's own area beside the registry's tree (``docker/``): the lock and the quarantine.
 AREA = "regsweep"

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from regsweep.errors import OperationError
-from regsweep.model import Digest
+from regsweep.core import names
+from regsweep.core.errors import OperationError
+from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
 
@@ -48,7 +49,7 @@ def find_repositories(store: Store) -> list[str]:
         name = stack.pop()
         entries = store.list_dir(f"{layout.REPOSITORIES}/{name}" if name else layout.REPOSITORIES)
         if name and any(marker in entries for marker in _MARKERS):
-            if not layout.is_repository_name(name):
+            if not names.is_repository_name(name):
                 raise MarkError(
                     f"{layout.REPOSITORIES}/{name} holds a repository with an invalid name; "
                     "rename or remove it before collecting (its blobs cannot be marked)"
@@ -84,8 +85,8 @@ def scan_repository(
         if digest is not None:
             scan.layers[digest] = f"{layers}/{hex_}/link"
     if tags:
-        names = [t for t in store.list_dir(layout.tags_folder(name)) if layout.is_tag_name(t)]
-        folders = [layout.tag_folder(name, t) for t in names]
+        tag_names = [t for t in store.list_dir(layout.tags_folder(name)) if names.is_tag_name(t)]
+        folders = [layout.tag_folder(name, t) for t in tag_names]
         current = store.stat_many([f"{folder}/current/link" for folder in folders])
         scan.dead_tags = [f for f, link in zip(folders, current, strict=True) if link is None]
         scan.uploads = [f"{base}/_uploads/{u}" for u in store.list_dir(f"{base}/_uploads")]
@@ -141,7 +142,7 @@ def scan_listing(store: Store, *, tags: bool = True) -> dict[str, RepositoryScan
                 digest = layout.digest_from_hex(rest[2])
                 if digest is not None:
                     scan.revisions.add(digest)
-            elif rest[0] == "tags" and layout.is_tag_name(rest[1]):
+            elif rest[0] == "tags" and names.is_tag_name(rest[1]):
                 key = (split.repository, rest[1])
                 tag_folders[key] = tag_folders.get(key, False) or rest[2:] == ("current", "link")
         elif split.section == "_uploads" and rest:

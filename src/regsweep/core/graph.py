@@ -7,7 +7,7 @@ Three kinds of edge keep something alive:
 - an image manifest keeps its config and layers;
 - a subject keeps its artifacts (signatures, SBOMs, attestations), however they are tied
   to it (OCI ``subject``, cosign tags, the referrers tag schema, buildx attestations: see
-  :mod:`regsweep.artifacts`): they describe the image and are worthless, or misleading,
+  :mod:`regsweep.core.artifacts`): they describe the image and are worthless, or misleading,
   without it.
 
 Deletion runs the edges the other way: an index before its children, an artifact before
@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 
-from regsweep.model import Digest, Manifest
+from regsweep.core.model import Digest, Manifest
 
 
 def reachable(
@@ -29,7 +29,7 @@ def reachable(
 ) -> dict[Digest, Digest | None]:
     """Every manifest digest reachable from ``roots`` through children and artifacts.
 
-    ``artifacts`` maps a subject to its artifacts (:func:`regsweep.artifacts.by_subject`).
+    ``artifacts`` maps a subject to its artifacts (:func:`regsweep.core.artifacts.by_subject`).
     A signature of an attestation of an image is reached in turn: the walk runs to the
     fixpoint.
 

@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from regsweep.model import Descriptor, Digest, Manifest, Repository, parse_digest
+from regsweep.core.model import Descriptor, Digest, Manifest, Repository, parse_digest
 
 ATTESTATION_TYPE = "vnd.docker.reference.type"
 ATTESTATION_MANIFEST = "attestation-manifest"

@@ -25,10 +25,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from regsweep.errors import UsageError
-from regsweep.model import Inventory, parse_digest
-from regsweep.plan import Action, ActionKind, Plan, Summary
-from regsweep.sources.storage import layout
+from regsweep.core import names
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Inventory, parse_digest
+from regsweep.plan.planner import Action, ActionKind, Plan, Summary
 
 FORMAT = "regsweep-plan"
 VERSION = 1
@@ -178,10 +178,10 @@ def _action(data: dict[str, Any]) -> Action:
         raise ValueError(f"invalid wave {wave!r}")
     return Action(
         kind=kind,
-        repository=layout.check_repository(data["repository"]),
+        repository=names.check_repository(data["repository"]),
         digest=parse_digest(data["digest"]),
         reason=str(data["reason"]),
-        tag=layout.check_tag(tag) if tag is not None else None,
+        tag=names.check_tag(tag) if tag is not None else None,
         pushed_at=_time(pushed_at) if pushed_at is not None else None,
         wave=wave,
     )

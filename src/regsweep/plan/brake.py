@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from regsweep.model import Inventory
-from regsweep.plan import Action, ActionKind
+from regsweep.core.model import Inventory
+from regsweep.plan.planner import Action, ActionKind
 
 REGISTRY = "the registry"
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from regsweep import mediatypes
-from regsweep.errors import RegistryAPIError
-from regsweep.model import Digest
+from regsweep.core import mediatypes
+from regsweep.core.errors import RegistryAPIError
+from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient, sha256_digest
 from regsweep.sources.api.errors import TagDeleteUnsupportedError
 

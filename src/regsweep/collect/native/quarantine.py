@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from regsweep.gc.vacuum import delete_blobs
-from regsweep.lock import AREA
-from regsweep.model import Digest, digest_hex
+from regsweep.collect.native.vacuum import delete_blobs
+from regsweep.core.model import Digest, digest_hex
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
+from regsweep.state.lock import AREA
 
 QUARANTINE = f"{AREA}/quarantine"
 

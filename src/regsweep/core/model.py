@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NewType
 
-from regsweep import mediatypes
+from regsweep.core import mediatypes
 
 Digest = NewType("Digest", str)
 

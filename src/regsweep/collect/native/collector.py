@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from regsweep.errors import OperationError
-from regsweep.gc.batches import each_batch, stat_all
-from regsweep.gc.cleanup import remove_dead_folders, remove_layer_links, remove_uploads
-from regsweep.gc.mark import Marker
-from regsweep.gc.quarantine import (
+from regsweep.collect.native.batches import each_batch, stat_all
+from regsweep.collect.native.cleanup import remove_dead_folders, remove_layer_links, remove_uploads
+from regsweep.collect.native.mark import Marker
+from regsweep.collect.native.quarantine import (
     QUARANTINE,
     Quarantined,
     list_quarantine,
@@ -35,8 +34,8 @@ from regsweep.gc.quarantine import (
     remove_empty_batches,
     restore_blobs,
 )
-from regsweep.gc.report import GcReport, Tally
-from regsweep.gc.scan import (
+from regsweep.collect.native.report import GcReport, Tally
+from regsweep.collect.native.scan import (
     MarkError,
     RepositoryScan,
     blob_prefixes,
@@ -44,12 +43,13 @@ from regsweep.gc.scan import (
     list_blobs,
     scan_listing,
 )
-from regsweep.gc.sweep import sweep_blobs
-from regsweep.lock import storage_lock
-from regsweep.model import Digest
+from regsweep.collect.native.sweep import sweep_blobs
+from regsweep.core.errors import OperationError
+from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import list_blob_sizes, require_registry
 from regsweep.sources.storage.store import PathEscapeError, Store
+from regsweep.state.lock import storage_lock
 
 #: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
 #: that takes, even for huge layers on a slow link.
@@ -82,9 +82,9 @@ def collect_native(
 ) -> GcReport:
     """Collect the garbage of the registry stored in ``store`` (a dry run changes nothing).
 
-    Raises :class:`~regsweep.lock.StorageLockedError` when another regsweep works on the
-    storage, and :class:`~regsweep.gc.scan.MarkError` (before any change) when the mark is
-    incomplete.
+    Raises :class:`~regsweep.state.lock.StorageLockedError` when another regsweep works on
+    the storage, and :class:`~regsweep.collect.native.scan.MarkError` (before any change)
+    when the mark is incomplete.
     """
     require_registry(store)
     report = GcReport(offline=offline, dry_run=dry_run)

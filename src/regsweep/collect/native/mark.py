@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 
-from regsweep.gc.scan import MarkError, RepositoryScan, scan_repository
-from regsweep.manifests import ManifestError, parse_manifest
-from regsweep.model import Digest, Manifest
+from regsweep.collect.native.scan import MarkError, RepositoryScan, scan_repository
+from regsweep.core.manifests import ManifestError, parse_manifest
+from regsweep.core.model import Digest, Manifest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
 

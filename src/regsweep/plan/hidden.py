@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from regsweep.errors import UsageError
-from regsweep.model import Inventory
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Inventory
 from regsweep.sources.storage import layout
 
 

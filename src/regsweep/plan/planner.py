@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from regsweep.artifacts import (
+from regsweep.core.artifacts import (
     ArtifactLink,
     artifact_links,
     attestation_subject,
@@ -19,10 +19,10 @@ from regsweep.artifacts import (
     by_subject,
     tag_subject,
 )
-from regsweep.durations import format_duration
-from regsweep.graph import deletion_order, marked_blobs, reachable
-from regsweep.model import Descriptor, Digest, Inventory, Manifest, Problem, Repository, Tag
-from regsweep.policy import Policy, PolicySet, TagDecision, decide_tags
+from regsweep.core.durations import format_duration
+from regsweep.core.graph import deletion_order, marked_blobs, reachable
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.policy.rules import Policy, PolicySet, TagDecision, decide_tags
 
 
 class ActionKind(StrEnum):
@@ -206,7 +206,7 @@ def plan_repository(
     multi-arch push uploads its children before the index that tags them, so a young
     untagged manifest may be about to be referenced), the pinned digests, and (when the
     policy keeps them) artifacts whose subject is gone. An artifact whose subject is here is
-    never a root by its own age: it follows its subject (:mod:`regsweep.artifacts`).
+    never a root by its own age: it follows its subject (:mod:`regsweep.core.artifacts`).
     Everything reachable from a root through index children and artifacts is kept; every
     other revision is deleted, parents and artifacts first.
     """
@@ -336,7 +336,7 @@ def _artifact_tag_decisions(
 ) -> list[TagDecision]:
     """Keep an artifact tag exactly when its subject is kept; an orphan's, when its manifest is.
 
-    The policy's rules never see these tags (see :func:`regsweep.policy.decide_tags`).
+    The policy's rules never see these tags (see :func:`regsweep.policy.rules.decide_tags`).
     """
     decisions = []
     for tag in repository.tags.values():

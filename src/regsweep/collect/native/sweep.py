@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from functools import partial
 
-from regsweep.gc.batches import each_batch, map_batches, stat_all
-from regsweep.gc.quarantine import Quarantined, quarantine_blob
-from regsweep.gc.report import GcReport
-from regsweep.gc.vacuum import delete_blobs
-from regsweep.model import Digest
+from regsweep.collect.native.batches import each_batch, map_batches, stat_all
+from regsweep.collect.native.quarantine import Quarantined, quarantine_blob
+from regsweep.collect.native.report import GcReport
+from regsweep.collect.native.vacuum import delete_blobs
+from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store, StoredFile
 

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from regsweep.errors import OperationError, UsageError
+from regsweep.core.errors import OperationError, UsageError
 
 log = logging.getLogger(__name__)
 

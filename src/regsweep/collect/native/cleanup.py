@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from functools import partial
 
-from regsweep.gc.batches import each_batch, map_batches, stat_all
-from regsweep.gc.report import Tally
-from regsweep.gc.scan import RepositoryScan
-from regsweep.gc.vacuum import delete_link_files
-from regsweep.model import Digest
+from regsweep.collect.native.batches import each_batch, map_batches, stat_all
+from regsweep.collect.native.report import Tally
+from regsweep.collect.native.scan import RepositoryScan
+from regsweep.collect.native.vacuum import delete_link_files
+from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
 

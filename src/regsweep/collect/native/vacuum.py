@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from regsweep.model import Digest
+from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import Store
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from regsweep.artifacts import tag_subject
-from regsweep.durations import format_duration
-from regsweep.model import Digest, Repository, Tag
+from regsweep.core.artifacts import tag_subject
+from regsweep.core.durations import format_duration
+from regsweep.core.model import Digest, Repository, Tag
 
 #: Tags never deleted unless the user says otherwise: the usual branch names and version
 #: tags (``1``, ``1.2``, ``v1.2.3``, ``10.1.0``, ``2.0.0-rc1``, ``1.2.3-alpine``). A suffix
@@ -289,7 +289,7 @@ class TagDecision:
 def decide_tags(repository: Repository, policy: Policy, now: datetime) -> list[TagDecision]:
     """Decide every tag of a repository by the policy's rules, in tag-name order.
 
-    Artifact tags (:func:`regsweep.artifacts.tag_subject`) are left out: they follow their
+    Artifact tags (:func:`regsweep.core.artifacts.tag_subject`) are left out: they follow their
     subject, which only the planner knows the fate of, and they must not take part in
     rankings such as "the last N pushed".
     """

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from regsweep.graph import marked_blobs
-from regsweep.model import Digest, Inventory
-from regsweep.plan import Plan
-from regsweep.policy import PolicySet
+from regsweep.core.graph import marked_blobs
+from regsweep.core.model import Digest, Inventory
+from regsweep.plan.planner import Plan
+from regsweep.policy.rules import PolicySet
 
 
 @dataclass(frozen=True, slots=True)

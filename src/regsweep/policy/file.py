@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from regsweep.durations import parse_duration
-from regsweep.errors import UsageError
-from regsweep.model import Digest, parse_digest
-from regsweep.policy import DEFAULT_UNTAGGED_GRACE, Policy, PolicySet, compile_pattern
+from regsweep.core.durations import parse_duration
+from regsweep.core.errors import UsageError
+from regsweep.core.model import Digest, parse_digest
+from regsweep.policy.rules import DEFAULT_UNTAGGED_GRACE, Policy, PolicySet, compile_pattern
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Count = Annotated[int, Field(ge=1, strict=True)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rich.filesize import decimal
 
-from regsweep.model import Digest
+from regsweep.core.model import Digest
 
 #: Problems listed in the text report; the JSON report has them all.
 PROBLEMS_SHOWN = 20

@@ -1,0 +1,32 @@
+"""Repository and tag names as the distribution grammar defines them.
+
+A name read from storage or typed by a user becomes a path or a URL; checking it against the
+grammar first is what keeps ``../`` and other surprises out of both.
+"""
+
+from __future__ import annotations
+
+import re
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def is_repository_name(name: str) -> bool:
+    return len(name) <= 255 and all(_COMPONENT.fullmatch(c) for c in name.split("/"))
+
+
+def is_tag_name(name: str) -> bool:
+    return bool(_TAG.fullmatch(name))
+
+
+def check_repository(name: str) -> str:
+    if not is_repository_name(name):
+        raise ValueError(f"invalid repository name {name!r}")
+    return name
+
+
+def check_tag(name: str) -> str:
+    if not is_tag_name(name):
+        raise ValueError(f"invalid tag name {name!r}")
+    return name
