@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from regsweep.apply.api import check_registry
 from regsweep.apply.outcome import Outcome
 from regsweep.apply.registry_api import ApiApplier, apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
-from regsweep.apply.untag import Untagger
+from regsweep.apply.untag import Untagger, UntagMethod
+from regsweep.cli.settings import load_settings
 from regsweep.plan.planner import ActionKind, Plan, build_plan
 from regsweep.policy.rules import Policy
-from regsweep.settings import Settings, load_settings
 from regsweep.sources.api.auth import Credentials, RegistryAuth
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
@@ -23,7 +24,7 @@ from regsweep.sources.api.errors import (
     RegistryAuthError,
     RegistryUnreachableError,
 )
-from regsweep.sources.api.open import discover_registry
+from regsweep.sources.api.open import RegistryAccess, discover_registry
 from regsweep.state.journal import Journal
 from tests.conftest import RegistryFactory
 from tests.support import storage
@@ -141,8 +142,11 @@ def test_a_refused_delete_stops_the_run_and_reports_the_rest(
             assert storage.tag_exists(server.root, repo, f"build-{n}")
 
 
-def settings_for(url: str, **flags: object) -> Settings:
-    return load_settings({"registry_url": url, **flags})
+def settings_for(url: str, **flags: object) -> RegistryAccess:
+    """The registry access that the settings (flags, then environment) give."""
+    access = load_settings({"registry_url": url, **flags}).registry_access()
+    assert access is not None
+    return access
 
 
 def test_settings_with_env_credentials_drive_discovery_and_apply(
@@ -173,7 +177,16 @@ def test_settings_with_env_credentials_drive_discovery_and_apply(
     inventory = asyncio.run(discover_registry(settings))
     plan = build_plan(inventory, Policy(), datetime.now(UTC))
     with Journal(tmp_path / "journal.jsonl") as journal:
-        report = asyncio.run(apply_over_api(settings, plan, inventory.manifests, journal=journal))
+        report = asyncio.run(
+            apply_over_api(
+                settings,
+                plan,
+                inventory.manifests,
+                untag_method=UntagMethod.THROWAWAY,
+                concurrency=8,
+                journal=journal,
+            )
+        )
     assert report.ok
     assert not storage.tag_exists(server.root, "app", "build-1")
     assert_pulls(server.host, "app", "latest", tmp_path, creds=("ci", "s3cret-pw"))
@@ -192,8 +205,8 @@ def test_deletes_disabled_stop_before_any_change(registry_factory: RegistryFacto
     plan = build_plan(inventory, Policy(), datetime.now(UTC))
     assert plan.actions
     before = storage.tree_fingerprint(server.root)
-    with Journal(None) as journal, pytest.raises(DeleteDisabledError, match="enabled: true"):
-        asyncio.run(apply_over_api(settings, plan, inventory.manifests, journal=journal))
+    with pytest.raises(DeleteDisabledError, match="enabled: true"):
+        asyncio.run(check_registry(settings, plan, api_mode=True))
     assert storage.tree_fingerprint(server.root) == before
 
 

@@ -290,7 +290,7 @@ def policies(draw: st.DrawFn, name: str = "default") -> Policy:
 
     max_age = draw(st.sampled_from(_MAX_AGES))
     return Policy(
-        max_age=None if max_age is None else timedelta(seconds=max_age),
+        pushed_within=None if max_age is None else timedelta(seconds=max_age),
         exclude_tags=pattern(_EXCLUDE_TAGS),
         keep_last=draw(st.integers(0, 3)),
         repositories=pattern(_SCOPES),

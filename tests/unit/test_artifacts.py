@@ -163,7 +163,7 @@ def test_the_policy_rules_never_see_artifact_tags() -> None:
     for i, (img, sig) in enumerate(zip(images, signatures, strict=True)):
         tags[f"build-{i}"] = (img, NOW - (10 - i) * DAY)
         tags[cosign_tag(img)] = (sig, NOW - (10 - i) * DAY + timedelta(minutes=1))
-    policy = Policy(max_age=None, exclude_tags=re.compile("^sha256-"), keep_last=2)
+    policy = Policy(pushed_within=None, exclude_tags=re.compile("^sha256-"), keep_last=2)
     plan, inventory = plan_of([*images, *signatures], tags, policy)
     assert untagged(plan) == {"build-0", "build-1", cosign_tag(images[0]), cosign_tag(images[1])}
     ruled = decide_tags(inventory.repositories["app"], policy, NOW)

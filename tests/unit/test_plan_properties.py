@@ -63,7 +63,7 @@ def kept_by_rules(repository: Repository, policy: Policy) -> set[str]:
         or tag.name in newest
         or versions.get(tag.name) in top_versions
         or tag.pushed_at is None
-        or (policy.max_age is not None and NOW - tag.pushed_at <= policy.max_age)
+        or (policy.pushed_within is not None and NOW - tag.pushed_at <= policy.pushed_within)
     }
 
 
@@ -309,7 +309,7 @@ def test_parents_and_referrers_are_deleted_before_what_they_reference(
 
 
 #: Keeps nothing but what is unknown: every readable revision older than 0 s goes.
-DELETE_ALL = Policy(max_age=timedelta(0), exclude_tags=None, untagged_grace=timedelta(0))
+DELETE_ALL = Policy(pushed_within=timedelta(0), exclude_tags=None, untagged_grace=timedelta(0))
 
 
 @given(inventories())
@@ -387,13 +387,13 @@ def test_keeping_more_never_deletes_more(
     only shrink the plan: no setting a user raises to be safer makes regsweep delete more."""
     looser = []
     for policy in policies.policies:
-        max_age = policy.max_age
+        max_age = policy.pushed_within
         if max_age is not None and data.draw(st.booleans()):
             max_age = max_age + timedelta(days=data.draw(st.integers(0, 60)))
         looser.append(
             replace(
                 policy,
-                max_age=max_age,
+                pushed_within=max_age,
                 exclude_tags=policy.exclude_tags
                 if data.draw(st.booleans()) or policy.exclude_tags is None
                 else re.compile(f"{policy.exclude_tags.pattern}|^build"),

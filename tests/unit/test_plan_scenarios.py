@@ -380,7 +380,7 @@ def test_a_cycle_of_artifact_tags_does_not_reorder_the_signature_of_an_image_out
         f"sha256-{app.digest.removeprefix('sha256:')}.sig": (sig, OLD),
         f"sha256-{other.digest.removeprefix('sha256:')}.sig": (sig, OLD),
     }
-    everything = Policy(max_age=timedelta(0), exclude_tags=None, untagged_grace=timedelta(0))
+    everything = Policy(pushed_within=timedelta(0), exclude_tags=None, untagged_grace=timedelta(0))
     plan = build_plan(
         inventory(repository("app", manifests, tags), manifests=manifests), everything, NOW
     )

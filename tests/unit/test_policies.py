@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from regsweep.cli.settings import load_settings
 from regsweep.core import mediatypes
 from regsweep.core.errors import UsageError
 from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
@@ -22,7 +23,6 @@ from regsweep.policy.rules import (
     TagPattern,
     decide_tags,
 )
-from regsweep.settings import load_settings
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -60,7 +60,7 @@ def kept(repo: Repository, policy: Policy) -> set[str]:
 
 def only(*rules: str, **fields: object) -> Policy:
     """A policy with no rule but the ones given (the Policy defaults keep some)."""
-    base: dict[str, object] = {"max_age": None, "exclude_tags": None}
+    base: dict[str, object] = {"pushed_within": None, "exclude_tags": None}
     base.update(fields)
     return Policy(**base)  # type: ignore[arg-type]
 
@@ -83,14 +83,14 @@ def test_unknown_push_time_is_kept_by_every_policy() -> None:
     repo = repository(
         "app", tag("app", "mystery", None), tag("app", "old", 90), tag("app", "older", 99)
     )
-    assert kept(repo, only(max_age=DAY)) == {"mystery"}
+    assert kept(repo, only(pushed_within=DAY)) == {"mystery"}
     assert kept(repo, only(keep_last=1)) == {"mystery", "old"}  # ranked among known times
     assert kept(repo, only(exclude_tags=re.compile("^x"))) == {"mystery"}
 
 
 def test_every_rule_that_keeps_a_tag_is_named() -> None:
     repo = repository("app", tag("app", "v1", 1))
-    policy = only(exclude_tags=re.compile("^v"), keep_last=1, max_age=2 * DAY)
+    policy = only(exclude_tags=re.compile("^v"), keep_last=1, pushed_within=2 * DAY)
     (decision,) = decide_tags(repo, policy, NOW)
     assert [type(rule) for rule, _ in decision.matches] == [
         TagPattern,
@@ -120,8 +120,8 @@ def test_first_matching_policy_decides_and_unmatched_repositories_are_left_alone
     )
     policies = PolicySet(
         (
-            only(name="keep-a", repositories=re.compile("team/a"), max_age=100 * DAY),
-            only(name="team", repositories=re.compile("team/.*"), max_age=30 * DAY),
+            only(name="keep-a", repositories=re.compile("team/a"), pushed_within=100 * DAY),
+            only(name="team", repositories=re.compile("team/.*"), pushed_within=30 * DAY),
         )
     )
     plan = build_plan(inv, policies, NOW)
@@ -137,7 +137,7 @@ def test_a_pinned_digest_keeps_its_untagged_manifest_and_its_tags() -> None:
     repo = repository("app", tag("app", "old", 90, target="pinned"), untagged={pinned: 90})
     loose = digest("loose")
     repo = Repository("app", repo.tags, {**repo.revisions, loose: NOW - 90 * DAY})
-    policy = only(max_age=DAY, pinned=frozenset({pinned}), name="p")
+    policy = only(pushed_within=DAY, pinned=frozenset({pinned}), name="p")
     planned = plan_repository(repo, inventory(repo).manifests, policy, NOW)
     assert [a.digest for a in planned.deletes] == [loose]
     assert not planned.untags
@@ -148,10 +148,10 @@ def test_orphaned_artifacts_are_kept_only_when_the_policy_says_so() -> None:
     signature = Manifest(digest("sig"), mediatypes.OCI_MANIFEST, 50, subject=digest("gone"))
     repo = Repository("app", {}, {signature.digest: NOW - 90 * DAY})
     manifests = {signature.digest: signature}
-    deleting = plan_repository(repo, manifests, only(max_age=DAY), NOW)
+    deleting = plan_repository(repo, manifests, only(pushed_within=DAY), NOW)
     assert [a.digest for a in deleting.deletes] == [signature.digest]
     keeping = plan_repository(
-        repo, manifests, only(max_age=DAY, delete_orphan_artifacts=False, name="ci"), NOW
+        repo, manifests, only(pushed_within=DAY, delete_orphan_artifacts=False, name="ci"), NOW
     )
     assert keeping.deletes == ()
     assert "policy ci keeps orphaned artifacts" in str(
@@ -186,7 +186,9 @@ def test_a_policy_file_and_a_flat_policy_setting_cannot_be_mixed(
     path = tmp_path / "p.yaml"
     path.write_text("policies:\n  - name: a\n    keep: {last: 3}\n")
     monkeypatch.setenv("MAX_AGE_SECONDS", "3600")
-    with pytest.raises(UsageError, match=r"remove max_age \(MAX_AGE_SECONDS\)"):
+    with pytest.raises(
+        UsageError, match=r"remove pushed_within \(PUSHED_WITHIN or MAX_AGE or MAX_AGE_SECONDS\)"
+    ):
         load_settings({"policy_file": path}).policies()
     monkeypatch.delenv("MAX_AGE_SECONDS")
     monkeypatch.setenv("REGSWEEP_POLICY", str(path))

@@ -23,7 +23,7 @@ from tests.unit.strategies import NOW, digest_of
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 #: Only the age rule: nothing excluded by name, nothing kept by rank.
-AGE_ONLY = Policy(max_age=30 * DAY, exclude_tags=None)
+AGE_ONLY = Policy(pushed_within=30 * DAY, exclude_tags=None)
 
 
 IMAGE = digest_of("image")
@@ -79,7 +79,7 @@ def test_a_tag_pushed_once_40_days_ago_is_deleted_and_says_why() -> None:
 
 def test_unknown_push_time_keeps_the_tag_even_with_a_zero_max_age() -> None:
     """No timestamp is not 'very old': that is how builds stamped 1970 lose their images."""
-    policy = Policy(max_age=timedelta(0), exclude_tags=None)
+    policy = Policy(pushed_within=timedelta(0), exclude_tags=None)
     assert decisions(repo(("t", None)), policy) == {"t": (True, "push time unknown")}
 
 
@@ -94,8 +94,9 @@ def test_a_push_time_in_the_future_keeps_the_tag() -> None:
 
 
 def test_without_an_age_rule_only_the_other_rules_keep() -> None:
-    """``max_age=None`` turns the age rule off: a tag pushed a second ago is not kept by it."""
-    policy = Policy(max_age=None, exclude_tags=re.compile("^keep"))
+    """``pushed_within=None`` turns the age rule off: a tag pushed a second ago is not kept
+    by it."""
+    policy = Policy(pushed_within=None, exclude_tags=re.compile("^keep"))
     repository = repo(("keep-me", NOW - 400 * DAY), ("fresh", NOW - timedelta(seconds=1)))
     assert kept(repository, policy) == {"keep-me"}
 
@@ -156,7 +157,7 @@ def test_the_default_exclude_pattern_leaves_builds_to_the_age_rule(name: str) ->
 
 def test_an_exclude_pattern_matches_anywhere_in_the_name() -> None:
     """Protective patterns use search: a loose pattern keeps more, never less."""
-    policy = Policy(max_age=DAY, exclude_tags=re.compile("prod"))
+    policy = Policy(pushed_within=DAY, exclude_tags=re.compile("prod"))
     repository = repo(
         ("preprod", NOW - 90 * DAY), ("prod-1", NOW - 90 * DAY), ("x", NOW - 90 * DAY)
     )
@@ -167,7 +168,7 @@ def test_an_exclude_pattern_matches_anywhere_in_the_name() -> None:
 
 
 def test_keep_last_keeps_the_most_recently_pushed_whatever_their_age() -> None:
-    policy = Policy(max_age=DAY, exclude_tags=None, keep_last=2)
+    policy = Policy(pushed_within=DAY, exclude_tags=None, keep_last=2)
     repository = repo(
         ("a", NOW - 50 * DAY), ("b", NOW - 60 * DAY), ("c", NOW - 40 * DAY), ("d", NOW - 70 * DAY)
     )
@@ -179,12 +180,12 @@ def test_keep_last_keeps_the_most_recently_pushed_whatever_their_age() -> None:
 
 def test_keep_last_breaks_push_time_ties_by_name_so_plans_are_stable() -> None:
     same = NOW - 50 * DAY
-    policy = Policy(max_age=DAY, exclude_tags=None, keep_last=1)
+    policy = Policy(pushed_within=DAY, exclude_tags=None, keep_last=1)
     assert kept(repo(("a", same), ("b", same), ("c", same)), policy) == {"c"}
 
 
 def test_keep_last_ranks_only_known_push_times_and_unknown_ones_are_kept_anyway() -> None:
-    policy = Policy(max_age=DAY, exclude_tags=None, keep_last=1)
+    policy = Policy(pushed_within=DAY, exclude_tags=None, keep_last=1)
     repository = repo(("unknown", None), ("newer", NOW - 40 * DAY), ("older", NOW - 50 * DAY))
     assert kept(repository, policy) == {"unknown", "newer"}
 
@@ -195,7 +196,7 @@ def test_keep_last_counts_every_tag_including_those_kept_by_name() -> None:
     (GitLab's keep_n counts only tags its keep regex does not protect; here N counts every
     tag of the repository, as the --keep-last help says.)
     """
-    policy = Policy(max_age=DAY, keep_last=2)  # default exclude pattern protects latest
+    policy = Policy(pushed_within=DAY, keep_last=2)  # default exclude pattern protects latest
     repository = repo(
         ("latest", NOW - 2 * DAY), ("build-3", NOW - 3 * DAY), ("build-2", NOW - 4 * DAY)
     )
@@ -203,7 +204,7 @@ def test_keep_last_counts_every_tag_including_those_kept_by_name() -> None:
 
 
 def test_keep_last_zero_keeps_nothing_by_rank() -> None:
-    policy = Policy(max_age=DAY, exclude_tags=None, keep_last=0)
+    policy = Policy(pushed_within=DAY, exclude_tags=None, keep_last=0)
     assert kept(repo(("only", NOW - 40 * DAY)), policy) == set()
 
 

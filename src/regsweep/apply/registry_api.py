@@ -18,9 +18,8 @@ from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
 from regsweep.plan.planner import Action, Plan
-from regsweep.settings import Settings
 from regsweep.sources.api.client import RegistryClient
-from regsweep.sources.api.open import open_registry
+from regsweep.sources.api.open import RegistryAccess, open_registry
 from regsweep.state.journal import Journal
 
 _OUTCOMES = {
@@ -120,29 +119,28 @@ class ApiApplier:
 
 
 async def apply_over_api(
-    settings: Settings,
+    access: RegistryAccess,
     plan: Plan,
     manifests: Mapping[Digest, Manifest],
     *,
+    untag_method: UntagMethod,
+    concurrency: int,
     journal: Journal,
     on_result: Callable[[ActionResult], None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` through the registry API: the ``run`` command's apply step in API mode.
 
-    Before the first change the registry is pinged and asked to delete a digest nobody
-    has, so a bad login or a registry with deletes disabled stops the run (exit 2) before
-    any tag was touched; the throw-away untag method relies on that.
+    The caller has run :func:`regsweep.apply.api.check_registry` before the first change,
+    so a bad login or a registry with deletes disabled stopped the run (exit 2) before any
+    tag was touched; the throw-away untag method relies on that.
     """
-    async with open_registry(settings) as client:
-        await client.ping()
-        if plan.actions:
-            await client.check_delete_enabled(plan.actions[0].repository)
-        untagger = Untagger(client, UntagMethod(settings.untag_method))
+    async with open_registry(access) as client:
+        untagger = Untagger(client, untag_method)
         applier = ApiApplier(client, untagger, plan, manifests)
         return await apply_actions(
             plan.actions,
             applier,
-            concurrency=settings.concurrency,
+            concurrency=concurrency,
             journal=journal,
             on_result=on_result,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,14 +9,15 @@ from typing import Any
 import click
 
 from regsweep.cli.brake import enforce_brake
-from regsweep.cli.options import apply_options, registry_options, settings_from
-from regsweep.cli.plan import discover, open_source, registry_identity
-from regsweep.cli.render import render_plan
-from regsweep.cli.run import collect_commands, execute_plan
+from regsweep.cli.options import options, settings_from
+from regsweep.cli.render import render_plan, render_run_report
+from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
+from regsweep.core.errors import EXIT_FAILED
 from regsweep.core.model import Digest, Inventory
+from regsweep.pipeline import discover, execute, open_target
+from regsweep.pipeline.hidden import refuse_hidden_references
 from regsweep.plan.file import inventory_fingerprint, read_plan_file
-from regsweep.plan.hidden import refuse_hidden_references
 
 #: Revisions linked less than this before the plan's discovery began are treated as pushed
 #: after it and re-checked: storage timestamps come from the storage's clock, the discovery
@@ -27,8 +27,7 @@ CLOCK_MARGIN = timedelta(minutes=5)
 
 @click.command("apply")
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
-@registry_options
-@apply_options
+@options(Group.REGISTRY, Group.API, Group.APPLY)
 def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> None:
     """Apply a plan written by `regsweep plan --out`, then collect garbage and verify.
 
@@ -38,12 +37,11 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     """
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    started = time.monotonic()
-    commands = collect_commands(settings)
+    run_options = settings.run_options(command="apply", collect=settings.collect_options())
     saved = read_plan_file(plan_file)
-    store = open_source(settings)
-    saved.check_usable(datetime.now(UTC), registry_identity(store, settings))
-    inventory, _ = discover(store, terminal, settings)
+    target = open_target(settings.target_spec())
+    saved.check_usable(datetime.now(UTC), target.identity)
+    inventory = discover(target, terminal).inventory
     refuse_hidden_references(inventory)
     if inventory_fingerprint(inventory) == saved.fingerprint:
         terminal.info("the registry is as it was when the plan was made")
@@ -53,18 +51,26 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         terminal.info(line)
     if not terminal.json_output:
         render_plan(terminal.out, saved.plan)
-    enforce_brake(saved.plan.actions, inventory, saved.policies, settings, force, terminal)
-    known = _known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN)
-    execute_plan(
-        saved.plan,
-        store,
-        known,
-        settings,
-        commands,
-        terminal,
-        started,
-        manifests=inventory.manifests,
+    enforce_brake(
+        saved.plan.actions,
+        inventory,
+        saved.policies,
+        settings.brake_limits(),
+        force=force,
+        dry_run=settings.dry_run,
+        terminal=terminal,
     )
+    report = execute(
+        saved.plan,
+        target,
+        run_options,
+        known=_known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN),
+        manifests=inventory.manifests,
+        observer=terminal,
+    )
+    render_run_report(terminal, report)
+    if not report.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _known_revisions(inventory: Inventory, before: datetime) -> dict[str, frozenset[Digest]]:

@@ -8,19 +8,21 @@ import click
 from rich.filesize import decimal
 from rich.table import Table
 
-from regsweep.cli.options import policy_options, settings_from
-from regsweep.cli.plan import discover_and_plan
+from regsweep.cli.options import options, settings_from
+from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
+from regsweep.pipeline import open_target, plan_registry
 from regsweep.plan.usage import disk_usage
 
 
 @click.command("du")
-@policy_options
+@options(Group.REGISTRY, Group.API, Group.POLICY)
 def du_command(output: str, **params: Any) -> None:
     """Per repository: bytes used in total, unique to it, shared, and reclaimable by the policy."""
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    planned = discover_and_plan(settings, terminal)
+    policies = settings.policies()
+    planned = plan_registry(open_target(settings.target_spec()), policies, terminal)
     usage = disk_usage(planned.inventory, planned.policies, planned.plan)
     if terminal.json_output:
         terminal.json(usage.to_json())

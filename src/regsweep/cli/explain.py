@@ -11,29 +11,29 @@ from typing import Any
 
 import click
 
-from regsweep.cli.options import policy_options, settings_from
-from regsweep.cli.plan import discover, open_source
+from regsweep.cli.options import options, settings_from
+from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core import names
 from regsweep.core.durations import format_duration
 from regsweep.core.errors import UsageError
 from regsweep.core.model import Digest, Inventory, parse_digest
+from regsweep.pipeline import discover, open_target
 from regsweep.plan.planner import Action, RepositoryPlan, plan_repository
 from regsweep.policy.rules import TagDecision
 
 
 @click.command("explain")
 @click.argument("reference")
-@policy_options
+@options(Group.REGISTRY, Group.API, Group.POLICY)
 def explain_command(reference: str, output: str, **params: Any) -> None:
     """Explain the decision for a repository, a tag (REPO:TAG) or a manifest (REPO@DIGEST)."""
     repository, tag, digest = parse_reference(reference)
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     policies = settings.policies()
-    inventory, _ = discover(
-        open_source(settings), terminal, settings, include=lambda name: name == repository
-    )
+    target = open_target(settings.target_spec())
+    inventory = discover(target, terminal, include=lambda name: name == repository).inventory
     if repository not in inventory.repositories:
         raise UsageError(f"no repository {repository!r} in the registry")
     policy = policies.policy_for(repository)

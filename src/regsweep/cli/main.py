@@ -1,42 +1,89 @@
-"""Entry point: parse, dispatch, and map every error to its exit code in one place."""
+"""Entry point: parse, dispatch, and map every error to its exit code in one place.
+
+Commands are imported when they run, not when the program starts: ``regsweep --help`` or a
+mistyped command should not pay for the HTTP client, pydantic and the storage drivers.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
-import stamina
 
 from regsweep import __version__
-from regsweep.cli.apply import apply_command
-from regsweep.cli.du import du_command
-from regsweep.cli.explain import explain_command
-from regsweep.cli.gc import gc_command
-from regsweep.cli.plan import plan_command
-from regsweep.cli.run import run_command
-from regsweep.cli.verify import verify_command
 from regsweep.core.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
-from regsweep.sources.api.retry import log_retry
+
+#: Each command: the module and function that define it, and its one-line help (shown by
+#: ``regsweep --help`` without importing the command; a test keeps the two the same).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": (
+        "regsweep.cli.plan:plan_command",
+        "Discover the registry and print the cleanup plan (nothing is deleted).",
+    ),
+    "run": (
+        "regsweep.cli.run:run_command",
+        "Delete what the policy no longer keeps, collect garbage, and verify every kept tag.",
+    ),
+    "verify": (
+        "regsweep.cli.verify:verify_command",
+        "Check every tag: manifest, config, layers and index children all present.",
+    ),
+    "explain": (
+        "regsweep.cli.explain:explain_command",
+        "Explain the decision for a repository, a tag (REPO:TAG) or a manifest (REPO@DIGEST).",
+    ),
+    "apply": (
+        "regsweep.cli.apply:apply_command",
+        "Apply a plan written by `regsweep plan --out`, then collect garbage and verify.",
+    ),
+    "du": (
+        "regsweep.cli.du:du_command",
+        "Per repository: bytes used in total, unique to it, shared, and reclaimable by the policy.",
+    ),
+    "gc": (
+        "regsweep.cli.gc:gc_command",
+        "Mark every blob a manifest needs, sweep the rest, clean links, folders and uploads.",
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (see :data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, name = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, short) in COMMANDS.items()])
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="regsweep")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 def cli(verbose: int) -> None:
     """Keep a self-hosted Docker/OCI registry from filling its disk, safely."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # every retry of a request to the registry is logged (imported here: it loads stamina)
+    import stamina
+
+    from regsweep.sources.api.retry import log_retry
+
     stamina.instrumentation.set_on_retry_hooks([log_retry])
-
-
-cli.add_command(plan_command)
-cli.add_command(run_command)
-cli.add_command(verify_command)
-cli.add_command(explain_command)
-cli.add_command(apply_command)
-cli.add_command(du_command)
-cli.add_command(gc_command)
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
+from regsweep.apply.outcome import Outcome
+from regsweep.cli.terminal import Terminal
+from regsweep.pipeline.report import RunReport
 from regsweep.plan.planner import Action, ActionKind, Plan
 
 
@@ -52,3 +55,32 @@ def render_summary(console: Console, plan: Plan) -> None:
         )
     if plan.problems:
         console.print(f"{len(plan.problems)} problems found and skipped (see warnings)")
+
+
+def render_run_report(terminal: Terminal, report: RunReport) -> None:
+    """The run's last word: the JSON report, or one line of what was deleted and freed."""
+    if terminal.json_output:
+        terminal.json(report.to_json())
+        return
+    parts = []
+    if report.apply is not None:
+        applied = report.apply
+        parts.append(
+            f"deleted {applied.count(Outcome.DELETED, ActionKind.UNTAG)} tags and "
+            f"{applied.count(Outcome.DELETED, ActionKind.DELETE_MANIFEST)} manifests"
+        )
+        for outcome in _NOTED_OUTCOMES:
+            if count := applied.count(outcome):
+                parts.append(f"{count} {outcome.value.replace('_', ' ')}")
+    if report.storage is not None:
+        storage = report.storage
+        parts.append(
+            f"storage {decimal(storage.before)} -> {decimal(storage.after)} "
+            f"(freed {decimal(storage.freed)})"
+        )
+    parts.append(f"{round(report.seconds, 3):.1f}s")
+    terminal.out.print("; ".join(parts))
+
+
+#: Outcomes the summary line counts, in this order.
+_NOTED_OUTCOMES = (Outcome.SKIPPED, Outcome.ALREADY_GONE, Outcome.FAILED, Outcome.NOT_ATTEMPTED)

@@ -8,14 +8,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.status import Status
+
+from regsweep.collect.native import GcReport
+from regsweep.collect.registry import GcResult
+from regsweep.pipeline.observer import StatusUpdate
 
 
 class Terminal:
+    """The command line's :class:`~regsweep.pipeline.observer.Observer`."""
+
     def __init__(self, *, json_output: bool = False, quiet: bool = False) -> None:
         self.out = Console(soft_wrap=False, highlight=False)
         self.err = Console(stderr=True, highlight=False)
@@ -38,11 +43,19 @@ class Terminal:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
         sys.stdout.flush()
 
-    def status(self, message: str) -> AbstractContextManager[Status | None]:
-        """A spinner on stderr for a long step (nothing when stderr is not a terminal)."""
+    @contextmanager
+    def status(self, message: str) -> Iterator[StatusUpdate | None]:
+        """A spinner on stderr for a long step (nothing when stderr is not a terminal);
+        yields the function that changes its text."""
         if self.quiet or not self.err.is_terminal:
-            return nullcontext()
-        return self.err.status(message)
+            yield None
+            return
+        with self.err.status(message) as spinner:
+            yield lambda text: spinner.update(text)
+
+    def collected(self, report: GcResult | GcReport) -> None:
+        """What a garbage collection did, on stderr."""
+        self.info(report.describe() if isinstance(report, GcResult) else report.render_text())
 
     @contextmanager
     def progress(self, description: str, *, total: int) -> Iterator[Callable[[], None]]:

@@ -6,15 +6,15 @@ from typing import Any
 
 import click
 
-from regsweep.cli.options import registry_options, settings_from
-from regsweep.cli.plan import discover, open_source
+from regsweep.cli.options import options, settings_from
+from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
-from regsweep.verify import verify_inventory
+from regsweep.pipeline import open_target, verify_target
 
 
 @click.command("verify")
-@registry_options
+@options(Group.REGISTRY, Group.API)
 def verify_command(output: str, **params: Any) -> None:
     """Check every tag: manifest, config, layers and index children all present. Exit 1 if not.
 
@@ -22,8 +22,7 @@ def verify_command(output: str, **params: Any) -> None:
     """
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    inventory, _ = discover(open_source(settings), terminal, settings, check_blobs=True)
-    report = verify_inventory(inventory)
+    report = verify_target(open_target(settings.target_spec()), terminal)
     if terminal.json_output:
         terminal.json(report.to_json())
     else:

@@ -43,6 +43,13 @@ class GcResult:
         """Blobs went: the registry's blob-descriptor cache may still claim them (#1803)."""
         return not self.dry_run and self.blobs_deleted > 0
 
+    def describe(self) -> str:
+        """One line: what was marked and what went (or would go)."""
+        verb = "would delete" if self.dry_run else "deleted"
+        return (
+            f"garbage-collect: {self.blobs_marked} blobs marked, {verb} {self.blobs_deleted} blobs"
+        )
+
     def to_json(self) -> dict[str, object]:
         return {
             "command": " ".join(self.command),

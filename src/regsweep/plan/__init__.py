@@ -2,5 +2,5 @@
 
 Pure except ``file`` (the plan file written for review and read back by ``apply``).
 ``planner`` builds the plan, ``usage`` the bytes per repository, ``brake`` the safety brake's
-judgement of a plan, ``hidden`` the refusal to delete beside what discovery could not read.
+judgement of a plan.
 """

@@ -105,7 +105,7 @@ class PolicySpec(_Section):
             exclude_repositories=_compiled(self.repositories.exclude),
             exclude_tags=_compiled(keep.tags),
             keep_last=keep.last or 0,
-            max_age=keep.pushed_within,
+            pushed_within=keep.pushed_within,
             keep_versions=keep.semver or 0,
             pinned=frozenset(Digest(d) for d in keep.digests),
             untagged_grace=self.untagged_grace,

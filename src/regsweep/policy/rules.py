@@ -31,7 +31,7 @@ DEFAULT_EXCLUDE_TAGS = (
     r"^(latest|main|master|develop|stable"
     r"|v?\d+|v?\d+\.\d+(\.\d+)?(-[0-9A-Za-z][0-9A-Za-z._-]*)?)$"
 )
-DEFAULT_MAX_AGE = timedelta(days=30)
+DEFAULT_PUSHED_WITHIN = timedelta(days=30)
 DEFAULT_UNTAGGED_GRACE = timedelta(hours=1)
 DEFAULT_POLICY_NAME = "default"
 MAX_RULES_TEXT_IN_REASON = 80
@@ -176,9 +176,11 @@ class UnknownPushTime:
 class Policy:
     """One retention policy over the repositories it scopes.
 
-    The fields are the seed's flat settings plus the policy file's additions: ``max_age``
-    is "pushed within", ``exclude_tags`` is "tags matching", ``keep_last`` is "the N most
-    recently pushed"; ``None`` or ``0`` turns a rule off.
+    The fields are the seed's flat settings plus the policy file's additions, named as the
+    setting and the policy file name them: ``pushed_within`` (``--max-age``,
+    ``MAX_AGE_SECONDS``, ``keep.pushed_within``), ``exclude_tags`` is "tags matching"
+    (``keep.tags``), ``keep_last`` "the N most recently pushed" (``keep.last``); ``None``
+    or ``0`` turns a rule off.
 
     The scope pattern ``repositories`` must match the whole repository name
     (``re.fullmatch``): a loose scope would delete in repositories the user did not name.
@@ -186,7 +188,7 @@ class Policy:
     more, never less.
     """
 
-    max_age: timedelta | None = DEFAULT_MAX_AGE
+    pushed_within: timedelta | None = DEFAULT_PUSHED_WITHIN
     exclude_tags: re.Pattern[str] | None = re.compile(DEFAULT_EXCLUDE_TAGS)
     keep_last: int = 0
     repositories: re.Pattern[str] | None = None
@@ -218,8 +220,8 @@ class Policy:
             rules.append(MostRecentlyPushed(self.keep_last))
         if self.keep_versions > 0:
             rules.append(NewestVersions(self.keep_versions))
-        if self.max_age is not None:
-            rules.append(PushedWithin(self.max_age))
+        if self.pushed_within is not None:
+            rules.append(PushedWithin(self.pushed_within))
         rules.append(UnknownPushTime())
         return tuple(rules)
 

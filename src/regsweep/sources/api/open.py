@@ -1,70 +1,84 @@
-"""The one place settings become a :class:`RegistryClient` (URL, credentials, TLS), and
-discovery through it, for the commands' API mode (``--registry-url`` without storage)."""
+"""The one place a :class:`RegistryAccess` becomes a :class:`RegistryClient` (URL,
+credentials, TLS), and discovery through it."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from regsweep.core.errors import UsageError
 from regsweep.core.model import Inventory
-from regsweep.settings import Settings
 from regsweep.sources.api.auth import RegistryAuth
-from regsweep.sources.api.client import RegistryClient, check_registry_url
+from regsweep.sources.api.client import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    RegistryClient,
+    check_registry_url,
+)
 from regsweep.sources.api.credentials import resolve_credentials
 from regsweep.sources.api.discovery import discover_api
 from regsweep.sources.api.tls import ssl_context
 
 
-def open_registry(settings: Settings) -> RegistryClient:
-    """A client for ``settings.registry_url`` (not yet pinged: ``await client.ping()``).
+@dataclass(frozen=True)
+class RegistryAccess:
+    """How to reach a registry's API: where, as whom, trusting what.
+
+    ``username`` and ``password`` None fall back to the Docker config and its credential
+    helpers (see :mod:`regsweep.sources.api.credentials`). The password is kept out of
+    ``repr`` so that no log or traceback prints it.
+    """
+
+    url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    #: do not verify the registry's TLS certificate (an explicit choice, never a fallback)
+    insecure: bool = False
+    #: seconds to connect, or between two reads of an answer; see RetryPolicy
+    timeout: float = DEFAULT_TIMEOUT
+    #: requests in flight at once
+    concurrency: int = DEFAULT_CONCURRENCY
+
+
+def open_registry(access: RegistryAccess) -> RegistryClient:
+    """A client for ``access.url`` (not yet pinged: ``await client.ping()``).
 
     Everything that can be wrong locally (URL, credentials, certificate files) is a
-    :class:`UsageError` here, before any request.
+    :class:`~regsweep.core.errors.UsageError` here, before any request.
     """
-    if settings.registry_url is None:
-        raise UsageError(
-            "no registry given: set --registry-url (REGISTRY_URL) to the registry's API, "
-            "or --registry-dir (REGISTRY_DIR) to its storage folder"
-        )
-    url = check_registry_url(settings.registry_url)
-    password = settings.registry_password
-    credentials = resolve_credentials(
-        url,
-        username=settings.registry_username,
-        password=password.get_secret_value() if password is not None else None,
-    )
-    tls_options = (
-        settings.registry_ca_cert,
-        settings.registry_client_cert,
-        settings.registry_client_key,
-    )
+    url = check_registry_url(access.url)
+    credentials = resolve_credentials(url, username=access.username, password=access.password)
+    tls_options = (access.ca_cert, access.client_cert, access.client_key)
     verify: ssl.SSLContext | bool = True
-    if url.startswith("https://") or settings.registry_insecure or any(tls_options):
+    if url.startswith("https://") or access.insecure or any(tls_options):
         verify = ssl_context(
-            ca_cert=settings.registry_ca_cert,
-            client_cert=settings.registry_client_cert,
-            client_key=settings.registry_client_key,
-            insecure=settings.registry_insecure,
+            ca_cert=access.ca_cert,
+            client_cert=access.client_cert,
+            client_key=access.client_key,
+            insecure=access.insecure,
         )
     return RegistryClient(
         url,
         auth=RegistryAuth(credentials),
         verify=verify,
-        concurrency=settings.concurrency,
-        timeout=settings.registry_timeout,
+        concurrency=access.concurrency,
+        timeout=access.timeout,
     )
 
 
 async def discover_registry(
-    settings: Settings,
+    access: RegistryAccess,
     *,
     include: Callable[[str], bool] | None = None,
     progress: Callable[[str], None] | None = None,
     check_blobs: bool = False,
 ) -> Inventory:
     """Ping the registry (bad URL, TLS or login: exit 2 here), then discover it over the API."""
-    async with open_registry(settings) as client:
+    async with open_registry(access) as client:
         await client.ping()
         return await discover_api(
             client, include=include, progress=progress, check_blobs=check_blobs

@@ -1,0 +1,73 @@
+"""How garbage is collected after apply: one options value for both collectors.
+
+Defaults live here, where they are used; the command line and the settings file only
+override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+
+from regsweep.collect.native.collector import (
+    DEFAULT_GRACE,
+    DEFAULT_QUARANTINE_DELAY,
+    DEFAULT_UPLOAD_MAX_AGE,
+)
+
+#: The registry's own GC takes seconds on disk but hours on object storage (#2812).
+GC_TIMEOUT_SECONDS = 6 * 3600
+RESTART_TIMEOUT_SECONDS = 300
+
+
+class Collector(Enum):
+    """Which garbage collector runs after the deletions."""
+
+    #: the registry's own ``garbage-collect`` command (the seed's choice)
+    REGISTRY = "registry"
+    #: regsweep's collector on the storage (see :mod:`regsweep.collect.native`)
+    NATIVE = "native"
+    #: none: the registry collects by itself, or the user does it later
+    NONE = "none"
+
+
+class NativeMode(Enum):
+    """Whether the registry may be taking pushes while regsweep's collector runs.
+
+    ``LIVE`` keeps a grace period and a quarantine so a push racing the sweep loses
+    nothing (distribution #3045); ``OFFLINE`` is for a registry that is stopped or
+    read-only, and deletes at once.
+    """
+
+    LIVE = "live"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class NativeOptions:
+    """regsweep's own collector: see :func:`regsweep.collect.native.collect_native`."""
+
+    mode: NativeMode = NativeMode.LIVE
+    #: blobs and layer links younger than this are never swept (pushes in flight)
+    grace: timedelta = DEFAULT_GRACE
+    #: a quarantined blob is deleted once unreferenced this long
+    quarantine_delay: timedelta = DEFAULT_QUARANTINE_DELAY
+    #: uploads not written to for this long are abandoned
+    upload_max_age: timedelta = DEFAULT_UPLOAD_MAX_AGE
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """The collector, its command lines, and the restart after a collection that freed blobs.
+
+    The command lines are built (and checked) before the first deletion, so a missing
+    container name fails a run that has changed nothing.
+    """
+
+    collector: Collector = Collector.NONE
+    #: the registry's ``garbage-collect`` command, split into arguments (REGISTRY only)
+    gc_argv: tuple[str, ...] | None = None
+    #: the restart command, or None not to restart (a warning says to do it by hand)
+    restart_argv: tuple[str, ...] | None = None
+    native: NativeOptions = field(default_factory=NativeOptions)

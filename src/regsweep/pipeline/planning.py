@@ -1,0 +1,57 @@
+"""Plan: discover the registry and apply the policies to it. Changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from regsweep.core.model import Inventory
+from regsweep.pipeline.discovery import discover
+from regsweep.pipeline.observer import LoggingObserver, Observer
+from regsweep.pipeline.target import Target
+from regsweep.plan.file import PlanFile, inventory_fingerprint
+from regsweep.plan.planner import Plan, build_plan
+from regsweep.policy.rules import PolicySet
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with everything it was computed from."""
+
+    target: Target
+    inventory: Inventory
+    policies: PolicySet
+    plan: Plan
+    #: when discovery started, and when the plan was computed
+    discovered_at: datetime
+    now: datetime
+
+    def plan_file(self, lifetime: timedelta) -> PlanFile:
+        """The plan as a file for review and ``regsweep apply``, usable for ``lifetime``."""
+        return PlanFile(
+            created_at=self.now,
+            expires_at=self.now + lifetime,
+            discovered_at=self.discovered_at,
+            registry=self.target.identity,
+            policy_source=self.policies.source,
+            policies=tuple(self.policies.describe()),
+            fingerprint=inventory_fingerprint(self.inventory),
+            plan=self.plan,
+        )
+
+
+def plan_registry(target: Target, policies: PolicySet, observer: Observer | None = None) -> Planned:
+    """The first two steps of every command: read the registry, apply the policies.
+
+    Only the repositories some policy covers are read over the API (storage is read whole:
+    one listing serves every repository).
+    """
+    observer = observer or LoggingObserver()
+    discovered = discover(
+        target, observer, include=lambda name: policies.policy_for(name) is not None
+    )
+    for line in policies.describe():
+        observer.info(line)
+    now = datetime.now(UTC)
+    plan = build_plan(discovered.inventory, policies, now)
+    return Planned(target, discovered.inventory, policies, plan, discovered.started, now)
