@@ -7,4 +7,5 @@ scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/ruff format --check src tests benchmarks scripts
 .venv/bin/mypy src
+.venv/bin/lint-imports --no-cache
 .venv/bin/pytest -p no:cacheprovider "$@"

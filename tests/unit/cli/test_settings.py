@@ -1,0 +1,130 @@
+"""Settings: each declared once, and everything derived from that declaration agrees."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+import pytest
+
+from regsweep.cli.main import COMMANDS, cli
+from regsweep.cli.settings import FLAT_POLICY, Group, Settings, env_names, load_settings
+from regsweep.collect.options import Collector, NativeMode
+from regsweep.core.errors import UsageError
+from regsweep.pipeline.target import TargetSpec
+
+
+def command(name: str) -> click.Command:
+    found = cli.get_command(click.Context(cli), name)
+    assert found is not None
+    return found
+
+
+def flags_of(name: str) -> set[str]:
+    return {flag for p in command(name).params for flag in (*p.opts, *p.secondary_opts)}
+
+
+@pytest.fixture(autouse=True)
+def no_seed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MAX_AGE_SECONDS", "EXCLUDE_TAGS", "DRY_RUN", "REGISTRY_DIR", "REGISTRY_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_seed_names_and_the_new_name_all_set_pushed_within(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert load_settings({}).pushed_within == timedelta(days=30)
+    monkeypatch.setenv("MAX_AGE_SECONDS", "3600")
+    assert load_settings({}).pushed_within == timedelta(hours=1)
+    monkeypatch.delenv("MAX_AGE_SECONDS")
+    monkeypatch.setenv("PUSHED_WITHIN", "2d")
+    assert load_settings({}).pushed_within == timedelta(days=2)
+    config = tmp_path / "regsweep.yaml"
+    config.write_text("max_age: 5d\n")
+    monkeypatch.delenv("PUSHED_WITHIN")
+    assert load_settings({}, config).pushed_within == timedelta(days=5)
+    # a flag wins over the environment, which wins over the file
+    monkeypatch.setenv("MAX_AGE_SECONDS", "60")
+    assert load_settings({}, config).pushed_within == timedelta(minutes=1)
+    assert load_settings({"pushed_within": "7d"}, config).pushed_within == timedelta(days=7)
+
+
+def test_both_flags_of_pushed_within_reach_the_policy() -> None:
+    params = {p.name: p for p in command("plan").params}
+    assert params["pushed_within"].opts == ["--pushed-within", "--max-age"]
+    assert "[PUSHED_WITHIN or MAX_AGE or MAX_AGE_SECONDS]" in (params["pushed_within"].help or "")
+
+
+def test_a_bad_seed_variable_is_named_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_AGE_SECONDS", "abc")
+    expected = r"pushed_within \(PUSHED_WITHIN or MAX_AGE or MAX_AGE_SECONDS\): .*'abc'"
+    with pytest.raises(UsageError, match=expected):
+        load_settings({})
+
+
+def test_every_flagged_setting_is_an_option_of_the_commands_of_its_group() -> None:
+    by_group = {
+        Group.REGISTRY: ("plan", "run", "apply", "du", "explain", "verify", "gc"),
+        Group.API: ("plan", "run", "apply", "du", "explain", "verify", "gc"),
+        Group.POLICY: ("plan", "run", "du", "explain"),
+        Group.APPLY: ("run", "apply"),
+        Group.NATIVE: ("gc",),
+    }
+    for name, info in Settings.model_fields.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict), name
+        for flag in extra["flags"]:
+            for each in str(flag).split("/"):
+                for cmd in by_group[Group(extra["group"])]:
+                    assert each in flags_of(cmd), f"{each} ({name}) missing from {cmd}"
+
+
+def test_a_policy_file_replaces_exactly_the_flat_policy_settings() -> None:
+    assert {
+        "pushed_within",
+        "exclude_tags",
+        "keep_last",
+        "repositories",
+        "exclude_repositories",
+        "untagged_grace",
+        "delete_orphan_artifacts",
+    } == FLAT_POLICY
+
+
+def test_env_names_list_every_alias_and_plain_settings_their_own_name() -> None:
+    assert env_names("storage") == "STORAGE or REGSWEEP_STORAGE"
+    assert env_names("keep_last") == "KEEP_LAST"
+    assert env_names("max_age_seconds") == "MAX_AGE_SECONDS"
+
+
+def test_the_command_list_shows_each_commands_own_help() -> None:
+    for name, (_, short) in COMMANDS.items():
+        assert command(name).get_short_help_str(limit=200) == short
+
+
+def test_settings_become_a_target_and_the_collection_options() -> None:
+    settings = load_settings({"registry_url": "http://127.0.0.1:5000", "concurrency": 3})
+    spec = settings.target_spec()
+    assert spec == TargetSpec(storage=None, s3=spec.s3, registry=settings.registry_access())
+    assert spec.registry is not None and spec.registry.concurrency == 3
+    # API only, no container or command: the registry is left to collect by itself
+    assert settings.collect_options().collector is Collector.NONE
+    native = load_settings(
+        {
+            "registry_dir": Path("/srv"),
+            "gc": "native",
+            "gc_offline": True,
+            "docker_registry_name": "registry",
+        }
+    )
+    options = native.collect_options()
+    assert options.collector is Collector.NATIVE
+    assert options.native.mode is NativeMode.OFFLINE
+    assert options.restart_argv == ("docker", "restart", "registry")
+
+
+def test_native_collection_over_the_api_alone_is_refused() -> None:
+    settings = load_settings({"registry_url": "http://127.0.0.1:5000", "gc": "native"})
+    with pytest.raises(UsageError, match="--gc native collects on the registry's storage"):
+        settings.collect_options()
