@@ -103,42 +103,77 @@ def test_without_an_age_rule_only_the_other_rules_keep() -> None:
 
 # --- the default exclude pattern ------------------------------------------------------------
 
+#: Real-world tag names the default keeps forever: branch names, releases, bare majors.
 PROTECTED = [
     "latest",
     "main",
     "master",
     "develop",
     "stable",
+    # bare majors, up to three digits (node:22, postgres:17, alpine:3, v3)
     "1",
-    "1.2",
+    "3",
+    "20",
+    "117",
     "v1",
+    "v3",
+    # releases, with or without v, patch, pre-release or variant suffix
+    "1.2",
     "v1.2",
+    "1.2.3",
     "v1.2.3",
     "10.1.0",
+    "0.1.0",
     "2.0.0-rc1",
+    "1.2.3-rc.1",
+    "v2.1.0-beta.2",
     "1.2.3-alpine",
     "3.19-alpine",
-    "1.2.3-rc.1",
-    # A bare number is a major version, so build numbers and dates are protected too: the
-    # price of protecting "1" (a pattern cannot tell 1 from 1234), on the side of keeping.
-    "1234",
-    "20240101",
+    "1.25.3-bookworm",
+    # calendar versions: releases, even when they read like a date with dots
+    "24.04",
+    "2024.1.0",
+    "2024.01.01",
 ]
+#: Real-world tag names the default leaves to the age rule: CI builds, dates, commits, branches.
 NOT_PROTECTED = [
+    # CI build numbers: a number of four digits or more is no major version
+    "1234",
+    "45678",
+    "v1234",
+    "4417358",  # a short commit hash that happens to be all digits
+    # dates
+    "20240101",
+    "2024-01-01",
+    "20240101-1530",
+    # commit hashes
+    "a1b2c3d",
+    "sha-3f2a9c1",
+    "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+    # branch and PR builds
     "feature-x",
     "pr-123",
+    "main-12",
+    "renovate-lodash-4.x",
+    "dependabot-npm-and-yarn-axios-1.6.0",
     "1234-fix-login",  # a PR build: a suffix counts only after major.minor
-    "sha-abc123",
-    "latest-foo",  # the branch names must match whole: latest-foo is some build of a branch
+    "12-fix-login",
+    # node:20-alpine style: indistinguishable from the PR build 20-fix-login; a registry
+    # that mirrors such images adds them with --exclude-tags
+    "20-alpine",
+    "build-456",
+    "nightly",
+    # names that merely contain a protected one: the branch names must match whole
+    "latest-foo",
     "foo-latest",
     "main-2024",
     "mainline",
+    # almost versions
     "v1.2.3.4",
     "V1.2.3",
     "1.2.3alpine",
     "1.",
     "v",
-    "nightly",
     "abc123",
 ]
 

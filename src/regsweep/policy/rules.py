@@ -24,12 +24,23 @@ from regsweep.core.durations import format_duration
 from regsweep.core.model import Digest, Repository, Tag
 
 #: Tags never deleted unless the user says otherwise: the usual branch names and version
-#: tags (``1``, ``1.2``, ``v1.2.3``, ``10.1.0``, ``2.0.0-rc1``, ``1.2.3-alpine``). A suffix
-#: counts only after ``major.minor`` so that ``1234-fix-login`` (a PR build) is not mistaken
-#: for a release; ``3.19-alpine`` is a release.
+#: tags (``1``, ``20``, ``v3``, ``1.2``, ``v1.2.3``, ``10.1.0``, ``2.0.0-rc1``,
+#: ``1.2.3-alpine``, ``3.19-alpine``), and nothing else.
+#:
+#: A bare number is a major version only up to three digits. CI registries fill up with
+#: build numbers (``1234``), dates (``20240101``) and all-digit commit hashes
+#: (``4417358``): protecting every number kept exactly the images a cleanup is for. Majors
+#: of real software stay below 1000 (``node:22``, ``postgres:17``, ``alpine:3``) while a
+#: build counter passes 1000 early in a project's life, dates have eight digits and short
+#: hashes seven. The price, on the side of keeping: a CI's first 999 builds are kept.
+#:
+#: A dotted version is kept whatever its numbers: calendar versions (``24.04``,
+#: ``2024.1.0``, ``2024.01.15``) are releases, and a pattern cannot tell them from a date
+#: written with dots. A suffix counts only after ``major.minor`` so that ``1234-fix-login``
+#: or ``12-fix-login`` (PR builds) are not mistaken for releases.
 DEFAULT_EXCLUDE_TAGS = (
     r"^(latest|main|master|develop|stable"
-    r"|v?\d+|v?\d+\.\d+(\.\d+)?(-[0-9A-Za-z][0-9A-Za-z._-]*)?)$"
+    r"|v?\d{1,3}|v?\d+\.\d+(\.\d+)?(-[0-9A-Za-z][0-9A-Za-z._-]*)?)$"
 )
 DEFAULT_PUSHED_WITHIN = timedelta(days=30)
 DEFAULT_UNTAGGED_GRACE = timedelta(hours=1)
