@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich import box
+from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.render import column
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.pipeline import open_target, plan_registry
-from regsweep.plan.usage import disk_usage
+from regsweep.plan.usage import Usage, disk_usage
 
 
 @click.command("du")
@@ -27,11 +30,25 @@ def du_command(output: str, **params: Any) -> None:
     if terminal.json_output:
         terminal.json(usage.to_json())
         return
-    table = Table(title="storage per repository (largest first)", title_justify="left")
-    for column in ("repository", "policy", "tags", "manifests"):
-        table.add_column(column)
-    for column in ("total", "unique", "shared", "reclaimable"):
-        table.add_column(column, justify="right")
+    render_usage(terminal.out, usage)
+
+
+def render_usage(console: Console, usage: Usage) -> None:
+    """The table of repositories, largest first, then the registry's totals."""
+    # Eight columns fit 80 only without a box and its padding (23 columns of lines and
+    # spaces): columns one space apart under a rule, as df prints them. Names fold; the
+    # figures never break.
+    figures = ("tags", "manifests", "total", "unique", "shared", "reclaimable")
+    table = Table(
+        column("repository"),
+        column("policy"),
+        *(column(name, justify="right", no_wrap=True) for name in figures),
+        title="storage per repository (largest first)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=0,
+    )
     for row in usage.repositories:
         table.add_row(
             row.name,
@@ -43,8 +60,8 @@ def du_command(output: str, **params: Any) -> None:
             decimal(row.bytes_shared),
             decimal(row.bytes_reclaimable),
         )
-    terminal.out.print(table)
-    terminal.out.print(
+    console.print(table)
+    console.print(
         f"stored {decimal(usage.bytes_stored)}; the policy reclaims "
         f"{decimal(usage.bytes_reclaimable)} (each blob once); "
         f"{decimal(usage.bytes_unreferenced)} unreferenced already, waiting for garbage collection"

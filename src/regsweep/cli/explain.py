@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.render import abbreviate_digests
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core import names
@@ -143,34 +144,39 @@ def _manifest(
 
 
 def _render(terminal: Terminal, data: dict[str, Any]) -> None:
-    out = terminal.out
+    """The explanation in words, digests shortened as in every text output (JSON: whole)."""
+
+    def say(text: str) -> None:
+        terminal.out.print(abbreviate_digests(text), markup=False)
+
+    def verdict(decision: str, what: str) -> None:
+        mark = "[green]KEEP[/green]" if decision == "keep" else "[red]DELETE[/red]"
+        terminal.out.print(f"  decision: {mark} {what}", highlight=False)
+
     if data["policy"] is None:
-        out.print(f"{data['repository']}: {data['decision']}", markup=False)
+        say(f"{data['repository']}: {data['decision']}")
         for line in data["policies_tried"]:
-            out.print(f"  not in the scope of {line}", markup=False)
+            say(f"  not in the scope of {line}")
         return
-    out.print(f"{data['repository']}: {data['policy_description']}", markup=False)
+    say(f"{data['repository']}: {data['policy_description']}")
     for tag in data["tags"]:
         ago = f"pushed {tag['pushed_ago']} ago" if tag["pushed_ago"] else "push time unknown"
-        out.print(f"\ntag {tag['tag']} -> {tag['digest']} ({ago})", markup=False)
+        say(f"\ntag {tag['tag']} -> {tag['digest']} ({ago})")
         if tag["artifact_of"]:
-            out.print(
+            say(
                 f"  artifact of {tag['artifact_of']}: kept exactly as long as it "
-                "(the keep rules do not apply)",
-                markup=False,
+                "(the keep rules do not apply)"
             )
-            out.print(f"  because: {tag['reason']}", markup=False)
+            say(f"  because: {tag['reason']}")
         else:
-            out.print("  keep rules (any one keeps the tag):", markup=False)
+            say("  keep rules (any one keeps the tag):")
         for rule in tag["rules"]:
             mark = "yes" if rule["keeps"] else "no "
             why = f": {rule['why']}" if rule["why"] else ""
-            out.print(f"    {mark} {rule['rule']}{why}", markup=False)
-        verdict = "[green]KEEP[/green]" if tag["decision"] == "keep" else "[red]DELETE[/red]"
-        out.print(f"  decision: {verdict} the tag", highlight=False)
+            say(f"    {mark} {rule['rule']}{why}")
+        verdict(tag["decision"], "the tag")
     for manifest in data["manifests"]:
         tags = f" (tags: {', '.join(manifest['tags'])})" if manifest["tags"] else " (untagged)"
-        verdict = "[green]KEEP[/green]" if manifest["decision"] == "keep" else "[red]DELETE[/red]"
-        out.print(f"\nmanifest {manifest['digest']}{tags}", markup=False)
-        out.print(f"  decision: {verdict} the manifest", highlight=False)
-        out.print(f"  because: {manifest['reason']}", markup=False)
+        say(f"\nmanifest {manifest['digest']}{tags}")
+        verdict(manifest["decision"], "the manifest")
+        say(f"  because: {manifest['reason']}")

@@ -1,19 +1,43 @@
-"""Plans and reports as human tables (rich)."""
+"""Plans and reports as human tables (rich), readable in a terminal, a pipe or a cron log.
+
+Text is read by people in 80 columns as often as in a wide terminal: a full sha256 digest
+is 71 characters, so text shows digests the way docker shows image IDs, 12 hex digits
+(:func:`abbreviate_digests`). JSON output keeps every digest whole: it is for machines,
+and the planner's reasons carry full digests for it.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
+import re
+
+from rich.console import Console, JustifyMethod
 from rich.filesize import decimal
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from regsweep.apply.outcome import Outcome
 from regsweep.cli.terminal import Terminal
 from regsweep.pipeline.report import RunReport
 from regsweep.plan.planner import Action, ActionKind, Plan
 
+#: A whole sha256 digest; the first group is what text output shows of it.
+_FULL_DIGEST = re.compile(r"\b(sha256:[0-9a-f]{12})[0-9a-f]{52}(?![0-9a-f])")
 
-def short(digest: str) -> str:
-    return digest[:19]
+
+def abbreviate_digests(text: str) -> str:
+    """``text`` with every ``sha256:<64 hex>`` cut to ``sha256:<12 hex>``, for text output.
+
+    Only ``sha256:`` digests are cut: cosign tags (``sha256-<hex>.sig``) are names, and a
+    name shown shortened would name another tag.
+    """
+    return _FULL_DIGEST.sub(r"\1", text)
+
+
+def column(header: str, *, justify: JustifyMethod = "left", no_wrap: bool = False) -> Column:
+    """A table column whose header is never cut to ``reposi…``: it is at least as wide as
+    its header. Long values fold onto more lines, except ``no_wrap`` ones (digests, sizes),
+    which keep their width and make the others fold instead."""
+    return Column(header, justify=justify, no_wrap=no_wrap, overflow="fold", min_width=len(header))
 
 
 def render_plan(console: Console, plan: Plan, *, show_kept: bool = False) -> None:
@@ -27,16 +51,30 @@ def render_plan(console: Console, plan: Plan, *, show_kept: bool = False) -> Non
             tag = decision.tag
             kept.setdefault(tag.repository, []).append((tag.name, tag.digest, decision.reason))
     for repository in sorted(set(merged) | set(kept)):
-        table = Table(title=repository, title_justify="left", expand=False)
-        table.add_column("action")
-        table.add_column("tag")
-        table.add_column("digest")
-        table.add_column("reason", overflow="fold")
+        table = Table(
+            column("action", no_wrap=True),
+            column("tag"),
+            column("digest", no_wrap=True),
+            column("reason"),
+            title=repository,
+            title_justify="left",
+        )
+        # Text cells: a reason quotes the user's regexes, whose [a-z] rich would take for markup
         for action in merged.get(repository, []):
             label = "untag" if action.kind is ActionKind.UNTAG else "delete manifest"
-            table.add_row(label, action.tag or "", short(action.digest), action.reason)
+            table.add_row(
+                label,
+                action.tag or "",
+                abbreviate_digests(action.digest),
+                Text(abbreviate_digests(action.reason)),
+            )
         for name, digest, reason in kept.get(repository, []):
-            table.add_row("[green]keep[/green]", name, short(digest), reason)
+            table.add_row(
+                Text("keep", style="green"),
+                name,
+                abbreviate_digests(digest),
+                Text(abbreviate_digests(reason)),
+            )
         console.print(table)
     render_summary(console, plan)
 
