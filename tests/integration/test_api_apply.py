@@ -14,6 +14,7 @@ from regsweep.apply.registry_api import ApiApplier, apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
 from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.cli.settings import load_settings
+from regsweep.plan.file import RegistryIdentity
 from regsweep.plan.planner import ActionKind, Plan, build_plan
 from regsweep.policy.rules import Policy
 from regsweep.sources.api.auth import Credentials, RegistryAuth
@@ -44,7 +45,7 @@ def plan_and_apply(url: str, auth: object = None) -> tuple[Plan, ApplyReport]:
             inventory = await discover_api(client)
             plan = build_plan(inventory, Policy(), datetime.now(UTC))
             applier = ApiApplier(client, Untagger(client), plan, inventory.manifests)
-            with Journal(None) as journal:
+            with Journal(None, RegistryIdentity(None, url)) as journal:
                 report = await apply_actions(plan.actions, applier, concurrency=4, journal=journal)
             return plan, report
 
@@ -109,7 +110,7 @@ def test_a_tag_pointing_at_a_doomed_manifest_since_planning_saves_it(
             assert [a.digest for a in plan.manifest_deletes] == [old.digest]
             pusher.tag("app", "release-candidate", old)  # pushed between plan and apply
             applier = ApiApplier(client, Untagger(client), plan, inventory.manifests)
-            with Journal(None) as journal:
+            with Journal(None, RegistryIdentity(None, registry.url)) as journal:
                 return await apply_actions(plan.actions, applier, concurrency=2, journal=journal)
 
     report = asyncio.run(main())
@@ -176,7 +177,7 @@ def test_settings_with_env_credentials_drive_discovery_and_apply(
     assert "s3cret-pw" not in repr(settings)
     inventory = asyncio.run(discover_registry(settings))
     plan = build_plan(inventory, Policy(), datetime.now(UTC))
-    with Journal(tmp_path / "journal.jsonl") as journal:
+    with Journal(tmp_path / "journal.jsonl", RegistryIdentity(None, server.url)) as journal:
         report = asyncio.run(
             apply_over_api(
                 settings,

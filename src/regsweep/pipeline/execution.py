@@ -88,7 +88,7 @@ def execute(
     # before the lock and the journal: a bad URL, login or disabled deletes leave no trace
     if target.registry is not None:
         asyncio.run(check_registry(target.registry, plan, api_mode=target.mode is Mode.API))
-    journal_path = options.journal or default_journal_path()
+    journal_path = options.journal or default_journal_path(target.identity)
     collection: AnyCollection | None = None
     storage: StorageBytes | None = None
     with (
@@ -99,7 +99,7 @@ def execute(
             now=datetime.now(UTC),
             command=options.command,
         ),
-        Journal(journal_path) as journal,
+        Journal(journal_path, target.identity) as journal,
     ):
         journal.write("start", plan=plan.summary.to_json())
         applied = asyncio.run(_apply(plan, target, options, known, manifests, journal, observer))

@@ -46,6 +46,9 @@ class RegistryIdentity:
             return str(self.url)
         return self.storage + (f" ({self.url})" if self.url else "")
 
+    def to_json(self) -> dict[str, str | None]:
+        return {"storage": self.storage, "url": self.url}
+
 
 @dataclass(frozen=True)
 class PlanFile:
@@ -94,7 +97,7 @@ def write_plan_file(path: Path, planned: PlanFile) -> None:
         "created_at": planned.created_at.isoformat(),
         "expires_at": planned.expires_at.isoformat(),
         "discovered_at": planned.discovered_at.isoformat(),
-        "registry": {"storage": planned.registry.storage, "url": planned.registry.url},
+        "registry": planned.registry.to_json(),
         "policy": {"source": planned.policy_source, "policies": list(planned.policies)},
         "inventory_fingerprint": planned.fingerprint,
         "summary": planned.plan.summary.to_json(),
