@@ -89,11 +89,13 @@ def build_scenario(pusher: Pusher, root: Path, *, now: float | None = None) -> S
         out.doomed_blobs.update({image.digest, *image.blobs} - shared)
     push("shop/api", "feature-x", 10, keep=True)
 
-    # tools/ci/runner: a nested repository
+    # tools/ci/runner: a nested repository, with a CI build number (no version: it ages)
     push("tools/ci/runner", "main", 100, keep=True)
     stale = push("tools/ci/runner", "feature-old", 100, keep=False)
-    out.deleted_manifests.add(("tools/ci/runner", stale.digest))
-    out.doomed_blobs.update({stale.digest, *stale.blobs} - shared)
+    build = push("tools/ci/runner", "4711", 60, keep=False)
+    for image in (stale, build):
+        out.deleted_manifests.add(("tools/ci/runner", image.digest))
+        out.doomed_blobs.update({image.digest, *image.blobs} - shared)
     return out
 
 
