@@ -21,7 +21,7 @@ from regsweep.plan.planner import build_plan
 from regsweep.policy.file import parse_policies
 from regsweep.policy.rules import Policy, PolicySet
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "policies.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "policies.md"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 

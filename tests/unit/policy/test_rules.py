@@ -1,6 +1,6 @@
 """The retention rules, scenario by scenario: age, default exclusions, keep-last, scope, durations.
 
-(Version ranking, pinned digests, orphaned artifacts and policy sets: test_policies.py.)
+(Version ranking, pinned digests, orphaned artifacts and policy sets: test_rules_keep.py.)
 """
 
 from __future__ import annotations

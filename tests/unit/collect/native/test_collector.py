@@ -23,7 +23,7 @@ from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
 from regsweep.state.lock import LOCK, StorageLockedError
 from tests.support.storage import tree_fingerprint
-from tests.unit.gc_tree import OLD, Tree, hex_of
+from tests.unit.collect.native.tree import OLD, Tree, hex_of
 
 NOW = datetime.fromtimestamp(OLD, UTC) + timedelta(days=30)
 
