@@ -84,14 +84,3 @@ def test_a_lock_taken_over_meanwhile_is_left_to_its_new_holder_and_fails_the_run
         time.sleep(0.3)
 
     assert lock.read_bytes() == taken  # neither renewed over nor deleted
-
-
-def test_replace_is_a_compare_and_swap(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path)
-    assert not store.replace("lock", b"", b"new")  # absent
-    assert store.write_new("lock", b"old")
-
-    assert not store.replace("lock", b"other", b"new")
-    assert store.replace("lock", b"old", b"new")
-    assert not store.replace("lock", b"old", b"newer")
-    assert store.read("lock") == b"new"

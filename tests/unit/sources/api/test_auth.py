@@ -1,23 +1,13 @@
-"""The auth flow, credential sources and TLS settings, without a network."""
+"""The auth flow (bearer tokens, basic challenges), without a network."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import os
-import stat
-from pathlib import Path
 
 import httpx
-import pytest
 
-from regsweep.core.errors import UsageError
 from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.auth import Credentials, RegistryAuth, parse_challenge, scope_key
-from regsweep.sources.api.credentials import registry_host, resolve_credentials
-from regsweep.sources.api.tls import ssl_context
-from tests.support.auth_servers import CertificateAuthority
 
 URL = "https://registry.test"
 BEARER = 'Bearer realm="https://auth.test/token",service="registry.test",scope="{scope}"'
@@ -191,105 +181,3 @@ def test_challenges_and_scope_keys() -> None:
 
 def test_credentials_repr_hides_the_password() -> None:
     assert "hunter2" not in repr(Credentials("u", "hunter2"))
-
-
-# -- credential sources ------------------------------------------------------------------
-
-
-def docker_config(tmp_path: Path, config: dict[str, object]) -> dict[str, str]:
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    return {"DOCKER_CONFIG": str(tmp_path), "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-
-
-def test_flags_win_over_docker_config(tmp_path: Path) -> None:
-    env = docker_config(tmp_path, {"auths": {"registry.test:5000": {"auth": "eDp5"}}})
-    found = resolve_credentials("https://registry.test:5000", username="a", password="b", env=env)
-    assert found == Credentials("a", "b")
-
-
-def test_a_username_without_password_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="--password-stdin"):
-        resolve_credentials(URL, username="a", env={})
-
-
-def test_docker_config_auths_match_host_and_port(tmp_path: Path) -> None:
-    encoded = base64.b64encode(b"alice:pa:ss").decode()
-    env = docker_config(
-        tmp_path,
-        {
-            "auths": {
-                "https://other.test/v1/": {"auth": base64.b64encode(b"x:y").decode()},
-                "https://registry.test:5000": {"auth": encoded},
-            }
-        },
-    )
-    assert resolve_credentials("https://registry.test:5000", env=env) == Credentials(
-        "alice", "pa:ss"
-    )
-    assert resolve_credentials("https://registry.test:5001", env=env) is None
-
-
-def test_no_docker_config_is_anonymous(tmp_path: Path) -> None:
-    assert resolve_credentials(URL, env={"DOCKER_CONFIG": str(tmp_path)}) is None
-
-
-def helper(tmp_path: Path, name: str, answer: str, code: int = 0) -> None:
-    script = tmp_path / f"docker-credential-{name}"
-    script.write_text(
-        "#!/bin/sh\nread host\n"
-        f"[ \"$host\" = registry.test:5000 ] || {{ echo 'credentials not found'; exit 1; }}\n"
-        f"echo '{answer}'\nexit {code}\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-
-
-def test_cred_helpers_are_asked_for_the_host(tmp_path: Path) -> None:
-    helper(tmp_path, "fake", '{"ServerURL":"x","Username":"bob","Secret":"s3"}')
-    env = docker_config(tmp_path, {"credHelpers": {"registry.test:5000": "fake"}})
-    assert resolve_credentials("https://registry.test:5000", env=env) == Credentials("bob", "s3")
-    env = docker_config(tmp_path, {"credsStore": "fake"})
-    assert resolve_credentials("https://registry.test:5000", env=env) == Credentials("bob", "s3")
-    assert resolve_credentials("https://elsewhere.test", env=env) is None
-
-
-def test_a_failing_helper_is_a_usage_error_without_secrets(tmp_path: Path) -> None:
-    helper(tmp_path, "broken", "oops s3cret", code=3)
-    env = docker_config(tmp_path, {"credsStore": "broken"})
-    with pytest.raises(UsageError, match="exit code 3") as caught:
-        resolve_credentials("https://registry.test:5000", env=env)
-    assert "s3cret" not in str(caught.value)
-
-
-def test_identity_tokens_are_refused_clearly(tmp_path: Path) -> None:
-    env = docker_config(tmp_path, {"auths": {"registry.test": {"identitytoken": "abc"}}})
-    with pytest.raises(UsageError, match="identity token"):
-        resolve_credentials("https://registry.test", env=env)
-
-
-def test_registry_host_normalises_config_keys() -> None:
-    assert registry_host("https://Registry.test:5000/v1/") == "registry.test:5000"
-    assert registry_host("registry.test:5000") == "registry.test:5000"
-    assert registry_host("http://127.0.0.1:8080") == "127.0.0.1:8080"
-
-
-# -- TLS ---------------------------------------------------------------------------------
-
-
-def test_tls_files_that_cannot_be_loaded_are_usage_errors(tmp_path: Path) -> None:
-    junk = tmp_path / "junk.pem"
-    junk.write_text("not a certificate")
-    with pytest.raises(UsageError, match="--ca-cert"):
-        ssl_context(ca_cert=junk)
-    with pytest.raises(UsageError, match="--client-cert"):
-        ssl_context(client_cert=junk)
-    with pytest.raises(UsageError, match="contradict"):
-        ssl_context(ca_cert=junk, insecure=True)
-    with pytest.raises(UsageError, match="--client-key needs"):
-        ssl_context(client_key=junk)
-
-
-def test_tls_loads_a_ca_and_a_client_certificate(tmp_path: Path) -> None:
-    ca = CertificateAuthority(tmp_path / "ca")
-    context = ssl_context(ca_cert=ca.ca_cert, client_cert=ca.client_cert, client_key=ca.client_key)
-    assert context.check_hostname
-    assert len(context.get_ca_certs()) == 1

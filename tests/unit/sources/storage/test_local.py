@@ -1,4 +1,4 @@
-"""The storage methods the collector added to LocalStore, symlinks included."""
+"""LocalStore: what it reads, writes, moves and deletes, and never through a symlink."""
 
 from __future__ import annotations
 
@@ -81,6 +81,17 @@ def test_write_new_is_exclusive(store: LocalStore) -> None:
     assert store.write_new("x/lock", b"one")
     assert not store.write_new("x/lock", b"two")
     assert (store.root / "x" / "lock").read_bytes() == b"one"
+
+
+def test_replace_is_a_compare_and_swap(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    assert not store.replace("lock", b"", b"new")  # absent
+    assert store.write_new("lock", b"old")
+
+    assert not store.replace("lock", b"other", b"new")
+    assert store.replace("lock", b"old", b"new")
+    assert not store.replace("lock", b"old", b"newer")
+    assert store.read("lock") == b"new"
 
 
 def test_remove_empty_folders_reraises_unexpected_errors(
