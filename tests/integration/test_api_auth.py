@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -21,6 +21,7 @@ from regsweep.sources.api.errors import RegistryAuthError, RegistryUnreachableEr
 from regsweep.sources.api.tls import ssl_context
 from tests.conftest import RegistryFactory
 from tests.support import storage
+from tests.support.api_client import with_client
 from tests.support.auth_servers import (
     CertificateAuthority,
     StaticBearer,
@@ -31,16 +32,7 @@ from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
 
-T = TypeVar("T")
 USER, PASSWORD = "alice", "correct horse battery"
-
-
-def run(url: str, use: Callable[[RegistryClient], Awaitable[T]], **client: Any) -> T:
-    async def main() -> T:
-        async with RegistryClient(url, **client) as c:
-            return await use(c)
-
-    return asyncio.run(main())
 
 
 def login(password: str = PASSWORD) -> RegistryAuth:
@@ -75,7 +67,7 @@ def test_basic_auth_discovers_and_untags(basic_registry: RegistryServer, tmp_pat
         assert set(inventory.repositories["app"].tags) == {"old", "latest"}
         return await untag_old_keep_latest(client, image.digest)
 
-    result = run(basic_registry.url, use, auth=login())
+    result = with_client(basic_registry.url, use, auth=login())
     assert getattr(result, "status", None) == "deleted"
     assert not storage.tag_exists(basic_registry.root, "app", "old")
     assert_pulls(basic_registry.host, "app", "latest", tmp_path, creds=(USER, PASSWORD))
@@ -85,11 +77,11 @@ def test_basic_auth_wrong_password_is_one_line_without_the_password(
     basic_registry: RegistryServer,
 ) -> None:
     with pytest.raises(RegistryAuthError, match="refused the credentials") as caught:
-        run(basic_registry.url, lambda c: c.ping(), auth=login("s3cret-wrong"))
+        with_client(basic_registry.url, lambda c: c.ping(), auth=login("s3cret-wrong"))
     message = str(caught.value)
     assert "s3cret-wrong" not in message and "\n" not in message
     with pytest.raises(RegistryAuthError, match="requires authentication"):
-        run(basic_registry.url, lambda c: c.ping(), auth=RegistryAuth())
+        with_client(basic_registry.url, lambda c: c.ping(), auth=RegistryAuth())
 
 
 # -- bearer tokens -----------------------------------------------------------------------
@@ -124,7 +116,7 @@ def test_bearer_tokens_are_fetched_once_per_scope(
         assert len(inventory.repositories["b"].tags) == 5
         return await untag_old_keep_latest(client, image.digest)
 
-    result = run(token_registry.url, use, auth=auth)
+    result = with_client(token_registry.url, use, auth=auth)
     # ping, catalog, pull and push/delete per repository: a handful, not one per request
     # (the first requests of a scope may race for it: concurrency 8).
     assert all(entry["subject"] == USER for entry in issuer.issued)
@@ -136,7 +128,7 @@ def test_bearer_tokens_are_fetched_once_per_scope(
 
 def test_bearer_wrong_password_is_a_usage_error(token_registry: RegistryServer) -> None:
     with pytest.raises(RegistryAuthError, match="refused the credentials") as caught:
-        run(token_registry.url, lambda c: c.ping(), auth=login("s3cret-wrong"))
+        with_client(token_registry.url, lambda c: c.ping(), auth=login("s3cret-wrong"))
     assert "s3cret-wrong" not in str(caught.value)
 
 
@@ -146,7 +138,7 @@ def test_bearer_anonymous_cannot_list(token_registry: RegistryServer) -> None:
         return await client.list_repositories()
 
     with pytest.raises(RegistryAPIError, match="listing the catalog: registry answered 401"):
-        run(token_registry.url, use, auth=RegistryAuth())
+        with_client(token_registry.url, use, auth=RegistryAuth())
 
 
 def test_expired_tokens_are_refreshed(registry_factory: RegistryFactory, tmp_path: Path) -> None:
@@ -165,7 +157,7 @@ def test_expired_tokens_are_refreshed(registry_factory: RegistryFactory, tmp_pat
             assert await client.head_manifest("app", "v1") is not None
             assert auth.tokens_fetched == fetched + 1
 
-        run(server.url, use, auth=auth)
+        with_client(server.url, use, auth=auth)
 
 
 # -- TLS ---------------------------------------------------------------------------------
@@ -185,7 +177,7 @@ def test_tls_verified_with_the_test_ca(
 ) -> None:
     server = registry_factory(tls_config(ca))
     assert server.url.startswith("https://")
-    run(server.url, lambda c: c.ping(), verify=ssl_context(ca_cert=ca.ca_cert))
+    with_client(server.url, lambda c: c.ping(), verify=ssl_context(ca_cert=ca.ca_cert))
 
 
 def test_tls_untrusted_certificate_is_a_usage_error(
@@ -193,7 +185,7 @@ def test_tls_untrusted_certificate_is_a_usage_error(
 ) -> None:
     server = registry_factory(tls_config(ca))
     with pytest.raises(RegistryUnreachableError, match=r"not trusted.*--ca-cert") as caught:
-        run(server.url, lambda c: c.ping(), verify=ssl_context())
+        with_client(server.url, lambda c: c.ping(), verify=ssl_context())
     assert "\n" not in str(caught.value)
 
 
@@ -204,7 +196,7 @@ def test_insecure_connects_and_warns(
     with caplog.at_level(logging.WARNING):
         context = ssl_context(insecure=True)
     assert "NOT verified" in caplog.text
-    run(server.url, lambda c: c.ping(), verify=context)
+    with_client(server.url, lambda c: c.ping(), verify=context)
 
 
 def test_http_url_against_a_tls_registry_says_so(
@@ -213,5 +205,5 @@ def test_http_url_against_a_tls_registry_says_so(
     server = registry_factory(tls_config(ca))
     started = time.monotonic()
     with pytest.raises(RegistryUnreachableError):
-        run(f"http://{server.host}", lambda c: c.ping())
+        with_client(f"http://{server.host}", lambda c: c.ping())
     assert time.monotonic() - started < 10

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 import pytest
 
 from regsweep.core.model import Digest
@@ -15,27 +11,18 @@ from regsweep.sources.api import (
     RegistryUnreachableError,
 )
 from tests.conftest import RegistryFactory
+from tests.support.api_client import with_client
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer, free_port
 
-T = TypeVar("T")
-
-
-def run(url: str, use: Callable[[RegistryClient], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with RegistryClient(url) as client:
-            return await use(client)
-
-    return asyncio.run(main())
-
 
 def test_ping_a_real_registry(registry: RegistryServer) -> None:
-    run(registry.url, lambda c: c.ping())
+    with_client(registry.url, lambda c: c.ping())
 
 
 def test_ping_nothing_listening_is_a_usage_error() -> None:
     with pytest.raises(RegistryUnreachableError, match="cannot connect"):
-        run(f"http://127.0.0.1:{free_port()}", lambda c: c.ping())
+        with_client(f"http://127.0.0.1:{free_port()}", lambda c: c.ping())
 
 
 def test_multi_arch_index_is_fetched_as_the_index_not_a_child(
@@ -49,14 +36,14 @@ def test_multi_arch_index_is_fetched_as_the_index_not_a_child(
         ]
         tag = "oci" if oci else "docker"
         index = pusher.push_index("app", tag, children, oci=oci)
-        fetched = run(registry.url, lambda c, t=tag: c.get_manifest("app", t))
+        fetched = with_client(registry.url, lambda c, t=tag: c.get_manifest("app", t))
         assert fetched is not None
         assert (fetched.digest, fetched.media_type, fetched.raw) == (
             index.digest,
             index.media_type,
             index.raw,
         )
-        head = run(registry.url, lambda c, t=tag: c.head_manifest("app", t))
+        head = with_client(registry.url, lambda c, t=tag: c.head_manifest("app", t))
         assert head == (index.digest, index.media_type, len(index.raw))
 
 
@@ -71,7 +58,7 @@ def test_delete_by_digest_then_again_is_already_gone(
         second = await client.delete_manifest("team/app", digest)
         return first, second, await client.head_manifest("team/app", "v1")
 
-    assert run(registry.url, twice) == (True, False, None)
+    assert with_client(registry.url, twice) == (True, False, None)
 
 
 def test_delete_disabled_is_detected_before_and_at_delete(
@@ -81,16 +68,16 @@ def test_delete_disabled_is_detected_before_and_at_delete(
     with Pusher(server.url) as pusher:
         image = pusher.push_image("app", "v1")
     with pytest.raises(DeleteDisabledError, match="storage: delete: enabled: true"):
-        run(server.url, lambda c: c.check_delete_enabled("app"))
+        with_client(server.url, lambda c: c.check_delete_enabled("app"))
     with pytest.raises(DeleteDisabledError, match="storage: delete: enabled: true"):
-        run(server.url, lambda c: c.delete_manifest("app", Digest(image.digest)))
-    assert run(server.url, lambda c: c.head_manifest("app", "v1")) is not None
+        with_client(server.url, lambda c: c.delete_manifest("app", Digest(image.digest)))
+    assert with_client(server.url, lambda c: c.head_manifest("app", "v1")) is not None
 
 
 def test_check_delete_enabled_passes_and_changes_nothing(
     registry: RegistryServer, pusher: Pusher
 ) -> None:
     image = pusher.push_image("app", "v1")
-    run(registry.url, lambda c: c.check_delete_enabled("app"))
-    head = run(registry.url, lambda c: c.head_manifest("app", "v1"))
+    with_client(registry.url, lambda c: c.check_delete_enabled("app"))
+    head = with_client(registry.url, lambda c: c.head_manifest("app", "v1"))
     assert head is not None and head.digest == image.digest

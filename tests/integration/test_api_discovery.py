@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-from regsweep.core.model import Digest, Inventory
+from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.discovery import discover_api
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
 from regsweep.verify import VerifyReport, verify_inventory
 from tests.support import storage
+from tests.support.api_client import with_client
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 
 BUILT = "2021-05-06T07:08:09.123456789Z"
 BUILT_AT = datetime(2021, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-
-
-def discover(url: str) -> Inventory:
-    async def main() -> Inventory:
-        async with RegistryClient(url) as client:
-            return await discover_api(client)
-
-    return asyncio.run(main())
 
 
 def test_inventory_matches_storage_and_ages_come_from_build_time(
@@ -49,7 +41,7 @@ def test_inventory_matches_storage_and_ages_come_from_build_time(
     pusher.push_image("emptied", "gone")
     pusher.delete_manifest("emptied", pusher.get_manifest("emptied", "gone")[0])
 
-    inventory = discover(registry.url)
+    inventory = with_client(registry.url, discover_api)
 
     on_disk = discover_storage(LocalStore(registry.root))
     assert set(inventory.repositories) == set(on_disk.repositories)
@@ -88,7 +80,7 @@ def test_mounted_only_repository_has_no_tags(registry: RegistryServer, pusher: P
     image = pusher.push_image("source", "v1")
     assert image.config is not None
     pusher.mount("mounted", image.config.digest, "source")
-    inventory = discover(registry.url)
+    inventory = with_client(registry.url, discover_api)
     assert inventory.repositories["mounted"].tags == {}
 
 
@@ -102,15 +94,14 @@ def test_verify_over_the_api_finds_a_missing_layer(
     ]
     pusher.push_index("multi", "1.0", children)
 
-    async def check() -> VerifyReport:
-        async with RegistryClient(registry.url) as client:
-            return verify_inventory(await discover_api(client, check_blobs=True))
+    async def check(client: RegistryClient) -> VerifyReport:
+        return verify_inventory(await discover_api(client, check_blobs=True))
 
-    assert asyncio.run(check()).ok
+    assert with_client(registry.url, check).ok
     storage.blob_path(registry.root, broken.layers[0].digest).unlink()
     registry.restart()  # forget the blob descriptor cache
     pusher.delete_manifest("multi", children[1].digest)
-    report = asyncio.run(check())
+    report = with_client(registry.url, check)
     assert {(p.repository, p.tag) for p in report.problems} == {("app", "broken"), ("multi", "1.0")}
     assert any(broken.layers[0].digest in p.message for p in report.problems)
     assert healthy.digest not in str(report.to_json())

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -14,19 +11,10 @@ from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.errors import TagDeleteUnsupportedError
 from tests.support import storage
+from tests.support.api_client import with_client
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
-
-T = TypeVar("T")
-
-
-def run(url: str, use: Callable[[RegistryClient], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with RegistryClient(url) as client:
-            return await use(client)
-
-    return asyncio.run(main())
 
 
 def tag_names(root: Path, repo: str) -> set[str]:
@@ -53,7 +41,7 @@ def test_old_tag_sharing_latest_is_removed_and_latest_still_pulls(
         second = await untagger.untag("multi", "1.0", Digest(index.digest), keep_digest=True)
         return await untagger.method("app"), first, second
 
-    method, first, second = run(registry.url, use)
+    method, first, second = with_client(registry.url, use)
 
     assert method is UntagMethod.THROWAWAY
     assert first.status == second.status == "deleted"
@@ -85,7 +73,7 @@ def test_a_tag_repushed_since_planning_is_left_alone(
         untagger = Untagger(client)
         return await untagger.untag("app", "v1", Digest(planned.digest), keep_digest=True)
 
-    result = run(registry.url, use)
+    result = with_client(registry.url, use)
     assert result.status == "stale"
     assert tag_names(registry.root, "app") == {"v1", "keep"}
 
@@ -99,7 +87,7 @@ def test_nothing_to_do_when_the_manifest_delete_takes_the_tag(
         untagger = Untagger(client, UntagMethod.THROWAWAY)
         return await untagger.untag("app", "v1", Digest(image.digest), keep_digest=False)
 
-    assert run(registry.url, use).status == "deferred"
+    assert with_client(registry.url, use).status == "deferred"
     assert tag_names(registry.root, "app") == {"v1"}
 
 
@@ -114,5 +102,5 @@ def test_forcing_tag_delete_on_2_8_fails_without_changing_anything(
         return await untagger.untag("app", "old", Digest(image.digest), keep_digest=True)
 
     with pytest.raises(TagDeleteUnsupportedError, match="400 DIGEST_INVALID"):
-        run(registry.url, use)
+        with_client(registry.url, use)
     assert tag_names(registry.root, "app") == {"old", "latest"}

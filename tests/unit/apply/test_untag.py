@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
@@ -15,14 +14,12 @@ from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.errors import RegistryAPIError
 from regsweep.core.model import Digest
 from regsweep.sources.api import RegistryClient, RetryPolicy
+from tests.support.api_client import with_mock_client
+from tests.support.images import sha256_digest
 
 T = TypeVar("T")
 TagDelete = Literal["untag", "unsupported", "deletes-manifest"]
 _PATH = re.compile(r"/v2/(?P<repo>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def error(status: int, code: str) -> httpx.Response:
@@ -44,7 +41,7 @@ class FakeRegistry:
         self.half_deletes = 0
 
     def add(self, tag: str, raw: bytes) -> str:
-        digest = digest_of(raw)
+        digest = sha256_digest(raw)
         self.manifests[digest] = raw
         self.tags[tag] = digest
         return digest
@@ -74,9 +71,9 @@ class FakeRegistry:
         digest = ref if ref.startswith("sha256:") else self.tags.get(ref)
         if request.method == "PUT":
             raw = request.read()
-            self.manifests[digest_of(raw)] = raw
+            self.manifests[sha256_digest(raw)] = raw
             if not ref.startswith("sha256:"):
-                self.tags[ref] = digest_of(raw)
+                self.tags[ref] = sha256_digest(raw)
             return httpx.Response(201)
         if request.method in ("GET", "HEAD"):
             if digest is None or digest not in self.manifests:
@@ -113,15 +110,8 @@ class FakeRegistry:
 def run(
     fake: FakeRegistry, use: Callable[[RegistryClient], Awaitable[T]], *, attempts: int = 1
 ) -> T:
-    async def main() -> T:
-        transport = httpx.MockTransport(fake)
-        retry = RetryPolicy(attempts=attempts, wait_initial=0, wait_max=0, wait_jitter=0)
-        async with RegistryClient(
-            "http://registry.test", transport=transport, retry=retry
-        ) as client:
-            return await use(client)
-
-    return asyncio.run(main())
+    retry = RetryPolicy(attempts=attempts, wait_initial=0, wait_max=0, wait_jitter=0)
+    return with_mock_client(fake, use, retry=retry)
 
 
 def untag_old(
@@ -141,16 +131,16 @@ def untag_old(
 def test_a_registry_with_tag_delete_uses_it() -> None:
     fake = FakeRegistry("untag")
     assert untag_old(fake) == ("tag-delete", "deleted")
-    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert fake.tags == {"latest": sha256_digest(b'{"schemaVersion":2}')}
     assert "DELETE /v2/app/manifests/old" in fake.log
     assert fake.blobs == set()  # the probe's config was cleaned up
-    assert list(fake.manifests) == [digest_of(b'{"schemaVersion":2}')]
+    assert list(fake.manifests) == [sha256_digest(b'{"schemaVersion":2}')]
 
 
 def test_a_tag_delete_that_takes_the_siblings_is_detected_and_avoided() -> None:
     fake = FakeRegistry("deletes-manifest")
     assert untag_old(fake) == ("throwaway", "deleted")
-    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert fake.tags == {"latest": sha256_digest(b'{"schemaVersion":2}')}
     assert "DELETE /v2/app/manifests/old" not in fake.log
     assert fake.blobs == set()
 
@@ -158,7 +148,7 @@ def test_a_tag_delete_that_takes_the_siblings_is_detected_and_avoided() -> None:
 def test_without_tag_delete_the_throwaway_is_used() -> None:
     fake = FakeRegistry("unsupported")
     assert untag_old(fake) == ("throwaway", "deleted")
-    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert fake.tags == {"latest": sha256_digest(b'{"schemaVersion":2}')}
 
 
 def test_without_push_rights_and_tag_delete_the_tag_is_skipped() -> None:
@@ -188,7 +178,7 @@ def test_a_delete_that_leaves_the_tag_behind_is_redone() -> None:
     fake = FakeRegistry("unsupported")
     fake.half_deletes = 1
     assert untag_old(fake, UntagMethod.THROWAWAY, attempts=2) == ("throwaway", "deleted")
-    assert fake.tags == {"latest": digest_of(b'{"schemaVersion":2}')}
+    assert fake.tags == {"latest": sha256_digest(b'{"schemaVersion":2}')}
     assert sum("PUT /v2/app/manifests/old" in line for line in fake.log) == 2
 
 
@@ -211,15 +201,13 @@ def test_throwaway_untags_of_one_repository_run_one_at_a_time() -> None:
         await asyncio.sleep(0.001)  # every untag gets its turn between two requests
         return fake(request)
 
-    async def main() -> None:
-        transport = httpx.MockTransport(slow)
-        async with RegistryClient("http://registry.test", transport=transport) as client:
-            untagger = Untagger(client, UntagMethod.THROWAWAY)
-            await asyncio.gather(
-                *(untagger.untag("app", t, Digest(digest), keep_digest=True) for t in "abc")
-            )
+    async def untag_all(client: RegistryClient) -> None:
+        untagger = Untagger(client, UntagMethod.THROWAWAY)
+        await asyncio.gather(
+            *(untagger.untag("app", t, Digest(digest), keep_digest=True) for t in "abc")
+        )
 
-    asyncio.run(main())
+    with_mock_client(slow, untag_all)
     writes = [line for line in fake.log if line.startswith(("PUT /v2", "DELETE /v2/app/manifests"))]
     assert [line.split()[0] for line in writes] == ["PUT", "DELETE"] * 3
     assert set(fake.tags) == {"latest"}

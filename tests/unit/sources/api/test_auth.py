@@ -6,8 +6,9 @@ import asyncio
 
 import httpx
 
-from regsweep.sources.api import RegistryClient, RetryPolicy
+from regsweep.sources.api import RegistryClient
 from regsweep.sources.api.auth import Credentials, RegistryAuth, parse_challenge, scope_key
+from tests.support.api_client import with_mock_client
 
 URL = "https://registry.test"
 BEARER = 'Bearer realm="https://auth.test/token",service="registry.test",scope="{scope}"'
@@ -47,14 +48,10 @@ class TokenRegistry:
 
 
 def tags(handler: TokenRegistry, auth: RegistryAuth, *repos: str) -> list[list[str]]:
-    async def main() -> list[list[str]]:
-        transport = httpx.MockTransport(handler)
-        async with RegistryClient(
-            URL, auth=auth, transport=transport, retry=RetryPolicy(attempts=1), concurrency=1
-        ) as client:
-            return [await client.list_tags(r) for r in repos]
+    async def use(client: RegistryClient) -> list[list[str]]:
+        return [await client.list_tags(r) for r in repos]
 
-    return asyncio.run(main())
+    return with_mock_client(handler, use, url=URL, auth=auth, concurrency=1)
 
 
 def test_bearer_flow_caches_a_token_per_repository() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -23,32 +22,25 @@ from regsweep.sources.api import (
     RetryPolicy,
 )
 from regsweep.sources.api.retry import RetryableAnswer, retry_after
+from tests.support.api_client import Handler, with_mock_client
+from tests.support.images import sha256_digest
 
 URL = "https://registry.test:5000"
-FAST = RetryPolicy(attempts=3, wait_initial=0, wait_max=0, wait_jitter=0)
 T = TypeVar("T")
-Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+FAST = RetryPolicy(attempts=3, wait_initial=0, wait_max=0, wait_jitter=0)
 
 
-def run(handler: Handler, use: Callable[[RegistryClient], Awaitable[T]], **kwargs: Any) -> T:
-    async def main() -> T:
-        transport = httpx.MockTransport(handler)
-        async with RegistryClient(URL, transport=transport, retry=FAST, **kwargs) as client:
-            return await use(client)
-
-    return asyncio.run(main())
+def run(handler: Handler, use: Callable[[RegistryClient], Awaitable[T]], **options: Any) -> T:
+    """On an https URL with a port, three quick attempts: what the retry tests count."""
+    return with_mock_client(handler, use, url=URL, retry=FAST, **options)
 
 
 def oci_error(status: int, code: str, message: str) -> httpx.Response:
     return httpx.Response(status, json={"errors": [{"code": code, "message": message}]})
 
 
-def digest_of(raw: bytes) -> str:
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
 RAW = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode()
-DIGEST = digest_of(RAW)
+DIGEST = sha256_digest(RAW)
 
 
 # -- ping --------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ registries that do are played here by a fake that serves exactly the OCI spec's 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from typing import Any
@@ -17,10 +16,8 @@ import pytest
 from regsweep.core import mediatypes
 from regsweep.core.errors import RegistryAPIError
 from regsweep.core.model import Digest, Inventory
-from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.discovery import discover_api
-
-URL = "http://registry.test"
+from tests.support.api_client import with_mock_client
 
 
 def manifest(name: str, subject: bytes | None = None) -> bytes:
@@ -98,13 +95,7 @@ class FakeRegistry:
 
 
 def discover(registry: FakeRegistry) -> Inventory:
-    async def main() -> Inventory:
-        transport = httpx.MockTransport(registry)
-        retry = RetryPolicy(attempts=1)
-        async with RegistryClient(URL, transport=transport, retry=retry) as client:
-            return await discover_api(client)
-
-    return asyncio.run(main())
+    return with_mock_client(registry, discover_api)
 
 
 @pytest.mark.parametrize("pages", [1, 2])

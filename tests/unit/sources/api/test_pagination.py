@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import httpx
 import pytest
 
 from regsweep.core.errors import RegistryAPIError
-from regsweep.sources.api import RegistryClient, RetryPolicy
 from regsweep.sources.api.pagination import PAGE_SIZE
+from tests.support.api_client import Handler, with_mock_client
 
 URL = "http://registry.test"
 
 
-def listing(
-    handler: Callable[[httpx.Request], httpx.Response], repository: str | None
-) -> list[str]:
-    async def main() -> list[str]:
-        transport = httpx.MockTransport(handler)
-        async with RegistryClient(URL, transport=transport, retry=RetryPolicy(attempts=1)) as c:
-            if repository is None:
-                return await c.list_repositories()
-            return await c.list_tags(repository)
-
-    return asyncio.run(main())
+def listing(handler: Handler, repository: str | None) -> list[str]:
+    if repository is None:
+        return with_mock_client(handler, lambda c: c.list_repositories(), url=URL)
+    return with_mock_client(handler, lambda c: c.list_tags(repository), url=URL)
 
 
 def test_catalog_follows_relative_and_absolute_links() -> None:
