@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,7 @@ from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
 from regsweep.state.lock import LOCK, StorageLockedError
 from tests.support.storage import tree_fingerprint
-from tests.unit.collect.native.tree import OLD, Tree, hex_of
-
-NOW = datetime.fromtimestamp(OLD, UTC) + timedelta(days=30)
+from tests.unit.collect.native.tree import NOW, OLD, Tree, hex_of
 
 
 def contents(root: Path) -> dict[str, object]:

@@ -17,8 +17,7 @@ from regsweep.collect.native import MarkError, collect_native
 from regsweep.collect.native.scan import find_repositories, scan_listing, scan_repository
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
-from tests.unit.collect.native.test_collector import NOW
-from tests.unit.collect.native.tree import Tree, hex_of
+from tests.unit.collect.native.tree import NOW, Tree, hex_of
 
 
 class FlatLocalStore(LocalStore):

@@ -6,22 +6,22 @@ collector reads is written. Nothing here shares code with regsweep.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-V2 = Path("docker/registry/v2")
+from tests.support import storage
+from tests.support.images import sha256_digest
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OLD = 1_600_000_000.0  # comfortably older than any grace period
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+#: The collectors' clock: a month after every file written, past every grace and delay.
+NOW = datetime.fromtimestamp(OLD, UTC) + timedelta(days=30)
 
 
 def hex_of(digest: str) -> str:
@@ -33,8 +33,8 @@ class Tree:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / V2 / "blobs" / "sha256").mkdir(parents=True)
-        (root / V2 / "repositories").mkdir(parents=True)
+        (root / storage.V2 / "blobs" / "sha256").mkdir(parents=True)
+        (root / storage.V2 / "repositories").mkdir(parents=True)
 
     def write(self, relative: Path, data: bytes, mtime: float = OLD) -> Path:
         path = self.root / relative
@@ -44,15 +44,15 @@ class Tree:
         return path
 
     def blob_path(self, digest: str) -> Path:
-        return self.root / V2 / "blobs" / "sha256" / hex_of(digest)[:2] / hex_of(digest) / "data"
+        return storage.blob_path(self.root, digest)
 
     def blob(self, data: bytes, mtime: float = OLD) -> str:
-        digest = digest_of(data)
+        digest = sha256_digest(data)
         self.write(self.blob_path(digest).relative_to(self.root), data, mtime)
         return digest
 
     def repo(self, name: str) -> Path:
-        return self.root / V2 / "repositories" / name
+        return storage.repository_path(self.root, name)
 
     def link(self, relative: Path, digest: str, mtime: float = OLD) -> Path:
         return self.write(relative, digest.encode(), mtime)
@@ -61,7 +61,7 @@ class Tree:
         return self.repo(repo) / "_layers" / "sha256" / hex_of(digest) / "link"
 
     def revision_link(self, repo: str, digest: str) -> Path:
-        return self.repo(repo) / "_manifests" / "revisions" / "sha256" / hex_of(digest) / "link"
+        return storage.revision_link_path(self.root, repo, digest)
 
     def image(
         self, repo: str, tag: str | None = None, *, layers: int = 2, seed: str = ""
@@ -109,10 +109,4 @@ class Tree:
                 tag.rmdir()
 
     def blobs(self) -> set[str]:
-        base = self.root / V2 / "blobs" / "sha256"
-        return {
-            f"sha256:{d.name}"
-            for p in base.iterdir()
-            for d in p.iterdir()
-            if (d / "data").is_file()
-        }
+        return storage.blob_digests(self.root)
