@@ -3,8 +3,8 @@
 Benchmarks time regsweep on trees written by ``benchmarks.synth`` rather than pushed, so
 those figures mean something only if the real distribution 2.8.2 accepts the tree as its
 own: every tag pulls with every platform, and its garbage collector finds every blob
-referenced. The registry is started and stopped here by a small local helper on purpose,
-so this test does not depend on the shared fixtures.
+referenced. The registry is started and stopped by the benchmarks' own helper, the one
+they time it with, so this test does not depend on the shared fixtures.
 """
 
 from __future__ import annotations
@@ -12,21 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import signal
-import socket
 import subprocess
-import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.synth import SynthStats, bare_walk, repository_name, synthesize
+from benchmarks.synth import SynthStats, bare_walk, repository_name, serve_registry, synthesize
 
 REGISTRY = shutil.which("docker-registry")
 SKOPEO = shutil.which("skopeo")
@@ -37,53 +31,6 @@ needs_tools = pytest.mark.skipif(
     REGISTRY is None or SKOPEO is None,
     reason="needs docker-registry and skopeo (apt-get install -y docker-registry skopeo)",
 )
-
-
-@contextmanager
-def registry(root: Path, work: Path) -> Iterator[tuple[str, Path]]:
-    """Serve ``root`` with the real registry on a free loopback port; yield (host, config)."""
-    assert REGISTRY is not None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = work / "config.yml"
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "log": {"level": "warn"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(root)},
-                    "delete": {"enabled": True},
-                    "maintenance": {"uploadpurging": {"enabled": False}},
-                },
-                "http": {"addr": f"127.0.0.1:{port}", "secret": "test"},
-            }
-        )
-    )
-    log = work / "registry.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [REGISTRY, "serve", str(config)], stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert time.monotonic() < deadline, "registry did not come up"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}", config
-    finally:
-        proc.send_signal(signal.SIGTERM)  # only the pid started above
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def get_json(url: str) -> Any:
@@ -161,7 +108,7 @@ def test_real_registry_serves_every_tag(tree: tuple[Path, SynthStats], tmp_path:
     root, stats = tree
     expected = tree_tags(root)
     assert SKOPEO is not None and REGISTRY is not None
-    with registry(root, tmp_path) as (host, config):
+    with serve_registry(root, tmp_path) as (host, config):
         catalog = get_json(f"http://{host}/v2/_catalog")
         assert sorted(catalog["repositories"]) == sorted(expected)
         for name, tags in expected.items():
