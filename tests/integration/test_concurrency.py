@@ -8,8 +8,6 @@ and finishes, and the second, run again, finds nothing left to do.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 from regsweep.state.lock import LOCK
 from tests.support.cli import clean_env, regsweep
 from tests.support.images import Pusher
+from tests.support.lock_holders import live_process, this_machine
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
 from tests.support.storage import set_manifest_time, set_push_time, tag_exists, tree_fingerprint
@@ -160,18 +159,14 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_and_a_live_collectors_is_not(
     storage = ["--registry-dir", str(registry.root), "--gc", "none", "--force"]
     lock = registry.root / LOCK
     lock.parent.mkdir()
-    here = {"host": socket.gethostname(), "pidns": os.readlink("/proc/self/ns/pid")}
-    collector = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        lock.write_text(json.dumps({"pid": collector.pid, "command": "gc", "since": "t", **here}))
+    with live_process() as collector:
+        holder = {"pid": collector, "command": "gc", "since": "t", **this_machine()}
+        lock.write_text(json.dumps(holder))
         before = tree_fingerprint(registry.root)
         refused = regsweep("run", *storage, env=env)
         assert tree_fingerprint(registry.root) == before
-    finally:
-        collector.kill()
-        collector.wait()
     assert refused.returncode == 1
-    assert f"regsweep gc, pid {collector.pid}" in refused.stderr
+    assert f"regsweep gc, pid {collector}" in refused.stderr
 
     # the collector is gone now (killed): its lock is stale, and the run takes it over
     done = regsweep("run", *storage, env=env)

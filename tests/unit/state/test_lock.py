@@ -8,8 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 
 from regsweep.sources.storage.local import LocalStore
 from regsweep.state.lock import LOCK, StorageLockedError, registry_lock, storage_lock
+from tests.support.lock_holders import live_process, this_machine
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -50,20 +49,9 @@ def test_the_lock_is_held_while_the_block_runs_and_leaves_no_trace(tmp_path: Pat
     assert not (tmp_path / "regsweep").exists()
 
 
-@contextmanager
-def live_process() -> Iterator[int]:
-    """The pid of a process that runs until the block ends."""
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        yield sleeper.pid
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-
-
 def test_a_live_holder_keeps_a_second_one_out_and_nothing_is_written(tmp_path: Path) -> None:
     with live_process() as pid:
-        lock = held_by(tmp_path, pid=pid, command="run", **identity())
+        lock = held_by(tmp_path, pid=pid, command="run", **this_machine())
         before = lock.read_bytes()
         with (
             pytest.raises(StorageLockedError, match=rf"regsweep run, pid {pid} on "),
@@ -75,7 +63,7 @@ def test_a_live_holder_keeps_a_second_one_out_and_nothing_is_written(tmp_path: P
 
 
 def test_the_lock_of_a_regsweep_that_died_here_is_taken_over(tmp_path: Path) -> None:
-    held_by(tmp_path, pid=dead_pid(), command="run", **identity())
+    held_by(tmp_path, pid=dead_pid(), command="run", **this_machine())
     with storage_lock(LocalStore(tmp_path), now=NOW, command="run"):
         assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()
         assert not (tmp_path / f"{LOCK}.takeover").exists()
@@ -112,7 +100,7 @@ def test_a_lock_from_elsewhere_or_unreadable_is_never_taken_over(
 
 
 def test_a_takeover_in_progress_keeps_a_second_taker_out(tmp_path: Path) -> None:
-    lock = held_by(tmp_path, pid=dead_pid(), command="run", **identity())
+    lock = held_by(tmp_path, pid=dead_pid(), command="run", **this_machine())
     (tmp_path / f"{LOCK}.takeover").write_text("{}")
     with (
         pytest.raises(StorageLockedError),
@@ -136,17 +124,12 @@ def test_api_mode_locks_in_the_state_folder_by_url(
 
     with live_process() as pid:
         lock.parent.mkdir(parents=True)
-        lock.write_text(json.dumps({"pid": pid, "since": "then", **identity()}))
+        lock.write_text(json.dumps({"pid": pid, "since": "then", **this_machine()}))
         with (
             pytest.raises(StorageLockedError, match=re.escape("working on http://127.0.0.1:1 ")),
             registry_lock(None, "http://127.0.0.1:1", now=NOW, command="run"),
         ):
             pytest.fail("entered a held lock")
-
-
-def identity() -> dict[str, object]:
-    """Where this process runs, as a lock file records it."""
-    return {"host": socket.gethostname(), "pidns": os.readlink("/proc/self/ns/pid")}
 
 
 def test_under_umask_000_the_lock_and_its_folder_are_not_writable_by_others(
