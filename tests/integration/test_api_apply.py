@@ -29,7 +29,7 @@ from regsweep.sources.api.open import RegistryAccess, discover_registry
 from regsweep.state.journal import Journal
 from tests.conftest import RegistryFactory
 from tests.support import storage
-from tests.support.auth_servers import StaticBearer, TokenIssuer, bcrypt_hash
+from tests.support.auth_servers import StaticBearer, TokenIssuer, htpasswd_auth
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer, free_port
 from tests.support.skopeo import assert_pulls
@@ -153,13 +153,7 @@ def settings_for(url: str, **flags: object) -> RegistryAccess:
 def test_settings_with_env_credentials_drive_discovery_and_apply(
     registry_factory: RegistryFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hashed = bcrypt_hash("s3cret-pw")
-    if hashed is None:
-        pytest.skip("no bcrypt: needs Python's crypt module (<= 3.12) or htpasswd")
-    (tmp_path / "htpasswd").write_text(f"ci:{hashed}\n")
-    server = registry_factory(
-        {"auth": {"htpasswd": {"realm": "t", "path": str(tmp_path / "htpasswd")}}}
-    )
+    server = registry_factory(htpasswd_auth(tmp_path / "htpasswd", "ci", "s3cret-pw"))
     with Pusher(server.url, auth=("ci", "s3cret-pw")) as pusher:
         image = pusher.push_image("app", "build-1", created=OLD)
         pusher.tag("app", "latest", image)

@@ -26,7 +26,7 @@ from tests.support.auth_servers import (
     CertificateAuthority,
     StaticBearer,
     TokenIssuer,
-    bcrypt_hash,
+    htpasswd_auth,
 )
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
@@ -48,12 +48,7 @@ def untag_old_keep_latest(client: RegistryClient, digest: str) -> Awaitable[obje
 
 @pytest.fixture
 def basic_registry(registry_factory: RegistryFactory, tmp_path: Path) -> RegistryServer:
-    hashed = bcrypt_hash(PASSWORD)
-    if hashed is None:
-        pytest.skip("no bcrypt: needs Python's crypt module (<= 3.12) or htpasswd")
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text(f"{USER}:{hashed}\n")
-    return registry_factory({"auth": {"htpasswd": {"realm": "test", "path": str(htpasswd)}}})
+    return registry_factory(htpasswd_auth(tmp_path / "htpasswd", USER, PASSWORD))
 
 
 def test_basic_auth_discovers_and_untags(basic_registry: RegistryServer, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RegistryFactory
-from tests.support.auth_servers import bcrypt_hash
+from tests.support.auth_servers import htpasswd_auth
 from tests.support.cli import clean_env, regsweep
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
@@ -38,12 +38,7 @@ OLD_BUILD = "2020-03-01T00:00:00Z"
 @pytest.fixture
 def locked_registry(registry_factory: RegistryFactory, tmp_path: Path) -> RegistryServer:
     """A registry behind htpasswd basic auth, with expired tags to delete."""
-    hashed = bcrypt_hash(PASSWORD)
-    if hashed is None:
-        pytest.skip("no bcrypt: needs Python's crypt module (<= 3.12) or htpasswd")
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text(f"{USER}:{hashed}\n")
-    server = registry_factory({"auth": {"htpasswd": {"realm": "test", "path": str(htpasswd)}}})
+    server = registry_factory(htpasswd_auth(tmp_path / "htpasswd", USER, PASSWORD))
     with Pusher(server.url, auth=(USER, PASSWORD)) as pusher:
         pusher.push_image("app", "latest")
         for tag in ("feature-a", "feature-b"):

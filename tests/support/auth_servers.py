@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from tests.support.registry import LOOPBACK
 
@@ -56,6 +57,16 @@ def bcrypt_hash(password: str) -> str | None:
         [htpasswd, "-nbB", "-C", "5", "user", password], capture_output=True, text=True, check=True
     ).stdout
     return out.strip().partition(":")[2]
+
+
+def htpasswd_auth(path: Path, user: str, password: str) -> dict[str, Any]:
+    """The registry's ``auth`` config for one htpasswd user, whose file is written at
+    ``path``; skips the test where no bcrypt is to be had (see :func:`bcrypt_hash`)."""
+    hashed = bcrypt_hash(password)
+    if hashed is None:
+        pytest.skip("no bcrypt: needs Python's crypt module (<= 3.12) or htpasswd")
+    path.write_text(f"{user}:{hashed}\n")
+    return {"auth": {"htpasswd": {"realm": "test", "path": str(path)}}}
 
 
 def _openssl(*args: str) -> bytes:
