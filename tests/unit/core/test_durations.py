@@ -23,6 +23,10 @@ from regsweep.core.durations import format_duration, parse_duration
         ("1w2d3h4m5s", 604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5),
         (" 1d 12h ", 36 * 3600),
         ("12H", 43200),
+        ("2W", 14 * 86400),
+        ("1h30m", 5400),
+        ("0s", 0),
+        ("007", 7),
         (3600, 3600),
         (1.5, 1.5),
         (timedelta(hours=2), 7200),
@@ -83,7 +87,16 @@ def test_a_boolean_is_not_a_duration() -> None:
         (86400, "1d"),
         (40 * 86400 + 3600, "40d"),
         (-7200, "-2h"),
+        (-59, "-59s"),
     ],
 )
 def test_format_duration_shows_the_largest_whole_unit(seconds: int, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(timedelta(seconds=90.9), "1m"), (timedelta(milliseconds=999), "0s")],
+)
+def test_format_duration_drops_what_is_below_a_whole_second(value: timedelta, text: str) -> None:
+    assert format_duration(value) == text
