@@ -18,7 +18,7 @@ from regsweep.core.model import Digest
 from regsweep.plan.planner import Action
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.local import LocalStore
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import DeletingStore
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ class StorageApplier:
 
     def __init__(
         self,
-        store: Store,
+        store: DeletingStore,
         known_revisions: Mapping[str, frozenset[Digest]],
         api: ManifestDeleter | None = None,
     ) -> None:

@@ -7,10 +7,10 @@ holder writes when its lock expires, and renews it every :data:`RENEW_EVERY` whi
 works; a lock from another host whose expiry passed (by more than :data:`CLOCK_SKEW`, for
 hosts whose clocks disagree) is stale and may be taken over.
 
-Renewing is a compare-and-swap (``Store.replace``, ``If-Match`` on object storage): a
-holder that stalled past its expiry, and whose lock was taken over meanwhile, finds out
-at its next renewal instead of overwriting the new holder's lock. It then stops renewing,
-leaves the lock alone, and its command fails (exit 1) once the work ends.
+Renewing is a compare-and-swap (``ConditionalWriteStore.replace``, ``If-Match`` on object
+storage): a holder that stalled past its expiry, and whose lock was taken over meanwhile,
+finds out at its next renewal instead of overwriting the new holder's lock. It then stops
+renewing, leaves the lock alone, and its command fails (exit 1) once the work ends.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import ConditionalWriteStore
 
 #: How long a lock outlives its holder's last renewal.
 LEASE = timedelta(minutes=10)
@@ -55,7 +55,7 @@ def expired(holder: dict[str, Any], wall: float) -> bool:
 class Renewal:
     """Renews the lock at ``path`` (which holds ``content``) on a thread until stopped."""
 
-    def __init__(self, store: Store, path: str, content: bytes) -> None:
+    def __init__(self, store: ConditionalWriteStore, path: str, content: bytes) -> None:
         self.store, self.path, self.content = store, path, content
         self.lost = False
         self._stop = threading.Event()

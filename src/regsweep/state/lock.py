@@ -33,11 +33,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from regsweep.core.errors import OperationError
 from regsweep.sources.storage.local import LocalStore
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import ConditionalWriteStore, DeletingStore, ReadableStore
 from regsweep.state.journal import state_dir
 from regsweep.state.lease import Renewal, expired, lease_until
 
@@ -53,12 +53,18 @@ log = logging.getLogger(__name__)
 _held: set[tuple[str, str]] = set()
 
 
+class LockStore(ConditionalWriteStore, DeletingStore, Protocol):
+    """What holding a lock in a store takes: create it only if absent and take over a
+    stale one atomically (two regsweeps racing for it must not both win), read who holds
+    it, and remove it and its folder when the work ends."""
+
+
 class StorageLockedError(OperationError):
     """Another regsweep holds the lock: nothing was changed."""
 
 
 def registry_lock(
-    store: Store | None, url: str | None, *, now: datetime, command: str
+    store: LockStore | None, url: str | None, *, now: datetime, command: str
 ) -> AbstractContextManager[None]:
     """The lock for the registry a command changes: in its storage, else (API mode) in the
     state folder, keyed by the URL."""
@@ -80,7 +86,7 @@ def registry_lock(
 
 @contextmanager
 def storage_lock(
-    store: Store,
+    store: LockStore,
     *,
     now: datetime,
     command: str,
@@ -143,7 +149,7 @@ def _pid_namespace() -> str | None:
         return None
 
 
-def _take_over_stale(store: Store, path: str, holder: bytes) -> bool:
+def _take_over_stale(store: LockStore, path: str, holder: bytes) -> bool:
     """Take the lock of a regsweep that died on this machine; False when it is not stale.
 
     Only one taker at a time (a ``.takeover`` file beside the lock), and the stale lock is
@@ -173,7 +179,7 @@ def _take_over_stale(store: Store, path: str, holder: bytes) -> bool:
         store.delete_files([guard])
 
 
-def _read_holder(store: Store, path: str) -> dict[str, Any] | None:
+def _read_holder(store: ReadableStore, path: str) -> dict[str, Any] | None:
     try:
         return _parse_holder(store.read(path))
     except OSError:
@@ -212,7 +218,7 @@ def _is_stale(holder: dict[str, Any] | None) -> bool:
     return False
 
 
-def _describe_holder(store: Store, path: str) -> str:
+def _describe_holder(store: ReadableStore, path: str) -> str:
     holder = _read_holder(store, path) or {}
     if not {"pid", "host", "since"} <= holder.keys():
         return "holder unknown"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import TypeVar
 
-from regsweep.sources.storage.store import Store, StoredFile
+from regsweep.sources.storage.store import ScannableStore, StoredFile
 
 #: Items per task on the pool.
 BATCH = 256
@@ -29,5 +29,7 @@ def each_batch(pool: Executor, work: Callable[[list[T]], object], items: Sequenc
         pass
 
 
-def stat_all(store: Store, pool: Executor, paths: Sequence[str]) -> list[StoredFile | None]:
+def stat_all(
+    store: ScannableStore, pool: Executor, paths: Sequence[str]
+) -> list[StoredFile | None]:
     return map_batches(pool, store.stat_many, paths)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from functools import partial
+from typing import Protocol
 
 from regsweep.collect.native.batches import each_batch, map_batches, stat_all
 from regsweep.collect.native.report import Tally
@@ -18,11 +19,16 @@ from regsweep.collect.native.scan import RepositoryScan
 from regsweep.collect.native.vacuum import delete_link_files
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import DeletingStore, ReadableStore, ScannableStore
+
+
+class CleanupStore(ScannableStore, DeletingStore, Protocol):
+    """What the cleanup takes: a look again at each link and folder, in batches, just
+    before it deletes them."""
 
 
 def remove_layer_links(
-    store: Store,
+    store: CleanupStore,
     pool: Executor,
     scans: Iterable[RepositoryScan],
     gone: Callable[[Digest], bool],
@@ -53,7 +59,7 @@ def remove_layer_links(
 
 
 def remove_dead_folders(
-    store: Store,
+    store: CleanupStore,
     pool: Executor,
     scans: Iterable[RepositoryScan],
     *,
@@ -80,7 +86,7 @@ def remove_dead_folders(
 
 
 def remove_uploads(
-    store: Store, scans: Iterable[RepositoryScan], *, older_than: float, dry_run: bool
+    store: DeletingStore, scans: Iterable[RepositoryScan], *, older_than: float, dry_run: bool
 ) -> Tally:
     """Remove uploads whose last write is older than ``older_than`` (epoch seconds).
 
@@ -102,12 +108,14 @@ def remove_uploads(
     return removed
 
 
-def _older(store: Store, pool: Executor, folders: Sequence[str], cutoff: float) -> list[str]:
+def _older(
+    store: ScannableStore, pool: Executor, folders: Sequence[str], cutoff: float
+) -> list[str]:
     found = stat_all(store, pool, folders)
     return [f for f, s in zip(folders, found, strict=True) if s is not None and s.mtime <= cutoff]
 
 
-def _subfolders_deepest_first(store: Store, top: str) -> list[str]:
+def _subfolders_deepest_first(store: ReadableStore, top: str) -> list[str]:
     """``top`` and every name below it (files too: removing those as folders fails)."""
     found = [top]
     stack = [top]

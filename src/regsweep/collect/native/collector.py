@@ -43,13 +43,13 @@ from regsweep.collect.native.scan import (
     list_blobs,
     scan_listing,
 )
-from regsweep.collect.native.sweep import sweep_blobs
+from regsweep.collect.native.sweep import SweepStore, sweep_blobs
 from regsweep.core.errors import OperationError
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import list_blob_sizes, require_registry
-from regsweep.sources.storage.store import PathEscapeError, Store
-from regsweep.state.lock import storage_lock
+from regsweep.sources.storage.store import PathEscapeError, ReadableStore, Store
+from regsweep.state.lock import LockStore, storage_lock
 
 #: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
 #: that takes, even for huge layers on a slow link.
@@ -62,7 +62,7 @@ DEFAULT_UPLOAD_MAX_AGE = timedelta(days=7)
 #: Threads for stats, moves and deletes, which wait on the filesystem's journal or the
 #: network more than on the CPU. Deleting 26,000 blobs (data file and folder) on ext4 here:
 #: 1 thread 5.1 s, 4-16 threads 1.1-1.5 s, 48 threads 1.5 s (more threads, more GIL
-#: hand-offs). Reads use fewer: :attr:`Store.readers`.
+#: hand-offs). Reads use fewer: :attr:`ReadableStore.readers`.
 DEFAULT_WORKERS = 16
 
 Progress = Callable[[str], None]
@@ -121,7 +121,7 @@ def restore_quarantine(
 
 
 @contextmanager
-def _stopped_part_way(store: Store) -> Iterator[None]:
+def _stopped_part_way(store: ReadableStore) -> Iterator[None]:
     """A storage error (or a symlink met while deleting) after work began: exit 1, with
     what the user can do about what was done."""
     try:
@@ -134,7 +134,7 @@ def _stopped_part_way(store: Store) -> Iterator[None]:
         ) from exc
 
 
-def _lock(store: Store, now: datetime, dry_run: bool) -> AbstractContextManager[None]:
+def _lock(store: LockStore, now: datetime, dry_run: bool) -> AbstractContextManager[None]:
     """A dry run takes no lock: it writes nothing, not even the lock file. (Under ``regsweep
     run --gc native`` the run holds the lock already, and this takes it again.)"""
     if dry_run:
@@ -143,7 +143,12 @@ def _lock(store: Store, now: datetime, dry_run: bool) -> AbstractContextManager[
 
 
 def _restore(
-    store: Store, pool: Executor, entries: list[Quarantined], *, dry_run: bool, report: GcReport
+    store: SweepStore,
+    pool: Executor,
+    entries: list[Quarantined],
+    *,
+    dry_run: bool,
+    report: GcReport,
 ) -> None:
     sizes = stat_all(store, pool, [e.data for e in entries])
     if not dry_run:

@@ -22,7 +22,7 @@ from regsweep.collect.native.scan import MarkError, RepositoryScan, scan_reposit
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import ScannableStore
 
 #: Manifests per read task: big enough to amortise the task, small enough to spread.
 READ_BATCH = 64
@@ -37,7 +37,7 @@ _Read = list[tuple[Digest, Manifest | None]]
 class Marker:
     """The mark set, grown by :meth:`mark_repositories` and :meth:`mark_manifests`."""
 
-    store: Store
+    store: ScannableStore
     pool: Executor
     read: BlobReader
     marked: set[Digest] = field(default_factory=set)

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from regsweep.collect.native.vacuum import delete_blobs
 from regsweep.core.model import Digest, digest_hex
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import DeletingStore, MovingStore, ReadableStore
 from regsweep.state.lock import AREA
 
 QUARANTINE = f"{AREA}/quarantine"
+
+
+class QuarantineStore(MovingStore, DeletingStore, Protocol):
+    """What moving blobs in and out of the quarantine takes: a rename each way, and a
+    delete for the copy that is not needed when both sides hold the blob."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,7 @@ class Quarantined:
         return f"{self.folder}/data"
 
 
-def list_quarantine(store: Store) -> dict[Digest, list[Quarantined]]:
+def list_quarantine(store: ReadableStore) -> dict[Digest, list[Quarantined]]:
     """Every quarantined blob; one digest can sit in several batches."""
     found: dict[Digest, list[Quarantined]] = {}
     for batch in store.list_dir(QUARANTINE):
@@ -56,7 +62,7 @@ def list_quarantine(store: Store) -> dict[Digest, list[Quarantined]]:
     return found
 
 
-def quarantine_blob(store: Store, digest: Digest, batch: int) -> Quarantined | None:
+def quarantine_blob(store: QuarantineStore, digest: Digest, batch: int) -> Quarantined | None:
     """Move a blob's folder out of the tree; None when it was gone already."""
     entry = Quarantined(digest, batch)
     try:
@@ -69,7 +75,7 @@ def quarantine_blob(store: Store, digest: Digest, batch: int) -> Quarantined | N
     return entry
 
 
-def restore_blobs(store: Store, entries: list[Quarantined]) -> None:
+def restore_blobs(store: QuarantineStore, entries: list[Quarantined]) -> None:
     """Move blobs back into the tree; when the tree has one again (uploaded anew since),
     the quarantined copy, the same bytes, is dropped."""
     for entry in entries:
@@ -82,12 +88,12 @@ def restore_blobs(store: Store, entries: list[Quarantined]) -> None:
         store.remove_empty_folders([entry.folder])
 
 
-def purge_blobs(store: Store, entries: list[Quarantined]) -> None:
+def purge_blobs(store: DeletingStore, entries: list[Quarantined]) -> None:
     store.delete_files([e.data for e in entries])
     store.remove_empty_folders([e.folder for e in entries])
 
 
-def remove_empty_batches(store: Store, batches: Iterable[int]) -> None:
+def remove_empty_batches(store: DeletingStore, batches: Iterable[int]) -> None:
     store.remove_empty_folders(
         [p for b in sorted(set(batches)) for p in (f"{QUARANTINE}/{b}/sha256", f"{QUARANTINE}/{b}")]
     )

@@ -20,7 +20,7 @@ from regsweep.core import names
 from regsweep.core.errors import OperationError
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import ReadableStore, ScannableStore
 
 _MARKERS = ("_layers", "_manifests")
 
@@ -41,7 +41,7 @@ class RepositoryScan:
     uploads: list[str] = field(default_factory=list)  # ``_uploads/<id>`` folders
 
 
-def find_repositories(store: Store) -> list[str]:
+def find_repositories(store: ReadableStore) -> list[str]:
     """Every repository name, nested ones (``app/cache`` inside ``app``) included."""
     found: list[str] = []
     stack = [""]
@@ -60,7 +60,7 @@ def find_repositories(store: Store) -> list[str]:
 
 
 def scan_repository(
-    store: Store, name: str, *, known: frozenset[Digest] = frozenset(), tags: bool = True
+    store: ScannableStore, name: str, *, known: frozenset[Digest] = frozenset(), tags: bool = True
 ) -> RepositoryScan:
     """List one repository; revisions in ``known`` are taken as present without a look."""
     base = layout.repository_folder(name)
@@ -93,20 +93,20 @@ def scan_repository(
     return scan
 
 
-def blob_prefixes(store: Store) -> list[str]:
+def blob_prefixes(store: ReadableStore) -> list[str]:
     """The ``blobs/sha256/<hh>`` folders, listed one by one (in parallel) by :func:`list_blobs`."""
     top = f"{layout.BLOBS}/sha256"
     return [f"{top}/{hh}" for hh in store.list_dir(top) if len(hh) == 2]
 
 
-def list_blobs(store: Store, prefix: str) -> list[Digest]:
+def list_blobs(store: ReadableStore, prefix: str) -> list[Digest]:
     """Digests of the blob folders below one prefix (their ``data`` is looked at later)."""
     hh = prefix.rsplit("/", 1)[1]
     digests = (layout.digest_from_hex(hex_) for hex_ in store.list_dir(prefix))
     return [d for d in digests if d is not None and d[7:9] == hh]
 
 
-def scan_listing(store: Store, *, tags: bool = True) -> dict[str, RepositoryScan]:
+def scan_listing(store: ReadableStore, *, tags: bool = True) -> dict[str, RepositoryScan]:
     """Every repository from one flat listing of ``repositories/``: what a store that lists
     flat (object storage) does instead of :func:`find_repositories` and
     :func:`scan_repository`, which cost a request per folder and per link looked at, where

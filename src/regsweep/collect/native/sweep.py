@@ -10,18 +10,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from functools import partial
+from typing import Protocol
 
 from regsweep.collect.native.batches import each_batch, map_batches, stat_all
-from regsweep.collect.native.quarantine import Quarantined, quarantine_blob
+from regsweep.collect.native.quarantine import Quarantined, QuarantineStore, quarantine_blob
 from regsweep.collect.native.report import GcReport
 from regsweep.collect.native.vacuum import delete_blobs
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import Store, StoredFile
+from regsweep.sources.storage.store import ScannableStore, StoredFile
+
+
+class SweepStore(ScannableStore, QuarantineStore, Protocol):
+    """What sweeping takes, and undoing it: a look at every candidate blob in batches,
+    then a delete (offline) or a move into the quarantine (live), and a move back out."""
 
 
 def sweep_blobs(
-    store: Store,
+    store: SweepStore,
     pool: Executor,
     candidates: Sequence[Digest],
     links: Mapping[Digest, Sequence[str]],
@@ -69,12 +75,14 @@ def sweep_blobs(
     return taken
 
 
-def _quarantine(store: Store, batch: int, digests: list[Digest]) -> list[Quarantined | None]:
+def _quarantine(
+    store: QuarantineStore, batch: int, digests: list[Digest]
+) -> list[Quarantined | None]:
     return [quarantine_blob(store, d, batch) for d in digests]
 
 
 def _young(
-    store: Store,
+    store: ScannableStore,
     pool: Executor,
     blobs: Mapping[Digest, StoredFile],
     links: Mapping[Digest, Sequence[str]],

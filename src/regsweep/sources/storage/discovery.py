@@ -23,7 +23,7 @@ from regsweep.core.errors import NotARegistryError
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import Store
+from regsweep.sources.storage.store import ReadableStore
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,10 @@ class _RepositoryFiles:
 
 
 def discover_storage(
-    store: Store, *, workers: int | None = None, progress: Progress | None = None
+    store: ReadableStore, *, workers: int | None = None, progress: Progress | None = None
 ) -> Inventory:
     """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
-    once (default: as many as suit the store, :attr:`Store.readers`)."""
+    once (default: as many as suit the store, :attr:`ReadableStore.readers`)."""
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
@@ -89,7 +89,7 @@ _SPINE = (
 )
 
 
-def require_registry(store: Store) -> None:
+def require_registry(store: ReadableStore) -> None:
     """Refuse a folder that is not a registry's storage root, before reading anything.
 
     A symlink on the spine is refused too: symlinks are never followed (one could lead
@@ -116,7 +116,9 @@ def _time(mtime: float) -> datetime:
     return datetime.fromtimestamp(mtime, UTC)
 
 
-def _list_repositories(store: Store, problems: list[Problem]) -> dict[str, _RepositoryFiles]:
+def _list_repositories(
+    store: ReadableStore, problems: list[Problem]
+) -> dict[str, _RepositoryFiles]:
     repositories: dict[str, _RepositoryFiles] = {}
     skip = len(layout.REPOSITORIES) + 1
     for stored in store.list_files(layout.REPOSITORIES):
@@ -169,7 +171,9 @@ def _record(files: _RepositoryFiles, split: layout.RepositoryPath, mtime: float)
     return False
 
 
-def list_blob_sizes(store: Store, problems: list[Problem] | None = None) -> dict[Digest, int]:
+def list_blob_sizes(
+    store: ReadableStore, problems: list[Problem] | None = None
+) -> dict[Digest, int]:
     """Size of every blob in the content store (what the storage bytes of a registry are)."""
     problems = [] if problems is None else problems
     sizes: dict[Digest, int] = {}
@@ -184,7 +188,7 @@ def list_blob_sizes(store: Store, problems: list[Problem] | None = None) -> dict
 
 
 def _read_tags(
-    store: Store,
+    store: ReadableStore,
     pool: ThreadPoolExecutor,
     repositories: dict[str, _RepositoryFiles],
     problems: list[Problem],
@@ -211,7 +215,7 @@ def _read_tags(
 
 
 def _read_manifests(
-    store: Store,
+    store: ReadableStore,
     pool: ThreadPoolExecutor,
     digests: Iterable[Digest],
     blob_sizes: dict[Digest, int],

@@ -1,4 +1,8 @@
-"""The small storage interface every storage-side step is written against.
+"""The storage interface: a small read protocol, and one protocol per ability beyond it.
+
+Each consumer asks for the narrowest one it needs (discovery only reads; apply reads and
+deletes; the lock writes conditionally; the native collector needs them all), so what a
+step can do to the registry's storage shows in its signature.
 
 Paths are relative to the driver's root directory, ``/``-separated, and never contain
 ``..`` or start with ``/``: a store refuses such a path, so a name read from the registry
@@ -24,13 +28,9 @@ class StoredFile:
     is_link: bool = False
 
 
-class Store(Protocol):
-    """What regsweep needs from a storage backend (a local folder, or object storage)."""
-
-    #: Object storage: a recursive listing costs a request per 1,000 files and listing
-    #: folder by folder a request per folder, so a walk of the tree is done flat; folders
-    #: exist only while they hold a file.
-    lists_flat: bool
+class ReadableStore(Protocol):
+    """Reading the tree: what discovery (and so verify) needs, and what every ability below
+    builds on. A store is only ever changed by code that read it first."""
 
     #: Reads worth running at once. Object storage answers each in milliseconds, so many
     #: overlap; a local folder answers from the page cache in microseconds, and more
@@ -61,15 +61,29 @@ class Store(Protocol):
         """The file at ``path``, or None when it is absent."""
         ...
 
-    def delete_tree(self, prefix: str) -> bool:
-        """Remove a file or a whole folder; False when nothing was there."""
-        ...
 
-    # What the garbage collector adds. Batches, because it touches every blob: an object
-    # store deletes up to 1,000 keys in one request and can send the HEADs of a batch at once.
+class ScannableStore(ReadableStore, Protocol):
+    """What the garbage collector's walk of the whole tree adds to reading: it looks at
+    every blob, so it lists the way the store lists cheapest and stats in batches (an
+    object store sends the HEADs of a batch at once)."""
+
+    #: Object storage: a recursive listing costs a request per 1,000 files and listing
+    #: folder by folder a request per folder, so a walk of the tree is done flat; folders
+    #: exist only while they hold a file.
+    lists_flat: bool
 
     def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
         """:meth:`stat` of each path, in order."""
+        ...
+
+
+class DeletingStore(ReadableStore, Protocol):
+    """Removing files and folders: untagging and deleting manifests on storage, releasing
+    a lock, the collector's sweep and cleanup. The batch calls exist because the collector
+    deletes every unreferenced blob: an object store deletes up to 1,000 keys a request."""
+
+    def delete_tree(self, prefix: str) -> bool:
+        """Remove a file or a whole folder; False when nothing was there."""
         ...
 
     def delete_files(self, paths: Sequence[str]) -> int:
@@ -84,10 +98,20 @@ class Store(Protocol):
         """
         ...
 
+
+class MovingStore(ReadableStore, Protocol):
+    """Renaming: the collector's quarantine takes a blob out of the tree and puts it back
+    in one step, where a delete could not be undone."""
+
     def move(self, source: str, target: str) -> bool:
         """Rename a file or folder, creating the target's parents; False when ``source`` is
         absent, ``FileExistsError`` when ``target`` exists. One rename on a filesystem."""
         ...
+
+
+class ConditionalWriteStore(ReadableStore, Protocol):
+    """Writes of which, of two racing callers, exactly one wins: the lock and its lease,
+    which keep two regsweeps (maybe on two hosts sharing a bucket) from working at once."""
 
     def write_new(self, path: str, data: bytes) -> bool:
         """Create a file holding ``data`` unless ``path`` exists (then False), atomically:
@@ -99,6 +123,13 @@ class Store(Protocol):
         (False when it holds anything else or is absent), atomically against another
         ``replace``: of two callers expecting the same content, exactly one succeeds."""
         ...
+
+
+class Store(ScannableStore, DeletingStore, MovingStore, ConditionalWriteStore, Protocol):
+    """Every ability: what a registry's storage (:class:`~.local.LocalStore`,
+    :class:`~.s3.S3Store`) offers, what :func:`~.open.open_storage` returns (which makes
+    mypy check both against all of it), and what the native collector needs. Every other
+    consumer asks for less."""
 
 
 class PathEscapeError(UsageError):
