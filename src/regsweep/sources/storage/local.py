@@ -30,6 +30,7 @@ class LocalStore:
     #: 1 thread 2.4 s, 2 threads 2.8 s, 4 3.4-4.1 s, 48 6.8 s (system time 0.8 s -> 6.5 s:
     #: threads queueing for the GIL); cold cache 1 thread 18-24 s, 2 12.5 s, 4 9.2 s.
     readers = 2
+    blocks_briefly = True
 
     def __init__(self, root: Path) -> None:
         self.root = root

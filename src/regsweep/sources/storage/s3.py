@@ -109,6 +109,7 @@ class S3Store:
 
     lists_flat = True
     readers = 48
+    blocks_briefly = False
 
     def __init__(self, location: S3Location, options: S3Options | None = None) -> None:
         self.location = location
