@@ -105,14 +105,15 @@ class StorageApplier:
             if not names.is_tag_name(tag):
                 continue
             try:
-                current = layout.parse_link(self.store.read(f"{tags}/{tag}/current/link"))
+                current = layout.parse_link(
+                    self.store.read(layout.tag_current_link(repository, tag))
+                )
             except (FileNotFoundError, ValueError):
                 continue
             if current == digest:
                 return f"tag {tag} points to it now"
         known = self.known_revisions.get(repository, frozenset())
-        revisions = f"{layout.repository_folder(repository)}/_manifests/revisions/sha256"
-        for hex_ in self.store.list_dir(revisions):
+        for hex_ in self.store.list_dir(layout.revisions_folder(repository)):
             other = layout.digest_from_hex(hex_)
             if other is None or other in known or other == digest:
                 continue

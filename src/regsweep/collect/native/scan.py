@@ -63,39 +63,40 @@ def scan_repository(
     store: ScannableStore, name: str, *, known: frozenset[Digest] = frozenset(), tags: bool = True
 ) -> RepositoryScan:
     """List one repository; revisions in ``known`` are taken as present without a look."""
-    base = layout.repository_folder(name)
     scan = RepositoryScan(name)
-    revisions = f"{base}/_manifests/revisions/sha256"
-    unknown: list[tuple[Digest, str]] = []
-    for hex_ in store.list_dir(revisions):
+    unknown: list[Digest] = []
+    for hex_ in store.list_dir(layout.revisions_folder(name)):
         digest = layout.digest_from_hex(hex_)
         if digest in known:
             scan.revisions.add(digest)
         elif digest is not None:
-            unknown.append((digest, f"{revisions}/{hex_}"))
-    links = store.stat_many([f"{folder}/link" for _, folder in unknown])
-    for (digest, folder), link in zip(unknown, links, strict=True):
+            unknown.append(digest)
+    links = store.stat_many([layout.revision_link(name, digest) for digest in unknown])
+    for digest, link in zip(unknown, links, strict=True):
         if link is None:
-            scan.dead_revisions.append(folder)
+            scan.dead_revisions.append(layout.revision_folder(name, digest))
         else:
             scan.revisions.add(digest)
-    layers = f"{base}/_layers/sha256"
-    for hex_ in store.list_dir(layers):
+    for hex_ in store.list_dir(layout.layers_folder(name)):
         digest = layout.digest_from_hex(hex_)
         if digest is not None:
-            scan.layers[digest] = f"{layers}/{hex_}/link"
+            scan.layers[digest] = layout.layer_link(name, digest)
     if tags:
         tag_names = [t for t in store.list_dir(layout.tags_folder(name)) if names.is_tag_name(t)]
-        folders = [layout.tag_folder(name, t) for t in tag_names]
-        current = store.stat_many([f"{folder}/current/link" for folder in folders])
-        scan.dead_tags = [f for f, link in zip(folders, current, strict=True) if link is None]
-        scan.uploads = [f"{base}/_uploads/{u}" for u in store.list_dir(f"{base}/_uploads")]
+        current = store.stat_many([layout.tag_current_link(name, t) for t in tag_names])
+        scan.dead_tags = [
+            layout.tag_folder(name, t)
+            for t, link in zip(tag_names, current, strict=True)
+            if link is None
+        ]
+        uploads = store.list_dir(layout.uploads_folder(name))
+        scan.uploads = [layout.upload_folder(name, u) for u in uploads]
     return scan
 
 
 def blob_prefixes(store: ReadableStore) -> list[str]:
     """The ``blobs/sha256/<hh>`` folders, listed one by one (in parallel) by :func:`list_blobs`."""
-    top = f"{layout.BLOBS}/sha256"
+    top = layout.SHA256_BLOBS
     return [f"{top}/{hh}" for hh in store.list_dir(top) if len(hh) == 2]
 
 
@@ -152,5 +153,5 @@ def scan_listing(store: ReadableStore, *, tags: bool = True) -> dict[str, Reposi
             if not has_current:
                 scans[name].dead_tags.append(layout.tag_folder(name, tag))
         for name, upload in sorted(uploads):
-            scans[name].uploads.append(f"{layout.repository_folder(name)}/_uploads/{upload}")
+            scans[name].uploads.append(layout.upload_folder(name, upload))
     return scans

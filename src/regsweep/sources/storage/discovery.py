@@ -85,7 +85,7 @@ _SPINE = (
     layout.V2,
     layout.REPOSITORIES,
     layout.BLOBS,
-    layout.BLOBS + "/sha256",
+    layout.SHA256_BLOBS,
 )
 
 
@@ -177,7 +177,7 @@ def list_blob_sizes(
     """Size of every blob in the content store (what the storage bytes of a registry are)."""
     problems = [] if problems is None else problems
     sizes: dict[Digest, int] = {}
-    for stored in store.list_files(f"{layout.BLOBS}/sha256"):
+    for stored in store.list_files(layout.SHA256_BLOBS):
         parts = stored.path.split("/")
         digest = layout.digest_from_hex(parts[-2]) if len(parts) == 8 else None
         if stored.is_link or digest is None or parts[-1] != "data" or parts[-3] != parts[-2][:2]:

