@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.render_gc import render_gc_report
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.collect.options import CollectOptions, Collector
@@ -48,4 +49,4 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
         if report.problems:
             terminal.warn(f"{len(report.problems)} problems, listed in the JSON report")
     else:
-        terminal.out.print(report.render_text(), markup=False)
+        terminal.out.print(render_gc_report(report), markup=False)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from regsweep.cli.render_gc import render_gc_report
 from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
 from regsweep.pipeline.observer import StatusUpdate
@@ -55,7 +56,7 @@ class Terminal:
 
     def collected(self, report: GcResult | GcReport) -> None:
         """What a garbage collection did, on stderr."""
-        self.info(report.describe() if isinstance(report, GcResult) else report.render_text())
+        self.info(report.describe() if isinstance(report, GcResult) else render_gc_report(report))
 
     @contextmanager
     def progress(self, description: str, *, total: int) -> Iterator[Callable[[], None]]:

@@ -1,4 +1,5 @@
-"""What a collection did (or, in a dry run, would do), phase by phase."""
+"""What a collection did (or, in a dry run, would do), phase by phase: plain data, as
+JSON with ``to_json``; the CLI renders it for people (:mod:`regsweep.cli.render_gc`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from rich.filesize import decimal
-
 from regsweep.core.model import Digest
-
-#: Problems listed in the text report; the JSON report has them all.
-PROBLEMS_SHOWN = 20
 
 
 @dataclass(slots=True)
@@ -28,9 +24,6 @@ class Tally:
 
     def to_json(self) -> dict[str, int]:
         return {"count": self.count, "bytes": self.bytes}
-
-    def __str__(self) -> str:
-        return f"{self.count} ({decimal(self.bytes)})"
 
 
 @dataclass
@@ -97,40 +90,3 @@ class GcReport:
             "seconds": {name: round(s, 3) for name, s in self.phases.items()},
             "problems": self.problems,
         }
-
-    def render_text(self, *, list_swept: bool | None = None) -> str:
-        """Plain text; ``list_swept`` (default: in a dry run) lists each swept blob."""
-        would = "would be " if self.dry_run else ""
-        lines = []
-        if list_swept if list_swept is not None else self.dry_run:
-            verb = "quarantine" if not self.offline and not self.restore_only else "delete"
-            lines += [f"{verb} {digest} {decimal(size)}" for digest, size in self.swept]
-        if not self.restore_only:
-            lines.append(
-                f"marked {self.marked} of {self.blobs} blobs through {self.manifests} "
-                f"manifests in {self.repositories} repositories"
-            )
-            if self.young.count:
-                lines.append(f"kept {self.young} unreferenced but younger than the grace period")
-        for label, tally in (
-            ("deleted", self.deleted),
-            ("quarantined", self.quarantined),
-            ("restored", self.restored),
-            ("restored by the re-mark (pushed during this run)", self.raced),
-            ("purged from quarantine", self.purged),
-            ("abandoned uploads removed", self.uploads_removed),
-        ):
-            if tally.count:
-                lines.append(f"{would}{label}: {tally}")
-        if self.layer_links_removed or self.folders_removed:
-            lines.append(
-                f"{would}removed: {self.layer_links_removed} layer links, "
-                f"{self.folders_removed} empty folders"
-            )
-        lines.append("time: " + ", ".join(f"{name} {s:.2f}s" for name, s in self.phases.items()))
-        lines += [f"problem: {p}" for p in self.problems[:PROBLEMS_SHOWN]]
-        if len(self.problems) > PROBLEMS_SHOWN:
-            lines.append(
-                f"... and {len(self.problems) - PROBLEMS_SHOWN} more problems (--output json)"
-            )
-        return "\n".join(lines)

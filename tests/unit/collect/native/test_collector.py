@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from regsweep.cli.render_gc import render_gc_report
 from regsweep.collect.native import MarkError, collect_native, restore_quarantine
 from regsweep.collect.native.quarantine import QUARANTINE
 from regsweep.core.errors import OperationError
@@ -102,7 +103,7 @@ def test_dry_run_changes_nothing_and_lists_the_same(tree: Tree, tmp_path: Path) 
         real.layer_links_removed,
         real.folders_removed,
     )
-    assert "would be deleted: 4" in dry.render_text()
+    assert "would be deleted: 4" in render_gc_report(dry)
 
 
 def test_live_quarantines_then_purges_after_the_delay(tree: Tree) -> None:
@@ -338,9 +339,9 @@ def test_report_json_and_text(tree: Tree) -> None:
     assert set(data["seconds"]) == {"mark", "sweep", "purge", "cleanup"}  # type: ignore[arg-type]
     assert sum(data["seconds"].values()) <= time.perf_counter() - started + 0.01  # type: ignore[union-attr]
     assert len(data["swept"]) == 4  # type: ignore[arg-type]
-    text = report.render_text()
+    text = render_gc_report(report)
     assert "deleted: 4" in text and "time: mark" in text and "sha256:" not in text
-    assert "delete sha256:" in report.render_text(list_swept=True)
+    assert "delete sha256:" in render_gc_report(report, list_swept=True)
 
 
 class VanishingUploads(LocalStore):
