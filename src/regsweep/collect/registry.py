@@ -51,6 +51,8 @@ class GcResult:
         )
 
     def to_json(self) -> dict[str, object]:
+        """For the JSON output and the journal; a dry run's counts are named eligible: nothing
+        was deleted."""
         return {
             "command": " ".join(self.command),
             "dry_run": self.dry_run,

@@ -62,6 +62,8 @@ class Renewal:
         self._thread = threading.Thread(target=self._run, name="regsweep-lease", daemon=True)
 
     def start(self) -> None:
+        """Renew every :data:`RENEW_EVERY` on a thread of its own, so that the lease stays
+        fresh while the work blocks."""
         self._thread.start()
 
     def stop(self) -> bool:

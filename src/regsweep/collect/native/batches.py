@@ -32,4 +32,5 @@ def each_batch(pool: Executor, work: Callable[[list[T]], object], items: Sequenc
 def stat_all(
     store: ScannableStore, pool: Executor, paths: Sequence[str]
 ) -> list[StoredFile | None]:
+    """``stat_many`` of every path, in batches on the pool; the results in order."""
     return map_batches(pool, store.stat_many, paths)

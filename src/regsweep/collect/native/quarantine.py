@@ -42,10 +42,12 @@ class Quarantined:
 
     @property
     def folder(self) -> str:
+        """The blob's folder in the quarantine: what moves out of the tree and back."""
         return f"{QUARANTINE}/{self.batch}/sha256/{digest_hex(self.digest)}"
 
     @property
     def data(self) -> str:
+        """The blob's bytes in the quarantine."""
         return f"{self.folder}/data"
 
 
@@ -89,11 +91,14 @@ def restore_blobs(store: QuarantineStore, entries: list[Quarantined]) -> None:
 
 
 def purge_blobs(store: DeletingStore, entries: list[Quarantined]) -> None:
+    """Delete quarantined blobs for good: their data, then their folders."""
     store.delete_files([e.data for e in entries])
     store.remove_empty_folders([e.folder for e in entries])
 
 
 def remove_empty_batches(store: DeletingStore, batches: Iterable[int]) -> None:
+    """Remove the batches' folders that are empty now, so that a quarantine whose blobs all
+    went back or were purged leaves no trace."""
     store.remove_empty_folders(
         [p for b in sorted(set(batches)) for p in (f"{QUARANTINE}/{b}/sha256", f"{QUARANTINE}/{b}")]
     )

@@ -19,10 +19,12 @@ class Tally:
     bytes: int = 0
 
     def add(self, size: int) -> None:
+        """One more, of ``size`` bytes; an unknown (negative) size adds no bytes."""
         self.count += 1
         self.bytes += max(size, 0)
 
     def to_json(self) -> dict[str, int]:
+        """The count and the bytes, for the JSON report."""
         return {"count": self.count, "bytes": self.bytes}
 
 
@@ -62,6 +64,7 @@ class GcReport:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        """Time the block as phase ``name``; a phase run twice (the re-mark) adds up."""
         started = time.perf_counter()
         try:
             yield
@@ -69,6 +72,8 @@ class GcReport:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
 
     def to_json(self) -> dict[str, object]:
+        """The whole report for ``--output json``: every swept blob and every problem, where
+        the text shows the first problems only."""
         return {
             "mode": "restore" if self.restore_only else "offline" if self.offline else "live",
             "dry_run": self.dry_run,

@@ -41,6 +41,7 @@ class LocalStore:
         self._links: set[str] = set()
 
     def describe(self) -> str:
+        """The folder's path."""
         return str(self.root)
 
     def _path(self, path: str) -> str:
@@ -64,9 +65,12 @@ class LocalStore:
         return full
 
     def exists(self, path: str) -> bool:
+        """``lexists``: a symlink is there, and is not followed."""
         return os.path.lexists(self._path(path))
 
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
+        """A ``scandir`` walk that lists symlinks as links and never descends into one (nor into
+        a symlinked ``prefix``); a file removed while it walks is skipped."""
         try:
             base = self._path(prefix)
         except PathEscapeError:
@@ -137,6 +141,7 @@ class LocalStore:
         return b"".join(chunks)
 
     def stat(self, path: str) -> StoredFile | None:
+        """``lstat``: a symlink is reported as one, never followed."""
         try:
             st = os.lstat(self._path(path))
         except (FileNotFoundError, NotADirectoryError):
@@ -144,6 +149,7 @@ class LocalStore:
         return StoredFile(path, st.st_size, st.st_mtime, is_link=S_ISLNK(st.st_mode))
 
     def delete_tree(self, prefix: str) -> bool:
+        """``unlink`` for a file or a symlink (never what it points to), else ``rmtree``."""
         full = self._path(prefix)
         if os.path.islink(full) or os.path.isfile(full):
             os.unlink(full)
@@ -168,6 +174,7 @@ class LocalStore:
             self._real_folders.add(checked)
 
     def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
+        """``lstat`` of each path in turn: a filesystem has no batch to gain from."""
         found: list[StoredFile | None] = []
         for path in paths:
             try:
@@ -179,6 +186,8 @@ class LocalStore:
         return found
 
     def delete_files(self, paths: Sequence[str]) -> int:
+        """``unlink`` of each path: a folder raises (``IsADirectoryError``) rather than go with
+        everything in it."""
         deleted = 0
         for path in paths:
             full = self._path(path)
@@ -190,6 +199,8 @@ class LocalStore:
         return deleted
 
     def remove_empty_folders(self, paths: Sequence[str]) -> int:
+        """``rmdir``, which the kernel refuses for a folder that is not empty: a file written
+        into it at the same moment stays, and so does its folder."""
         removed = 0
         for path in paths:
             try:
@@ -204,6 +215,7 @@ class LocalStore:
         return removed
 
     def move(self, source: str, target: str) -> bool:
+        """One ``rename``: a blob is in the tree or in the quarantine, never half in each."""
         full_source, full_target = self._path(source), self._path(target)
         if not os.path.lexists(full_source):
             return False
@@ -214,6 +226,7 @@ class LocalStore:
         return True
 
     def write_new(self, path: str, data: bytes) -> bool:
+        """``O_CREAT | O_EXCL``: of two creators, the kernel lets exactly one succeed."""
         full = self._path(path)
         _make_folders(os.path.dirname(full))
         try:

@@ -130,12 +130,16 @@ class S3Store:
             raise UsageError(f"S3 settings for {location}: {_describe(exc)}") from None
 
     def describe(self) -> str:
+        """The ``s3://bucket/prefix`` URL."""
         return str(self.location)
 
     def exists(self, path: str) -> bool:
+        """An object at ``path``, or any object below it: a folder is only a key prefix."""
         return self.stat(path) is not None or self._any_below(path)
 
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
+        """One flat listing, page by page (:mod:`.s3_listing`): a request per 1,000 keys, and
+        never every key in memory at once."""
         check_relative(prefix)
         with self._errors(prefix):
             for page in list_pages(self._store, prefix):
@@ -143,16 +147,19 @@ class S3Store:
                     yield _stored(meta)
 
     def list_dir(self, prefix: str) -> list[str]:
+        """A delimiter listing: the prefixes (folders) and objects directly below."""
         with self._errors(prefix):
             listed = obstore.list_with_delimiter(self._store, check_relative(prefix))
         names = [p.rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
         return names + [o["path"].rsplit("/", 1)[-1] for o in listed["objects"]]
 
     def read(self, path: str) -> bytes:
+        """One GET."""
         with self._errors(path):
             return bytes(obstore.get(self._store, check_relative(path)).bytes())
 
     def stat(self, path: str) -> StoredFile | None:
+        """One HEAD; None for a folder, which is a prefix and no object."""
         try:
             with self._errors(path):
                 return _stored(obstore.head(self._store, check_relative(path)))
@@ -199,6 +206,7 @@ class S3Store:
         return len(paths)
 
     def remove_empty_folders(self, paths: Sequence[str]) -> int:
+        """Nothing to do: a prefix vanishes with its last object."""
         return 0
 
     def move(self, source: str, target: str) -> bool:
@@ -226,6 +234,8 @@ class S3Store:
         return True
 
     def write_new(self, path: str, data: bytes) -> bool:
+        """A conditional put (``If-None-Match: *``): of two creators, the store lets exactly one
+        succeed."""
         try:
             with self._errors(path):
                 obstore.put(self._store, check_relative(path), data, mode="create")
