@@ -29,8 +29,8 @@ class StoredFile:
 
 
 class ReadableStore(Protocol):
-    """Reading the tree: what discovery (and so verify) needs, and what every ability below
-    builds on. A store is only ever changed by code that read it first."""
+    """Reading the tree: what discovery (and so verify) needs. Every ability below extends
+    it: no step of regsweep changes a store it has not listed or read first."""
 
     #: Reads worth running at once. Object storage answers each in milliseconds, so many
     #: overlap; a local folder answers from the page cache in microseconds, and more
