@@ -9,6 +9,8 @@ from regsweep.plan.planner import Action
 
 
 class Outcome(StrEnum):
+    """What happened to an action: the one vocabulary of reports, journal and exit code."""
+
     DELETED = "deleted"
     #: already done by an earlier (interrupted) run or by someone else: counts as done
     ALREADY_GONE = "already_gone"
@@ -21,6 +23,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
+    """An action, what happened to it, and why in words."""
+
     action: Action
     outcome: Outcome
     detail: str = ""

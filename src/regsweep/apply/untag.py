@@ -51,6 +51,9 @@ _PUSH_REFUSED = frozenset({None, 401, 403, 405})
 
 
 class UntagMethod(StrEnum):
+    """How a tag is removed over the API without deleting its digest (which would take
+    every other tag on it along, distribution PR #1656)."""
+
     AUTO = "auto"
     TAG_DELETE = "tag-delete"
     THROWAWAY = "throwaway"

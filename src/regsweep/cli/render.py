@@ -80,6 +80,7 @@ def render_plan(console: Console, plan: Plan, *, show_kept: bool = False) -> Non
 
 
 def render_summary(console: Console, plan: Plan) -> None:
+    """The plan's totals in one line: what it deletes and what that frees."""
     s = plan.summary
     console.print(
         f"{s.repositories} repositories, {s.tags} tags, {s.manifests} manifests: "

@@ -65,6 +65,7 @@ class Manifest:
 
     @property
     def is_index(self) -> bool:
+        """An image index or manifest list: its references are manifests, not blobs."""
         return mediatypes.is_index(self.media_type)
 
     def blob_references(self) -> tuple[Digest, ...]:
@@ -136,4 +137,5 @@ class Inventory:
 
     @property
     def tag_count(self) -> int:
+        """Tags in every repository discovered."""
         return sum(len(r.tags) for r in self.repositories.values())

@@ -13,20 +13,24 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def is_repository_name(name: str) -> bool:
+    """Whether ``name`` is a repository name of the distribution grammar (any depth)."""
     return len(name) <= 255 and all(_COMPONENT.fullmatch(c) for c in name.split("/"))
 
 
 def is_tag_name(name: str) -> bool:
+    """Whether ``name`` is a valid tag: up to 128 characters, no leading dot or dash."""
     return bool(_TAG.fullmatch(name))
 
 
 def check_repository(name: str) -> str:
+    """``name``, or ``ValueError`` when it is not a repository name."""
     if not is_repository_name(name):
         raise ValueError(f"invalid repository name {name!r}")
     return name
 
 
 def check_tag(name: str) -> str:
+    """``name``, or ``ValueError`` when it is not a tag name."""
     if not is_tag_name(name):
         raise ValueError(f"invalid tag name {name!r}")
     return name

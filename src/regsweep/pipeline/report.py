@@ -22,6 +22,7 @@ class StorageBytes:
 
     @property
     def freed(self) -> int:
+        """Bytes the collection took out of the storage."""
         return self.before - self.after
 
 
@@ -45,6 +46,7 @@ class RunReport:
         return (self.apply is None or self.apply.ok) and (self.verify is None or self.verify.ok)
 
     def to_json(self) -> dict[str, object]:
+        """The run's JSON report (``--output json``): each step that ran, in order."""
         out: dict[str, object] = {"plan": self.summary.to_json(), "dry_run": self.dry_run}
         if self.apply is not None:
             out["apply"] = self.apply.to_json()

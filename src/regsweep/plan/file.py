@@ -47,11 +47,15 @@ class RegistryIdentity:
         return self.storage + (f" ({self.url})" if self.url else "")
 
     def to_json(self) -> dict[str, str | None]:
+        """Both parts, as the plan file and every journal record carry them."""
         return {"storage": self.storage, "url": self.url}
 
 
 @dataclass(frozen=True)
 class PlanFile:
+    """A plan written for review, with what ``apply`` checks before running it: its
+    lifetime, the registry it was made for, and a fingerprint of what it was made from."""
+
     created_at: datetime
     expires_at: datetime
     #: when discovery started: every revision older than this was known to the planner

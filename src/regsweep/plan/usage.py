@@ -18,6 +18,8 @@ from regsweep.policy.rules import PolicySet
 
 @dataclass(frozen=True, slots=True)
 class RepositoryUsage:
+    """The bytes one repository uses, counted four ways (``regsweep du``)."""
+
     name: str
     #: the policy that decides the repository; None when none does (it is left alone)
     policy: str | None
@@ -47,6 +49,8 @@ class RepositoryUsage:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Storage per repository (largest first) and for the whole registry."""
+
     repositories: tuple[RepositoryUsage, ...]
     #: every blob in the content store, used or not
     bytes_stored: int

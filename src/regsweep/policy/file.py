@@ -91,6 +91,8 @@ class ArtifactsSpec(_Section):
 
 
 class PolicySpec(_Section):
+    """One entry of ``policies:``: a name, a scope, keep rules, a grace and artifacts."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     repositories: ScopeSpec = ScopeSpec()
     keep: KeepSpec
@@ -98,6 +100,7 @@ class PolicySpec(_Section):
     artifacts: ArtifactsSpec = ArtifactsSpec()
 
     def policy(self) -> Policy:
+        """The policy this entry describes, its patterns compiled."""
         keep = self.keep
         return Policy(
             name=self.name,
@@ -114,6 +117,8 @@ class PolicySpec(_Section):
 
 
 class PolicyFileSpec(_Section):
+    """The whole file: an ordered list of policies, the first whose scope matches wins."""
+
     policies: list[PolicySpec] = Field(min_length=1)
 
     @field_validator("policies")
