@@ -17,6 +17,8 @@ overloaded registries do:
 
 Only ``max_in_row`` faults in a row hit the same method and path, so a client that retries
 enough always gets through; :attr:`FaultProxy.log` says what happened to each request.
+``before_forward`` lets a test change the registry at a precise moment of a run (e.g. push
+between regsweep's planning and its first deletion).
 Bounded: a few worker threads, only loopback, stopped by :meth:`FaultProxy.close`.
 """
 
@@ -30,6 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -107,19 +110,26 @@ class FaultSchedule:
 
 class FaultProxy(ThreadingHTTPServer):
     """``with FaultProxy(registry.url, FaultSchedule(seed=1)) as proxy:`` then use
-    ``proxy.url``. ``log`` holds ``(method, path, fault or "ok")`` per request."""
+    ``proxy.url``. ``log`` holds ``(method, path, fault or "ok")`` per request.
+    ``before_forward(method, path)`` is called before each request goes to the registry."""
 
     daemon_threads = True
     #: at most this many connections wait to be accepted
     request_queue_size = 64
 
-    def __init__(self, upstream: str, schedule: FaultSchedule) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        schedule: FaultSchedule,
+        before_forward: Callable[[str, str], None] | None = None,
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.hostname != LOOPBACK or parts.scheme != "http":
             raise ValueError(f"the proxy only forwards to http://{LOOPBACK}, not {upstream}")
         super().__init__((LOOPBACK, 0), _Handler)
         self.upstream = (parts.hostname, parts.port or 80)
         self.schedule = schedule
+        self.before_forward = before_forward
         self.log: list[tuple[str, str, str]] = []
         self._log_lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
@@ -177,6 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if fault in ("500", "502", "429", "503"):
             return self._error(int(fault))
+        if self.server.before_forward is not None:
+            self.server.before_forward(self.command, path)
         status, reason, headers, content = self._forward(body)
         if fault == "reset_after":
             return self._reset()

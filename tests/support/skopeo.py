@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SKOPEO = "skopeo"
@@ -21,17 +23,9 @@ def image_reference(host: str, repo: str, ref: str) -> str:
     return f"docker://{host}/{repo}{separator}{ref}"
 
 
-def pull_all(
-    host: str,
-    repo: str,
-    ref: str,
-    dest_dir: Path,
-    *,
-    creds: tuple[str, str] | None = None,
-    timeout: float = 120.0,
-) -> subprocess.CompletedProcess[str]:
-    """``skopeo copy --all`` the tag or digest ``ref`` into ``dir:dest_dir``; never raises on a
-    failed pull (see ``returncode`` and ``stderr``), only on timeout."""
+@contextmanager
+def _isolated() -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The start of a skopeo command line and the throw-away environment to run it in."""
     with tempfile.TemporaryDirectory(prefix="skopeo-env-") as scratch:
         home = Path(scratch)
         auth_file = home / "auth.json"
@@ -55,23 +49,56 @@ def pull_all(
             "REGISTRY_AUTH_FILE": str(auth_file),
             "CONTAINERS_REGISTRIES_CONF": str(registries_conf),
         }
-        cmd = [
-            SKOPEO,
-            "--policy",
-            str(policy),
-            "--registries.d",
-            str(registries_d),
-            "--tmpdir",
-            str(work),
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-        ]
+        prefix = [SKOPEO, "--policy", str(policy), "--registries.d", str(registries_d)]
+        yield [*prefix, "--tmpdir", str(work)], env
+
+
+def _run(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def pull_all(
+    host: str,
+    repo: str,
+    ref: str,
+    dest_dir: Path,
+    *,
+    creds: tuple[str, str] | None = None,
+    timeout: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    """``skopeo copy --all`` the tag or digest ``ref`` into ``dir:dest_dir``; never raises on a
+    failed pull (see ``returncode`` and ``stderr``), only on timeout."""
+    with _isolated() as (skopeo, env):
+        cmd = [*skopeo, "copy", "--all", "--src-tls-verify=false"]
         if creds is not None:
             cmd += ["--src-creds", f"{creds[0]}:{creds[1]}"]
         cmd += [image_reference(host, repo, ref), f"dir:{dest_dir}"]
-        return subprocess.run(
-            cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        return _run(cmd, env, timeout)
+
+
+def copy_within(host: str, repo: str, ref: str, tag: str, *, timeout: float = 120.0) -> None:
+    """``skopeo copy --all docker://HOST/REPO:REF docker://HOST/REPO:TAG``: a re-push of
+    ``tag`` as a client does it (``ref`` may be ``tag`` itself); AssertionError if it fails."""
+    with _isolated() as (skopeo, env):
+        done = _run(
+            [
+                *skopeo,
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                image_reference(host, repo, ref),
+                image_reference(host, repo, tag),
+            ],
+            env,
+            timeout,
+        )
+    if done.returncode != 0:
+        raise AssertionError(
+            f"skopeo could not copy {host}/{repo} {ref} to {tag} (exit {done.returncode}):\n"
+            f"{done.stderr.strip()}"
         )
 
 
