@@ -27,11 +27,14 @@ from typing import Any
 
 from regsweep.core import names
 from regsweep.core.errors import UsageError
-from regsweep.core.model import Inventory, parse_digest
+from regsweep.core.model import Digest, Inventory, parse_digest
 from regsweep.plan.planner import Action, ActionKind, Plan, Summary
 
 FORMAT = "regsweep-plan"
-VERSION = 1
+#: 2: actions name the manifests they rely on being deleted too (``subjects``, ``parents``).
+#: A version 1 file has no such record, and applying it would delete an artifact under an
+#: image kept at apply time: it is refused (plans expire within a day anyway).
+VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ def read_plan_file(path: Path) -> PlanFile:
     if document.get("version") != VERSION:
         raise UsageError(
             f"plan file {path}: version {document.get('version')!r}, this regsweep reads "
-            f"version {VERSION}"
+            f"version {VERSION}: make a new plan with regsweep plan --out"
         )
     checksum = document.pop("checksum", None)
     if checksum != _checksum(document):
@@ -191,4 +194,12 @@ def _action(data: dict[str, Any]) -> Action:
         tag=names.check_tag(tag) if tag is not None else None,
         pushed_at=_time(pushed_at) if pushed_at is not None else None,
         wave=wave,
+        subjects=_digests(data.get("subjects", [])),
+        parents=_digests(data.get("parents", [])),
     )
+
+
+def _digests(value: Any) -> tuple[Digest, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"not a list of digests: {value!r}")
+    return tuple(parse_digest(d) for d in value)

@@ -44,13 +44,25 @@ class Action:
     #: actions of wave k start only once every action of the waves before it is done:
     #: untags are wave 0, then indexes and artifacts before what they reference
     wave: int = 0
+    #: for an artifact (the untag of its tag, the delete of its manifest): the manifests it
+    #: describes, which the plan deletes in later waves. The action runs only while each is
+    #: still going (see regsweep.apply.runner): an artifact deleted under an image kept
+    #: after all leaves that image unsigned, and an admission controller that checks
+    #: signatures then refuses an image still deployed
+    subjects: tuple[Digest, ...] = ()
+    #: for a manifest delete: the indexes listing it, which the plan deletes in earlier
+    #: waves. One kept after all still lists it, and its pulls would break without it
+    parents: tuple[Digest, ...] = ()
 
     @property
     def target(self) -> str:
         return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
 
-    def to_json(self) -> dict[str, str | int]:
-        out: dict[str, str | int] = {"action": self.kind.value, "repository": self.repository}
+    def to_json(self) -> dict[str, str | int | list[Digest]]:
+        out: dict[str, str | int | list[Digest]] = {
+            "action": self.kind.value,
+            "repository": self.repository,
+        }
         if self.tag is not None:
             out["tag"] = self.tag
         out["digest"] = self.digest
@@ -58,6 +70,10 @@ class Action:
         if self.pushed_at is not None:
             out["pushed_at"] = self.pushed_at.isoformat()
         out["wave"] = self.wave
+        if self.subjects:
+            out["subjects"] = list(self.subjects)
+        if self.parents:
+            out["parents"] = list(self.parents)
         return out
 
 
@@ -248,6 +264,7 @@ def plan_repository(
     kept_tags = [d.tag for d in decisions if d.keep]
     expired = [d for d in decisions if not d.keep]
     doomed = [d for d in repository.revisions if d not in kept]
+    doomed_set = set(doomed)
     untags = [
         Action(
             ActionKind.UNTAG,
@@ -256,13 +273,25 @@ def plan_repository(
             d.reason,
             tag=d.tag.name,
             pushed_at=d.tag.pushed_at,
+            subjects=(d.artifact_of,) if d.artifact_of in doomed_set else (),
         )
         for d in expired
     ]
     why = _deletion_reasons(repository, doomed, expired, manifests, ties, orphans, policy, now)
     described = {a: [t.subject for t in its] for a, its in by_artifact(links).items()}
+    parents = _parents(doomed_set, manifests)
     deletes = [
-        Action(ActionKind.DELETE_MANIFEST, repository.name, digest, why[digest], wave=wave)
+        Action(
+            ActionKind.DELETE_MANIFEST,
+            repository.name,
+            digest,
+            why[digest],
+            wave=wave,
+            subjects=tuple(
+                sorted(({t.subject for t in ties.get(digest, ())} & doomed_set) - {digest})
+            ),
+            parents=tuple(sorted(parents.get(digest, ()))),
+        )
         for digest, wave in deletion_order(doomed, manifests, described)
     ]
     _check_invariants(repository, kept_tags, kept, deletes)
@@ -357,6 +386,19 @@ def _artifact_tag_decisions(
                 reason = roots.get(tag.digest) or f"{reason}; its manifest is kept"
         decisions.append(TagDecision(tag, keep, reason, policy.name, artifact_of=subject))
     return decisions
+
+
+def _parents(
+    doomed: set[Digest], manifests: Mapping[Digest, Manifest]
+) -> dict[Digest, set[Digest]]:
+    """Each deleted manifest -> the deleted indexes that list it."""
+    parents: dict[Digest, set[Digest]] = {}
+    for digest in doomed:
+        manifest = manifests.get(digest)
+        for child in manifest.children if manifest is not None else ():
+            if child.digest in doomed and child.digest != digest:
+                parents.setdefault(child.digest, set()).add(digest)
+    return parents
 
 
 def _orphaned(subject: Digest) -> str:

@@ -645,3 +645,70 @@ def test_each_artifact_tag_scheme_is_a_tie(suffix: str) -> None:
     repo = Repository("app", {tag: Tag("app", tag, SIGNATURE.digest, OLD)}, {SIGNATURE.digest: OLD})
     [link] = artifact_links(repo, {SIGNATURE.digest: SIGNATURE})
     assert (link.artifact, link.subject, link.via) == (SIGNATURE.digest, subject, f"tag {tag}")
+
+
+def dependencies(plan: Plan) -> dict[str, tuple[tuple[Digest, ...], tuple[Digest, ...]]]:
+    """Target -> (subjects, parents) of every action that relies on another manifest."""
+    return {a.target: (a.subjects, a.parents) for a in plan.actions if a.subjects or a.parents}
+
+
+def test_each_artifact_action_names_the_subject_it_relies_on_and_each_platform_its_index() -> None:
+    """Issue 16: the plan records what an action relies on being deleted too, so the runner
+    can skip it when that turns out to be kept at apply time."""
+    signature = referrer("oci signature", APP)
+    referrers = index("referrers of app", (signature, "", {}))
+    amd = image("amd64")
+    att = image("attestation")
+    multi = index(
+        "multi",
+        (amd, "linux/amd64", {}),
+        (att, "unknown/unknown", {**ATTESTATION, "vnd.docker.reference.digest": amd.digest}),
+    )
+    orphan = image("orphan signature")
+    gone = digest_of("gone")
+    tags = {
+        "build-1": (APP, OLD),
+        cosign_tag(APP): (SIGNATURE, OLD),
+        cosign_tag(APP, ""): (referrers, OLD),
+        "build-2": (multi, OLD),
+        cosign_tag(gone): (orphan, OLD),
+    }
+    plan, _ = plan_of([APP, SIGNATURE, signature, referrers, amd, att, multi, orphan], tags)
+
+    app = (APP.digest,)
+    assert dependencies(plan) == {
+        f"app:{cosign_tag(APP)}": (app, ()),
+        f"app:{cosign_tag(APP, '')}": (app, ()),
+        f"app@{SIGNATURE.digest}": (app, ()),
+        f"app@{referrers.digest}": (app, ()),
+        f"app@{signature.digest}": (app, (referrers.digest,)),
+        # a buildx attestation follows its index, not the platform it describes
+        f"app@{att.digest}": ((), (multi.digest,)),
+        f"app@{amd.digest}": ((), (multi.digest,)),
+    }
+    # an orphan's subject is already gone: nothing to rely on
+    assert f"app@{orphan.digest}" in {a.target for a in plan.manifest_deletes}
+
+
+@given(registries_with_artifacts(), policy_sets())
+def test_every_action_relies_only_on_deletes_of_its_plan_and_each_index_goes_before(
+    inventory: Inventory, policies: PolicySet
+) -> None:
+    plan = build_plan(inventory, policies, NOW)
+    deletes = {(a.repository, a.digest): a for a in plan.manifest_deletes}
+    for action in plan.actions:
+        for digest in (*action.subjects, *action.parents):
+            assert (action.repository, digest) in deletes, f"{action.target} relies on {digest}"
+        for parent in action.parents:
+            assert deletes[(action.repository, parent)].wave < action.wave
+    for name, repository in inventory.repositories.items():
+        following = ties(repository, dict(inventory.manifests))
+        for (repo, digest), action in deletes.items():
+            if repo != name:
+                continue
+            relied = {s for a, s in following if a == digest and (name, s) in deletes}
+            assert set(action.subjects) == relied - {digest}
+            manifest = inventory.manifests.get(digest)
+            for child in manifest.children if manifest is not None else ():
+                if (name, child.digest) in deletes and child.digest != digest:
+                    assert digest in deletes[(name, child.digest)].parents

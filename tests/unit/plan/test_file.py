@@ -22,14 +22,19 @@ from regsweep.plan.planner import Action, ActionKind, Plan, Summary
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 D1 = Digest("sha256:" + "1" * 64)
 D2 = Digest("sha256:" + "2" * 64)
+D3 = Digest("sha256:" + "3" * 64)
 HERE = RegistryIdentity("/srv/registry", "http://127.0.0.1:5000")
 
 
 def saved_plan() -> PlanFile:
     pushed = datetime(2026, 4, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    signature = f"sha256-{'1' * 64}.sig"
     actions = (
         Action(ActionKind.UNTAG, "team/app", D1, "old", tag="feature-x", pushed_at=pushed),
-        Action(ActionKind.DELETE_MANIFEST, "team/app", D1, "tagged only by expired", wave=1),
+        Action(ActionKind.UNTAG, "team/app", D2, "artifact", tag=signature, subjects=(D1,)),
+        Action(ActionKind.DELETE_MANIFEST, "team/app", D2, "artifact", wave=1, subjects=(D1,)),
+        Action(ActionKind.DELETE_MANIFEST, "team/app", D3, "child", wave=2, parents=(D2,)),
+        Action(ActionKind.DELETE_MANIFEST, "team/app", D1, "tagged only by expired", wave=2),
     )
     summary = Summary(3, 10, 1, 12, 1, 4096, 3, 0)
     return PlanFile(
@@ -88,6 +93,18 @@ def test_an_expired_plan_or_one_for_another_registry_is_refused() -> None:
         plan.check_usable(NOW, RegistryIdentity("/other/registry", HERE.url))
     with pytest.raises(UsageError, match="made for the registry"):
         plan.check_usable(NOW, RegistryIdentity(HERE.storage, None))
+
+
+def test_a_plan_file_of_version_1_is_refused_for_lack_of_dependencies(tmp_path: Path) -> None:
+    """Version 1 did not record what each action relies on: applied, it would delete an
+    artifact under an image kept at apply time."""
+    path = tmp_path / "plan.json"
+    write_plan_file(path, saved_plan())
+    document = json.loads(path.read_text())
+    document["version"] = 1
+    path.write_text(json.dumps(document))
+    with pytest.raises(UsageError, match=r"version 1, .*make a new plan with regsweep plan --out"):
+        read_plan_file(path)
 
 
 @pytest.mark.parametrize(
