@@ -8,12 +8,17 @@ blobs included, once the registry's own garbage collector has run.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.cli import clean_env, local_gc, regsweep, regsweep_json
+from tests.support.fault_proxy import FaultProxy, FaultSchedule
 from tests.support.images import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -22,7 +27,7 @@ from tests.support.images import (
     canonical_json,
 )
 from tests.support.registry import RegistryServer
-from tests.support.skopeo import assert_pulls
+from tests.support.skopeo import assert_pulls, copy_within
 from tests.support.storage import (
     blob_digests,
     revision_exists,
@@ -325,3 +330,132 @@ def test_api_mode_finds_artifacts_as_tags_and_looks_their_subjects_up(
         assert reference is not None
         assert_pulls(registry.host, "app", reference, pulls)
     assert revision_exists(root, "app", kept_listing.children[0].digest)
+
+
+# Issue 16, item 1: an image kept at apply time keeps its artifacts. The plan deletes an
+# artifact in an earlier wave than its subject (and untags its tag in wave 0); when the
+# subject turns out to be kept after all, the artifact must not already be gone.
+
+
+def signed_everywhere(
+    pusher: Pusher, subject: PushedManifest
+) -> tuple[PushedManifest, PushedManifest, PushedManifest]:
+    """A cosign signature tag, an OCI ``subject`` referrer, and the referrers-tag-schema
+    index listing that referrer: (signature, listing, referrer)."""
+    signature = signed(pusher, subject.repo, subject)
+    listing = referrers_tag(pusher, subject.repo, subject)
+    return signature, listing, listing.children[0]
+
+
+class RePush:
+    """Pushes ``app:feature-x`` again with skopeo, as ``app:TAG``, once.
+
+    As a proxy's ``before_forward`` it does so just before regsweep's first DELETE goes
+    through: ``regsweep run`` sends its probe for enabled deletes after planning and before
+    its first change, so the push lands between planning and applying.
+    """
+
+    def __init__(self, registry: RegistryServer, tag: str) -> None:
+        self.registry, self.tag = registry, tag
+        self.done = False
+        self._lock = threading.Lock()
+
+    def push(self) -> None:
+        with self._lock:
+            if not self.done:
+                copy_within(self.registry.host, "app", "feature-x", self.tag)
+                self.done = True
+
+    def __call__(self, method: str, path: str) -> None:
+        if method == "DELETE":
+            self.push()
+
+
+def apply_or_run(
+    command: str, mode: str, registry: RegistryServer, tmp_path: Path, env: dict[str, str]
+) -> tuple[dict[str, Any], str]:
+    """Plan, push the image again, apply; return the result and the tag that keeps it.
+
+    On storage the tag is re-pushed (same digest, a new push time). Over the API alone
+    that is invisible (no push time) and changes nothing the plan relied on; what the API
+    sees is the image pushed under another tag.
+    """
+    storage = ["--registry-dir", str(registry.root)]
+    kept_by = "feature-x" if mode == "storage" else "hotfix"
+    re_push = RePush(registry, kept_by)
+    journal = tmp_path / "journal.jsonl"
+    common = ["--journal", str(journal), "--force", *local_gc(registry), "--output", "json"]
+    if command == "apply":
+        base = storage if mode == "storage" else ["--registry-url", registry.url]
+        plan_file = tmp_path / "plan.json"
+        regsweep_json("plan", *base, "--out", str(plan_file), env=env)
+        re_push.push()
+        done = regsweep("apply", str(plan_file), *base, *common, env=env)
+    else:
+        with FaultProxy(registry.url, FaultSchedule(seed=0, enabled=False), re_push) as proxy:
+            base = ["--registry-url", proxy.url, *(storage if mode == "storage" else [])]
+            done = regsweep("run", *base, *common, env=env)
+    assert re_push.done
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert result["verify"]["problems"] == []
+    return result, kept_by
+
+
+def outcomes(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Tag or digest -> (outcome, detail) of every action not simply done."""
+    return {
+        r.get("tag") or r["digest"]: (r["outcome"], r["detail"]) for r in result["apply"]["results"]
+    }
+
+
+def journalled(journal: Path) -> dict[str, tuple[str, str]]:
+    """Target -> (outcome, detail) of every action record in the journal."""
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    return {r["target"]: (r["outcome"], r["detail"]) for r in records if r["event"] == "action"}
+
+
+@pytest.mark.parametrize("command", ["apply", "run"])
+@pytest.mark.parametrize("mode", ["storage", "api"])
+def test_an_image_pushed_again_after_planning_keeps_its_signature_and_referrers(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path, mode: str, command: str
+) -> None:
+    """The reported case: plan, the image's tag is pushed again with skopeo, apply (a plan
+    file, or ``run`` with the push between its planning and its first change). The image
+    stays, so its cosign tag, its OCI referrer and the referrers-tag-schema listing stay
+    too, though the plan deletes them in earlier waves than the image."""
+    root = registry.root
+    image = age(root, pusher.push_image("app", "feature-x", created=built(60)), 40)
+    signature, listing, referrer = (age(root, m, 40) for m in signed_everywhere(pusher, image))
+    pusher.push_image("app", "latest")
+    env = clean_env(tmp_path)
+    base = ["--registry-dir", str(root)] if mode == "storage" else ["--registry-url", registry.url]
+    plan = regsweep_json("plan", *base, env=env)
+    artifact_tags = {cosign_tag(image), cosign_tag(image, "")}
+    assert set(untags(plan)) == {"feature-x", *artifact_tags}
+    artifacts = {signature.digest, listing.digest, referrer.digest}
+    assert set(deletes(plan)) == {image.digest, *artifacts}
+    assert untags(plan)[cosign_tag(image)]["subjects"] == [image.digest]
+    assert deletes(plan)[referrer.digest]["subjects"] == [image.digest]
+    assert deletes(plan)[referrer.digest]["parents"] == [listing.digest]
+
+    result, kept_by = apply_or_run(command, mode, registry, tmp_path, env)
+
+    assert pusher.get_manifest("app", kept_by)[0] == image.digest
+    why = f"tag {kept_by} points to it now"
+    kept = f"its image {image.digest} is kept: {why}"
+    expected = {
+        **{tag: ("skipped", kept) for tag in artifact_tags},
+        **{digest: ("skipped", kept) for digest in artifacts},
+        image.digest: ("skipped", why),
+    }
+    if mode == "storage":
+        expected["feature-x"] = ("skipped", "re-pushed since planning (same digest)")
+    assert outcomes(result) == expected
+    assert result["apply"]["manifests_deleted"] == 0
+    records = journalled(tmp_path / "journal.jsonl")
+    assert records[f"app:{cosign_tag(image)}"] == ("skipped", kept)
+    assert records[f"app@{referrer.digest}"] == ("skipped", kept)
+    pulls = tmp_path / "pulls"
+    for reference in (kept_by, *artifact_tags, referrer.digest):
+        assert_pulls(registry.host, "app", reference, pulls)

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.cli import clean_env, local_gc, regsweep, regsweep_json
-from tests.support.images import PushedManifest, Pusher
+from tests.support.images import OCI_INDEX, PushedManifest, Pusher, canonical_json
 from tests.support.registry import RegistryServer
-from tests.support.skopeo import assert_pulls
+from tests.support.skopeo import assert_pulls, copy_within
 from tests.support.storage import (
     blob_digests,
     blob_path,
@@ -245,6 +247,74 @@ def test_a_plan_file_applied_later_skips_what_changed_since_and_applies_the_rest
     assert_pulls(registry.host, "app", "stale-1", tmp_path / "pulls")
     assert_pulls(registry.host, "app", "multi", tmp_path / "pulls")
     assert revision_exists(root, "app", index.digest)
+
+
+@pytest.mark.parametrize("mode", ["storage", "api"])
+def test_the_platforms_of_an_index_kept_at_apply_time_are_not_deleted(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path, mode: str
+) -> None:
+    """An expired index goes before its platforms; when its delete is skipped (something
+    references it since planning), its platforms must be skipped too, whatever made the
+    planned index look untouched: on storage an index nesting it, pushed since; over the
+    API the index tagged again (``skopeo copy``)."""
+    root = registry.root
+    old = built_days_ago(60)
+    amd = pusher.push_image("app", oci=True, created=old)
+    arm = pusher.push_image("app", oci=True, platform=("linux", "arm64"), created=old)
+    index = pusher.push_index("app", "pr-17", [amd, arm])
+    for manifest in (amd, arm, index):
+        age(root, manifest, 40)
+    pusher.push_image("app", "latest")
+    env = clean_env(tmp_path)
+    base = ["--registry-dir", str(root)] if mode == "storage" else ["--registry-url", registry.url]
+    plan_path = tmp_path / "plan.json"
+    plan = regsweep_json("plan", *base, "--out", str(plan_path), env=env)
+    planned = {a["digest"]: a for a in plan["actions"] if a["action"] == "delete_manifest"}
+    assert set(planned) == {index.digest, amd.digest, arm.digest}
+    assert planned[amd.digest]["parents"] == [index.digest]
+
+    if mode == "storage":
+        nesting = {"mediaType": OCI_INDEX, "digest": index.digest, "size": index.size}
+        raw = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [nesting]})
+        outer = pusher.put_manifest("app", "bundle", raw, OCI_INDEX)
+        why = f"manifest {outer}, pushed since planning, references it"
+    else:
+        copy_within(registry.host, "app", "pr-17", "release")
+        why = "tag release points to it now"
+
+    done = regsweep(
+        "apply",
+        str(plan_path),
+        *base,
+        "--journal",
+        str(tmp_path / "journal.jsonl"),
+        "--force",
+        "--gc",
+        "none",
+        "--output",
+        "json",
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["verify"]["problems"] == []
+    skipped = {
+        r["digest"]: r["detail"] for r in result["apply"]["results"] if r["outcome"] == "skipped"
+    }
+    assert skipped == {
+        index.digest: why,
+        amd.digest: f"its index {index.digest} is kept: {why}",
+        arm.digest: f"its index {index.digest} is kept: {why}",
+    }
+    assert result["apply"]["manifests_deleted"] == 0
+    if mode == "storage":
+        assert not tag_exists(root, "app", "pr-17")
+    assert_pulls(registry.host, "app", index.digest, tmp_path / "pulls")
+
+
+def built_days_ago(days: float) -> str:
+    """A build time for API mode, where ages are build times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - days * DAY))
 
 
 def test_an_edited_expired_or_foreign_plan_file_is_refused_and_nothing_changes(

@@ -4,7 +4,8 @@ Every action first re-reads what it acts on, because the registry keeps serving 
 between planning and applying. Before the manifest deletes of a repository in a wave,
 its tags are listed and resolved again: a manifest that a tag points at now, or that a
 manifest tagged since planning references (a new index, a signature), is skipped and
-reported, never deleted. Untags re-resolve their tag (see :class:`Untagger`).
+reported, never deleted. The same check tells the runner whether a manifest an artifact
+relies on is still going. Untags re-resolve their tag (see :class:`Untagger`).
 """
 
 from __future__ import annotations
@@ -63,17 +64,22 @@ class ApiApplier:
         return ActionResult(action, _OUTCOMES[done.status], done.detail)
 
     async def delete_manifest(self, action: Action) -> ActionResult:
-        reason = await self._still_needed(action)
+        reason = await self.why_kept(action, action.wave)
         if reason is not None:
             return ActionResult(action, Outcome.SKIPPED, reason)
         if not await self.client.delete_manifest(action.repository, action.digest):
             return ActionResult(action, Outcome.ALREADY_GONE, "registry: manifest unknown")
         return ActionResult(action, Outcome.DELETED, "via registry API")
 
-    async def _still_needed(self, action: Action) -> str | None:
-        """Why the manifest must stay after all, judged from the repository's tags now."""
+    async def why_kept(self, action: Action, wave: int) -> str | None:
+        """Why the manifest must stay after all, judged from the repository's tags now.
+
+        The tags are listed and resolved once per repository and wave: asked on behalf of
+        an artifact, in an earlier wave than the manifest's own delete, the answer must
+        not be reused by that delete.
+        """
         repository, digest = action.repository, action.digest
-        key = (repository, action.wave)
+        key = (repository, wave)
         if key not in self._tags:
             self._tags[key] = asyncio.create_task(self._resolve_tags(repository))
         tags = await self._tags[key]
@@ -83,7 +89,7 @@ class ApiApplier:
                     continue  # an expired tag that goes with this manifest
                 return f"tag {tag} points to it now"
             if (repository, target) in self.doomed:
-                continue  # deleted before it, in an earlier wave
+                continue  # listing this one, it is one of the parents the runner checks
             manifest = await self._manifest(repository, target)
             if isinstance(manifest, str):
                 return f"tag {tag} points to {target}, which {manifest}: it may reference it"

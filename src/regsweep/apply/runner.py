@@ -3,6 +3,14 @@
 The run stops launching actions at the first failure: what was done, what failed and what
 was not attempted are all in the report and the journal, and a second run finishes the job
 (every action is idempotent).
+
+An action that relies on other manifests being deleted too (an artifact on its subjects, a
+platform on the indexes listing it: :attr:`Action.subjects`, :attr:`Action.parents`) runs
+only while each of them is still going, and is skipped otherwise. A manifest is still going
+when its own delete went through, or, not run yet, when nothing in the registry keeps it
+now (asked of the applier) and what it relies on is still going in turn. The registry
+changes between planning and applying, so a plan's "delete the signature, then the image"
+cannot be trusted once the image turned out to be kept.
 """
 
 from __future__ import annotations
@@ -16,16 +24,73 @@ from typing import Protocol
 
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.core.errors import RegsweepError, UsageError
+from regsweep.core.model import Digest
 from regsweep.plan.planner import Action, ActionKind
 from regsweep.state.journal import Journal
 
 log = logging.getLogger(__name__)
+
+#: Outcomes after which a manifest is gone.
+_GONE = frozenset({Outcome.DELETED, Outcome.ALREADY_GONE})
 
 
 class Applier(Protocol):
     async def untag(self, action: Action) -> ActionResult: ...
 
     async def delete_manifest(self, action: Action) -> ActionResult: ...
+
+    async def why_kept(self, action: Action, wave: int) -> str | None:
+        """Why the manifest that ``action`` deletes must stay after all, judged from the
+        registry as it is now (during ``wave``); None when nothing keeps it."""
+        ...
+
+
+class _Fates:
+    """Whether the manifests the plan deletes are still going (see the module doc)."""
+
+    def __init__(self, actions: Sequence[Action], applier: Applier) -> None:
+        self.applier = applier
+        self.deletes = {
+            (a.repository, a.digest): a for a in actions if a.kind is ActionKind.DELETE_MANIFEST
+        }
+        self.results: dict[tuple[str, Digest], ActionResult] = {}
+
+    def record(self, result: ActionResult) -> None:
+        action = result.action
+        if action.kind is ActionKind.DELETE_MANIFEST:
+            self.results[(action.repository, action.digest)] = result
+
+    async def relied_on_kept(self, action: Action) -> str | None:
+        """Why a manifest ``action`` relies on stays after all, in words; None if none does."""
+        deleting = action.kind is ActionKind.DELETE_MANIFEST
+        return await self._relied_on(action, action.wave, {action.digest} if deleting else set())
+
+    async def _relied_on(self, action: Action, wave: int, seen: set[Digest]) -> str | None:
+        for what, digests in (("image", action.subjects), ("index", action.parents)):
+            for digest in digests:
+                why = await self._kept(action.repository, digest, wave, seen)
+                if why is not None:
+                    return f"its {what} {digest} is kept: {why}"
+        return None
+
+    async def _kept(
+        self, repository: str, digest: Digest, wave: int, seen: set[Digest]
+    ) -> str | None:
+        if digest in seen:
+            return None  # a cycle of artifact tags: judged where it was first met
+        seen.add(digest)
+        delete = self.deletes.get((repository, digest))
+        if delete is None:
+            return "the plan does not delete it"
+        result = self.results.get((repository, digest))
+        if result is not None:
+            if result.outcome in _GONE:
+                return None
+            if result.outcome is Outcome.SKIPPED:
+                return result.detail
+            return f"its delete {result.outcome.value.replace('_', ' ')}: {result.detail}"
+        why = await self.applier.why_kept(delete, wave)
+        return why if why is not None else await self._relied_on(delete, wave, seen)
 
 
 @dataclass
@@ -75,6 +140,15 @@ async def apply_actions(
     report = ApplyReport()
     semaphore = asyncio.Semaphore(concurrency)
     stop = asyncio.Event()
+    fates = _Fates(actions, applier)
+
+    async def act(action: Action) -> ActionResult:
+        kept = await fates.relied_on_kept(action)
+        if kept is not None:
+            return ActionResult(action, Outcome.SKIPPED, kept)
+        if action.kind is ActionKind.DELETE_MANIFEST:
+            return await applier.delete_manifest(action)
+        return await applier.untag(action)
 
     async def run(action: Action) -> ActionResult:
         async with semaphore:
@@ -83,16 +157,14 @@ async def apply_actions(
             # Written before acting, so a run killed mid-action still shows what it was doing.
             journal.write("attempt", action=action.kind.value, target=action.target)
             try:
-                if action.kind is ActionKind.UNTAG:
-                    result = await applier.untag(action)
-                else:
-                    result = await applier.delete_manifest(action)
+                result = await act(action)
             except UsageError:
                 stop.set()
                 raise
             except (RegsweepError, OSError, ValueError) as exc:
                 stop.set()
                 result = ActionResult(action, Outcome.FAILED, str(exc))
+        fates.record(result)
         journal.write(
             "action",
             action=action.kind.value,

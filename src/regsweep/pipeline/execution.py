@@ -158,7 +158,7 @@ async def _apply(
         async with registry_deleter(target.registry) as deleter:
             return await apply_actions(
                 plan.actions,
-                StorageApplier(target.store, known, deleter),
+                StorageApplier(target.store, plan.untags, known, deleter),
                 concurrency=options.concurrency,
                 journal=journal,
                 on_result=on_result,
