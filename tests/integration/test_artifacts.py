@@ -456,6 +456,11 @@ def test_an_image_pushed_again_after_planning_keeps_its_signature_and_referrers(
     records = journalled(tmp_path / "journal.jsonl")
     assert records[f"app:{cosign_tag(image)}"] == ("skipped", kept)
     assert records[f"app@{referrer.digest}"] == ("skipped", kept)
+    if mode == "api":
+        # the expired tag went for real (through a throw-away manifest), not left to the
+        # delete of an image that stays
+        assert records["app:feature-x"][0] == "deleted"
+        assert not tag_exists(root, "app", "feature-x")
     pulls = tmp_path / "pulls"
     for reference in (kept_by, *artifact_tags, referrer.digest):
         assert_pulls(registry.host, "app", reference, pulls)

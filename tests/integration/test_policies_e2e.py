@@ -307,8 +307,7 @@ def test_the_platforms_of_an_index_kept_at_apply_time_are_not_deleted(
         arm.digest: f"its index {index.digest} is kept: {why}",
     }
     assert result["apply"]["manifests_deleted"] == 0
-    if mode == "storage":
-        assert not tag_exists(root, "app", "pr-17")
+    assert not tag_exists(root, "app", "pr-17")
     assert_pulls(registry.host, "app", index.digest, tmp_path / "pulls")
 
 

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 
 from regsweep.apply.outcome import ActionResult, Outcome
-from regsweep.apply.runner import ApplyReport, apply_actions
+from regsweep.apply.runner import ApplyReport, DigestKept, apply_actions
 from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
@@ -55,11 +55,16 @@ class ApiApplier:
         self._tags: dict[tuple[str, int], asyncio.Task[dict[str, Digest]]] = {}
         self._fetched: dict[tuple[str, Digest], asyncio.Task[Manifest | str | None]] = {}
 
-    async def untag(self, action: Action) -> ActionResult:
+    async def untag(self, action: Action, digest_kept: DigestKept) -> ActionResult:
+        """Untag; a tag on a manifest the plan deletes may be left to that delete.
+
+        Only while that manifest is still going: one kept after all (tagged again since
+        planning, say) would keep the expired tag with it, reported as deleted.
+        """
         assert action.tag is not None
-        keep = (action.repository, action.digest) not in self.doomed
+        kept = await digest_kept()
         done = await self.untagger.untag(
-            action.repository, action.tag, action.digest, keep_digest=keep
+            action.repository, action.tag, action.digest, keep_digest=kept is not None
         )
         return ActionResult(action, _OUTCOMES[done.status], done.detail)
 

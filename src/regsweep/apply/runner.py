@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Protocol
@@ -30,12 +30,16 @@ from regsweep.state.journal import Journal
 
 log = logging.getLogger(__name__)
 
+#: Why the manifest an untag's tag points at stays after all (None while the plan's delete of
+#: it is still going). Asked only by an applier that would leave the tag to that delete.
+DigestKept = Callable[[], Awaitable[str | None]]
+
 #: Outcomes after which a manifest is gone.
 _GONE = frozenset({Outcome.DELETED, Outcome.ALREADY_GONE})
 
 
 class Applier(Protocol):
-    async def untag(self, action: Action) -> ActionResult: ...
+    async def untag(self, action: Action, digest_kept: DigestKept) -> ActionResult: ...
 
     async def delete_manifest(self, action: Action) -> ActionResult: ...
 
@@ -64,6 +68,10 @@ class _Fates:
         """Why a manifest ``action`` relies on stays after all, in words; None if none does."""
         deleting = action.kind is ActionKind.DELETE_MANIFEST
         return await self._relied_on(action, action.wave, {action.digest} if deleting else set())
+
+    async def kept(self, repository: str, digest: Digest, wave: int) -> str | None:
+        """Why ``digest``, which the plan deletes, stays after all; None while it is going."""
+        return await self._kept(repository, digest, wave, set())
 
     async def _relied_on(self, action: Action, wave: int, seen: set[Digest]) -> str | None:
         for what, digests in (("image", action.subjects), ("index", action.parents)):
@@ -148,7 +156,9 @@ async def apply_actions(
             return ActionResult(action, Outcome.SKIPPED, kept)
         if action.kind is ActionKind.DELETE_MANIFEST:
             return await applier.delete_manifest(action)
-        return await applier.untag(action)
+        return await applier.untag(
+            action, lambda: fates.kept(action.repository, action.digest, action.wave)
+        )
 
     async def run(action: Action) -> ActionResult:
         async with semaphore:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, TypeVar
 
 from regsweep.apply.outcome import ActionResult, Outcome
+from regsweep.apply.runner import DigestKept
 from regsweep.core import names
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest
@@ -65,7 +66,9 @@ class StorageApplier:
             return function(action)
         return await asyncio.to_thread(function, action)
 
-    async def untag(self, action: Action) -> ActionResult:
+    async def untag(self, action: Action, digest_kept: DigestKept) -> ActionResult:
+        """Remove the tag alone: whether its manifest goes too is left to that manifest's
+        own delete, so ``digest_kept`` is not asked."""
         return await self._io(self._untag, action)
 
     def _untag(self, action: Action) -> ActionResult:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from regsweep.apply.outcome import ActionResult, Outcome
-from regsweep.apply.runner import ApplyReport, apply_actions
+from regsweep.apply.runner import ApplyReport, DigestKept, apply_actions
 from regsweep.core.errors import OperationError, UsageError
 from regsweep.core.model import Digest
 from regsweep.plan.file import RegistryIdentity
@@ -48,7 +48,7 @@ class FakeApplier:
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def untag(self, action: Action) -> ActionResult:
+    async def untag(self, action: Action, digest_kept: DigestKept) -> ActionResult:
         return await self._act("untag", action)
 
     async def delete_manifest(self, action: Action) -> ActionResult:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from regsweep.apply.outcome import ActionResult, Outcome
-from regsweep.apply.runner import ApplyReport, apply_actions
+from regsweep.apply.runner import ApplyReport, DigestKept, apply_actions
 from regsweep.core.model import Digest
 from regsweep.plan.file import RegistryIdentity
 from regsweep.plan.planner import Action, ActionKind
@@ -55,8 +55,12 @@ class FakeApplier:
         self.acted: list[str] = []
         #: (digest, wave) of every re-read of a manifest's state
         self.asked: list[tuple[Digest, int]] = []
+        #: tag -> what its untag was told of its manifest's fate
+        self.told: dict[str, str | None] = {}
 
-    async def untag(self, action: Action) -> ActionResult:
+    async def untag(self, action: Action, digest_kept: DigestKept) -> ActionResult:
+        assert action.tag is not None
+        self.told[action.tag] = await digest_kept()
         self.acted.append(action.target)
         return ActionResult(action, Outcome.DELETED)
 
@@ -189,6 +193,27 @@ def test_a_signature_of_an_attestation_is_kept_with_the_image_the_attestation_de
         "tag feature-x points to it now",
     )
     assert applier.acted == []
+
+
+def test_an_untag_is_told_whether_its_manifest_still_goes() -> None:
+    """What an applier that leaves a tag to its manifest's delete needs to know."""
+    other = digest_of("other")
+    actions = [
+        untag("feature-x", IMAGE),
+        untag("feature-y", other),
+        untag("old-latest", INDEX),
+        delete(IMAGE, 1),
+        delete(other, 1),
+    ]
+    applier = FakeApplier({IMAGE: "tag hotfix points to it now"})
+
+    apply(actions, applier)
+
+    assert applier.told == {
+        "feature-x": "tag hotfix points to it now",
+        "feature-y": None,
+        "old-latest": "the plan does not delete it",
+    }
 
 
 def test_artifact_tags_naming_each_other_are_judged_without_looping() -> None:
