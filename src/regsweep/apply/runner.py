@@ -148,6 +148,7 @@ async def apply_actions(
     report = ApplyReport()
     semaphore = asyncio.Semaphore(concurrency)
     stop = asyncio.Event()
+    aborted = asyncio.Event()
     fates = _Fates(actions, applier)
 
     async def act(action: Action) -> ActionResult:
@@ -160,21 +161,10 @@ async def apply_actions(
             action, lambda: fates.kept(action.repository, action.digest, action.wave)
         )
 
-    async def run(action: Action) -> ActionResult:
-        async with semaphore:
-            if stop.is_set():
-                return ActionResult(action, Outcome.NOT_ATTEMPTED, "run stopped at a failure")
-            # Written before acting, so a run killed mid-action still shows what it was doing.
-            journal.write("attempt", action=action.kind.value, target=action.target)
-            try:
-                result = await act(action)
-            except UsageError:
-                stop.set()
-                raise
-            except (RegsweepError, OSError, ValueError) as exc:
-                stop.set()
-                result = ActionResult(action, Outcome.FAILED, str(exc))
+    def finish(result: ActionResult) -> ActionResult:
+        """Record what happened to an action: the journal line, the report, the caller."""
         fates.record(result)
+        action = result.action
         journal.write(
             "action",
             action=action.kind.value,
@@ -189,13 +179,27 @@ async def apply_actions(
             on_result(result)
         return result
 
+    async def run(action: Action) -> ActionResult:
+        async with semaphore:
+            if aborted.is_set():  # the caller gets the error; the journal's end record says it
+                return ActionResult(action, Outcome.NOT_ATTEMPTED, "run aborted")
+            if stop.is_set():
+                # journalled too: the journal alone says what a second run still has to do
+                stopped = ActionResult(action, Outcome.NOT_ATTEMPTED, "run stopped at a failure")
+                return finish(stopped)
+            # Written before acting, so a run killed mid-action still shows what it was doing.
+            journal.write("attempt", action=action.kind.value, target=action.target)
+            try:
+                result = await act(action)
+            except UsageError:
+                aborted.set()
+                raise
+            except (RegsweepError, OSError, ValueError) as exc:
+                stop.set()
+                result = ActionResult(action, Outcome.FAILED, str(exc))
+        return finish(result)
+
     ordered = sorted(actions, key=lambda a: a.wave)
     for _wave, group in groupby(ordered, key=lambda a: a.wave):
-        batch = list(group)
-        if stop.is_set():
-            report.results.extend(
-                ActionResult(a, Outcome.NOT_ATTEMPTED, "run stopped at a failure") for a in batch
-            )
-            continue
-        report.results.extend(await asyncio.gather(*(run(a) for a in batch)))
+        report.results.extend(await asyncio.gather(*(run(a) for a in group)))
     return report

@@ -182,7 +182,7 @@ def test_every_action_is_journalled_before_it_is_carried_out_and_after_with_its_
     [OperationError("registry answered 500"), OSError("disk on fire"), ValueError("bad link")],
     ids=["operation error", "OS error", "value error"],
 )
-def test_a_failure_stops_the_run_and_what_was_not_started_is_not_attempted(
+def test_a_failure_stops_the_run_and_what_was_not_started_is_journalled_not_attempted(
     tmp_path: Path, failure: Exception
 ) -> None:
     """One at a time: ``b`` fails, so ``c`` (same wave, not started yet) and the wave after
@@ -202,7 +202,15 @@ def test_a_failure_stops_the_run_and_what_was_not_started_is_not_attempted(
     ]
     assert not report.ok
     assert [r.action.target for r in report.failed] == ["app:b"]
-    assert [r.action.target for r in notified] == ["app:a", "app:b"]
+    assert [r.action.target for r in notified] == ["app:a", "app:b", "app:c", f"app@{IMAGE}"]
+    records = journal_records(applier.journal)
+    # what was never started is journalled as such (no attempt line): the journal alone
+    # tells what a second run still has to do
+    assert [r["target"] for r in records if r["event"] == "attempt"] == ["app:a", "app:b"]
+    assert [(r["target"], r["detail"]) for r in records if r.get("outcome") == "not_attempted"] == [
+        ("app:c", stopped),
+        (f"app@{IMAGE}", stopped),
+    ]
     failed_line = {
         "event": "action",
         "action": "untag",
