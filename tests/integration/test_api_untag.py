@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from regsweep.apply.outcome import Outcome
 from regsweep.apply.untag import Untagged, Untagger, UntagMethod
 from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient
@@ -44,7 +45,7 @@ def test_old_tag_sharing_latest_is_removed_and_latest_still_pulls(
     method, first, second = with_client(registry.url, use)
 
     assert method is UntagMethod.THROWAWAY
-    assert first.status == second.status == "deleted"
+    assert first.outcome is second.outcome is Outcome.DELETED
     assert "throw-away" in first.detail
     assert tag_names(registry.root, "app") == {"latest"}
     assert tag_names(registry.root, "multi") == {"stable"}
@@ -74,7 +75,7 @@ def test_a_tag_repushed_since_planning_is_left_alone(
         return await untagger.untag("app", "v1", Digest(planned.digest), keep_digest=True)
 
     result = with_client(registry.url, use)
-    assert result.status == "stale"
+    assert result.outcome is Outcome.SKIPPED
     assert tag_names(registry.root, "app") == {"v1", "keep"}
 
 
@@ -87,7 +88,7 @@ def test_nothing_to_do_when_the_manifest_delete_takes_the_tag(
         untagger = Untagger(client, UntagMethod.THROWAWAY)
         return await untagger.untag("app", "v1", Digest(image.digest), keep_digest=False)
 
-    assert with_client(registry.url, use).status == "deferred"
+    assert with_client(registry.url, use).deferred
     assert tag_names(registry.root, "app") == {"v1"}
 
 

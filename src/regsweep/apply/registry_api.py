@@ -23,14 +23,6 @@ from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.open import RegistryAccess, open_registry
 from regsweep.state.journal import Journal
 
-_OUTCOMES = {
-    "deleted": Outcome.DELETED,
-    "deferred": Outcome.DELETED,
-    "already_gone": Outcome.ALREADY_GONE,
-    "stale": Outcome.SKIPPED,
-    "skipped": Outcome.SKIPPED,
-}
-
 
 class ApiApplier:
     """The :class:`~regsweep.apply.runner.Applier` for registries reached only over HTTP.
@@ -66,7 +58,7 @@ class ApiApplier:
         done = await self.untagger.untag(
             action.repository, action.tag, action.digest, keep_digest=kept is not None
         )
-        return ActionResult(action, _OUTCOMES[done.status], done.detail)
+        return ActionResult(action, done.outcome, done.detail)
 
     async def delete_manifest(self, action: Action) -> ActionResult:
         reason = await self.why_kept(action, action.wave)

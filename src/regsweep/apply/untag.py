@@ -24,8 +24,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
 
+from regsweep.apply.outcome import Outcome
 from regsweep.core import mediatypes
 from regsweep.core.errors import RegistryAPIError
 from regsweep.core.model import Digest
@@ -63,11 +63,13 @@ class UntagMethod(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Untagged:
-    """What became of one tag."""
+    """What became of one tag, in the outcomes every action reports."""
 
-    #: ``deferred``: the plan's delete of the manifest removes the tag along with it
-    status: Literal["deleted", "deferred", "already_gone", "stale", "skipped"]
+    outcome: Outcome
     detail: str
+    #: the tag is left for the plan's delete of its manifest, which removes it (distribution
+    #: 2.8 deletes every tag on a digest it deletes); counted as deleted
+    deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +138,9 @@ class Untagger:
         """
         head = await self.client.head_manifest(repository, tag)
         if head is None:
-            return Untagged("already_gone", "tag no longer exists")
+            return Untagged(Outcome.ALREADY_GONE, "tag no longer exists")
         if head.digest != digest:
-            return Untagged("stale", f"re-pushed since planning: now {head.digest}")
+            return Untagged(Outcome.SKIPPED, f"re-pushed since planning: now {head.digest}")
         method = await self.method(repository)
         if method is UntagMethod.TAG_DELETE:
             try:
@@ -149,13 +151,15 @@ class Untagger:
                 method = self._method = UntagMethod.THROWAWAY
             else:
                 if not deleted:
-                    return Untagged("already_gone", "tag no longer exists")
-                return Untagged("deleted", "tag deleted by name")
+                    return Untagged(Outcome.ALREADY_GONE, "tag no longer exists")
+                return Untagged(Outcome.DELETED, "tag deleted by name")
         if not keep_digest:
-            return Untagged("deferred", "goes with its manifest, which the plan deletes")
+            return Untagged(
+                Outcome.DELETED, "goes with its manifest, which the plan deletes", deferred=True
+            )
         if method is UntagMethod.NONE:
             return Untagged(
-                "skipped",
+                Outcome.SKIPPED,
                 "another kept tag shares its digest, and this registry can neither delete "
                 "a tag by name nor accept a throw-away manifest",
             )
@@ -189,7 +193,7 @@ class Untagger:
                     f"manifest {digest}, after {THROWAWAY_ATTEMPTS} attempts"
                 )
             await self._delete_blob_quietly(repository, config)
-        return Untagged("deleted", f"tag moved to throw-away manifest {digest}, then deleted")
+        return Untagged(Outcome.DELETED, f"tag moved to throw-away manifest {digest}, then deleted")
 
     async def _dangling(self, repository: str, tag: str) -> bool:
         """The tag is still listed but resolves to nothing: its DELETE stopped half way."""

@@ -123,7 +123,7 @@ def untag_old(
     async def use(client: RegistryClient) -> tuple[str, str]:
         untagger = Untagger(client, method)
         result = await untagger.untag("app", "old", Digest(digest), keep_digest=True)
-        return (await untagger.method("app")).value, result.status
+        return (await untagger.method("app")).value, result.outcome.value
 
     return run(fake, use, attempts=attempts)
 
