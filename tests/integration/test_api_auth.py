@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from regsweep.apply.outcome import Outcome
 from regsweep.apply.untag import Untagger
 from regsweep.core.errors import RegistryAPIError
 from regsweep.core.model import Digest
@@ -63,7 +64,7 @@ def test_basic_auth_discovers_and_untags(basic_registry: RegistryServer, tmp_pat
         return await untag_old_keep_latest(client, image.digest)
 
     result = with_client(basic_registry.url, use, auth=login())
-    assert getattr(result, "status", None) == "deleted"
+    assert getattr(result, "outcome", None) is Outcome.DELETED
     assert not storage.tag_exists(basic_registry.root, "app", "old")
     assert_pulls(basic_registry.host, "app", "latest", tmp_path, creds=(USER, PASSWORD))
 
@@ -116,7 +117,7 @@ def test_bearer_tokens_are_fetched_once_per_scope(
     # (the first requests of a scope may race for it: concurrency 8).
     assert all(entry["subject"] == USER for entry in issuer.issued)
     assert auth.tokens_fetched == len(issuer.issued) <= 20
-    assert getattr(result, "status", None) == "deleted"
+    assert getattr(result, "outcome", None) is Outcome.DELETED
     assert not storage.tag_exists(token_registry.root, "app", "old")
     assert_pulls(token_registry.host, "app", "latest", tmp_path, creds=(USER, PASSWORD))
 
