@@ -12,9 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NewType
+from typing import TYPE_CHECKING, NewType
 
 from regsweep.core import mediatypes
+
+if TYPE_CHECKING:
+    from regsweep.core.pulls import TagActivity
 
 Digest = NewType("Digest", str)
 
@@ -87,12 +90,14 @@ class Tag:
 
     ``pushed_at`` is the last time the tag was PUT (a re-push of the same digest counts),
     never the first push nor the image's build time; ``None`` when no push time is known.
+    ``activity`` is what the pull store knows of the tag; ``None`` when no store was read.
     """
 
     repository: str
     name: str
     digest: Digest
     pushed_at: datetime | None
+    activity: TagActivity | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

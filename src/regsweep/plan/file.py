@@ -183,6 +183,7 @@ def _action(data: dict[str, Any]) -> Action:
     if (kind is ActionKind.UNTAG) != (tag is not None):
         raise ValueError(f"{kind.value} action with tag {tag!r}")
     pushed_at = data.get("pushed_at")
+    last_pulled = data.get("last_pulled")
     wave = data["wave"]
     if not isinstance(wave, int) or wave < 0:
         raise ValueError(f"invalid wave {wave!r}")
@@ -193,6 +194,7 @@ def _action(data: dict[str, Any]) -> Action:
         reason=str(data["reason"]),
         tag=names.check_tag(tag) if tag is not None else None,
         pushed_at=_time(pushed_at) if pushed_at is not None else None,
+        last_pulled=_time(last_pulled) if last_pulled is not None else None,
         wave=wave,
         subjects=_digests(data.get("subjects", [])),
         parents=_digests(data.get("parents", [])),

@@ -53,6 +53,8 @@ class Action:
     #: for a manifest delete: the indexes listing it, which the plan deletes in earlier
     #: waves. One kept after all still lists it, and its pulls would break without it
     parents: tuple[Digest, ...] = ()
+    #: untag only: the tag's last pull, when the pull store knows one
+    last_pulled: datetime | None = None
 
     @property
     def target(self) -> str:
@@ -69,6 +71,8 @@ class Action:
         out["reason"] = self.reason
         if self.pushed_at is not None:
             out["pushed_at"] = self.pushed_at.isoformat()
+        if self.last_pulled is not None:
+            out["last_pulled"] = self.last_pulled.isoformat()
         out["wave"] = self.wave
         if self.subjects:
             out["subjects"] = list(self.subjects)
@@ -274,6 +278,7 @@ def plan_repository(
             tag=d.tag.name,
             pushed_at=d.tag.pushed_at,
             subjects=(d.artifact_of,) if d.artifact_of in doomed_set else (),
+            last_pulled=_last_pulled(d.tag),
         )
         for d in expired
     ]
@@ -298,6 +303,11 @@ def plan_repository(
     return RepositoryPlan(
         repository, policy, tuple(decisions), tuple(untags), tuple(deletes), roots, kept, ties
     )
+
+
+def _last_pulled(tag: Tag) -> datetime | None:
+    pulled = tag.activity.pulled if tag.activity is not None else None
+    return pulled.at if pulled is not None else None
 
 
 def _roots(

@@ -64,6 +64,8 @@ class KeepSpec(_Section):
     pushed_within: Duration | None = None
     semver: Count | None = None
     digests: list[str] = Field(default_factory=list)
+    pulled_within: Duration | None = None
+    keep_most_recently_pulled: Count | None = None
 
     _check = field_validator("tags")(_regex)
 
@@ -76,12 +78,21 @@ class KeepSpec(_Section):
 
     @model_validator(mode="after")
     def _some_rule(self) -> KeepSpec:
-        rules = (self.tags, self.last, self.pushed_within, self.semver)
+        rules = (
+            self.tags,
+            self.last,
+            self.pushed_within,
+            self.semver,
+            self.pulled_within,
+            self.keep_most_recently_pulled,
+        )
         if all(rule is None for rule in rules) and not self.digests:
-            raise ValueError(
-                "at least one keep rule is required (tags, last, pushed_within, semver, digests)"
-            )
+            raise ValueError(f"at least one keep rule is required ({', '.join(_RULE_KEYS)})")
         return self
+
+
+#: The keep rules, as the policy file names them.
+_RULE_KEYS = tuple(KeepSpec.model_fields)
 
 
 class ArtifactsSpec(_Section):
@@ -113,6 +124,8 @@ class PolicySpec(_Section):
             pinned=frozenset(Digest(d) for d in keep.digests),
             untagged_grace=self.untagged_grace,
             delete_orphan_artifacts=self.artifacts.delete_orphans,
+            pulled_within=keep.pulled_within,
+            keep_most_recently_pulled=keep.keep_most_recently_pulled or 0,
         )
 
 

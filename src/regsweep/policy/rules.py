@@ -22,6 +22,7 @@ from typing import Protocol
 from regsweep.core.artifacts import tag_subject
 from regsweep.core.durations import format_duration
 from regsweep.core.model import Digest, Repository, Tag
+from regsweep.core.pulls import unseen_pulls
 
 #: Tags never deleted unless the user says otherwise: the usual branch names and version
 #: tags (``1``, ``20``, ``v3``, ``1.2``, ``v1.2.3``, ``10.1.0``, ``2.0.0-rc1``,
@@ -173,6 +174,70 @@ class PushedWithin:
 
 
 @dataclass(frozen=True)
+class PulledWithin:
+    """Keep tags pulled (by name, or by their digest) no longer ago than a duration.
+
+    A pull the store does not hold counts against a tag only when the store saw the whole
+    window: while it covers less (it began recently, or its listener stopped), every tag
+    without a pull in the window is kept, and the reason says since when pulls are known.
+    """
+
+    duration: timedelta
+
+    def describe(self) -> str:
+        return f"pulled within {format_duration(self.duration)}"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        start = now - self.duration
+        kept = {}
+        for tag in tags:
+            activity = tag.activity
+            if activity is None:
+                kept[tag.name] = "no pull store was read, so pulls are unknown"
+                continue
+            pulled = activity.pulled
+            if pulled is not None and pulled.at >= start:
+                age = format_duration(now - pulled.at)
+                kept[tag.name] = f"pulled {age} ago, within {format_duration(self.duration)}"
+            elif unseen := unseen_pulls(activity.known, start, now):
+                window = format_duration(self.duration)
+                kept[tag.name] = f"no pull recorded within {window}, but {unseen}"
+        return kept
+
+
+@dataclass(frozen=True)
+class MostRecentlyPulled:
+    """Keep the N most recently pulled tags, ranked by the pulls the store recorded.
+
+    A tag with no pull recorded is not ranked: the other rules judge it. When the store has
+    stopped hearing from the registry, ranks may be missing recent pulls, so every tag is kept.
+    """
+
+    count: int
+
+    def describe(self) -> str:
+        return f"the {self.count} most recently pulled"
+
+    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+        kept: dict[str, str] = {}
+        ranked = []
+        for tag in tags:
+            activity = tag.activity
+            if activity is None:
+                kept[tag.name] = "no pull store was read, so pulls are unknown"
+            elif unseen := unseen_pulls(activity.known, now, now):
+                kept[tag.name] = f"ranks unknown: {unseen}"
+            elif activity.pulled is not None:
+                ranked.append((activity.pulled.at, tag.name))
+        ranked.sort(reverse=True)
+        for rank, (at, name) in enumerate(ranked[: self.count], start=1):
+            kept[name] = (
+                f"#{rank} most recently pulled ({format_duration(now - at)} ago; keep {self.count})"
+            )
+        return kept
+
+
+@dataclass(frozen=True)
 class UnknownPushTime:
     """Always part of every policy: a tag whose push time is unknown is never deleted."""
 
@@ -211,6 +276,15 @@ class Policy:
     #: repository; artifacts of a subject that is here always follow it
     delete_orphan_artifacts: bool = True
     name: str = DEFAULT_POLICY_NAME
+    #: keep tags pulled within this (``keep.pulled_within``), from the pull store
+    pulled_within: timedelta | None = None
+    #: keep the N most recently pulled tags (``keep.keep_most_recently_pulled``)
+    keep_most_recently_pulled: int = 0
+
+    @property
+    def reads_pulls(self) -> bool:
+        """Whether a rule of this policy needs the pull store."""
+        return self.pulled_within is not None or self.keep_most_recently_pulled > 0
 
     def applies_to(self, repository: str) -> bool:
         """Whether this policy may delete anything in ``repository``."""
@@ -233,6 +307,10 @@ class Policy:
             rules.append(NewestVersions(self.keep_versions))
         if self.pushed_within is not None:
             rules.append(PushedWithin(self.pushed_within))
+        if self.pulled_within is not None:
+            rules.append(PulledWithin(self.pulled_within))
+        if self.keep_most_recently_pulled > 0:
+            rules.append(MostRecentlyPulled(self.keep_most_recently_pulled))
         rules.append(UnknownPushTime())
         return tuple(rules)
 
@@ -273,6 +351,11 @@ class PolicySet:
     @classmethod
     def of(cls, policy: Policy | PolicySet) -> PolicySet:
         return policy if isinstance(policy, PolicySet) else cls((policy,))
+
+    @property
+    def reads_pulls(self) -> bool:
+        """Whether some policy keeps tags by their pulls (the pull store must be read)."""
+        return any(p.reads_pulls for p in self.policies)
 
     def policy_for(self, repository: str) -> Policy | None:
         return next((p for p in self.policies if p.applies_to(repository)), None)
@@ -325,8 +408,14 @@ def _decide(
     # plan would bury the reasons, so only short rule lists are spelled out here.
     rules_text = rules_text or "no keep rules"
     shown = f" ({rules_text})" if len(rules_text) <= MAX_RULES_TEXT_IN_REASON else ""
+    pulled = ""
+    if tag.activity is not None:
+        last = tag.activity.pulled
+        pulled = ", no pull recorded"
+        if last is not None:
+            pulled = f", last pulled {format_duration(now - last.at)} ago"
     reason = (
-        f"pushed {format_duration(now - tag.pushed_at)} ago; kept by no rule of policy "
-        f"{policy.name}{shown}"
+        f"pushed {format_duration(now - tag.pushed_at)} ago{pulled}; kept by no rule of "
+        f"policy {policy.name}{shown}"
     )
     return TagDecision(tag, False, reason, policy.name)

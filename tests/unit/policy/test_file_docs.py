@@ -17,6 +17,7 @@ import pytest
 from regsweep.core import mediatypes
 from regsweep.core.errors import UsageError
 from regsweep.core.model import Digest, Inventory, Manifest, Repository, Tag, parse_digest
+from regsweep.core.pulls import Action, Fact, History, Span, with_activity
 from regsweep.plan.planner import build_plan
 from regsweep.policy.file import parse_policies
 from regsweep.policy.rules import Policy, PolicySet
@@ -33,6 +34,9 @@ class Row:
     pushed_at: datetime | None
     digest: Digest
     keep: bool
+    #: the ``pulled`` column: a last pull, None for ``none``; absent: no pull store
+    pulled_at: datetime | None = None
+    pulls: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,11 @@ class Mistake:
         return f"line-{self.line}"
 
 
-def _pushed(cell: str) -> datetime | None:
-    if cell == "unknown":
+def _pushed(cell: str, unknown: str = "unknown") -> datetime | None:
+    if cell == unknown:
         return None
     match = re.fullmatch(r"(\d+)d ago", cell)
-    assert match, f"pushed cell {cell!r} is not 'Nd ago' or 'unknown'"
+    assert match, f"cell {cell!r} is not 'Nd ago' or {unknown!r}"
     return NOW - timedelta(days=int(match.group(1)))
 
 
@@ -84,9 +88,11 @@ def _table(markdown: str) -> tuple[Row, ...]:
         )
         verdict = cells["decision"].split(":")[0].strip()
         assert verdict in ("keep", "delete"), f"decision {cells['decision']!r}"
-        rows.append(
-            Row(repository, tag, _pushed(cells["pushed"]), parse_digest(digest), verdict == "keep")
-        )
+        pulls = "pulled" in cells
+        pulled_at = _pushed(cells["pulled"], unknown="none") if pulls else None
+        pushed_at = _pushed(cells["pushed"])
+        keep = verdict == "keep"
+        rows.append(Row(repository, tag, pushed_at, parse_digest(digest), keep, pulled_at, pulls))
     return tuple(rows)
 
 
@@ -127,7 +133,17 @@ def _inventory(rows: tuple[Row, ...]) -> Inventory:
         revisions = {**repository.revisions, row.digest: row.pushed_at}
         repositories[row.repository] = Repository(row.repository, tags, revisions)
         manifests[row.digest] = Manifest(row.digest, mediatypes.OCI_MANIFEST, 100)
-    return Inventory(repositories, manifests, {d: 100 for d in manifests})
+    inventory = Inventory(repositories, manifests, {d: 100 for d in manifests})
+    if not any(row.pulls for row in rows):
+        return inventory
+    # a table with a ``pulled`` column: a pull store that saw every pull for a year
+    facts = {
+        (Action.PULL, row.repository, row.tag): Fact(row.pulled_at, "notifications", row.tag)
+        for row in rows
+        if row.pulled_at is not None
+    }
+    history = History(Span(NOW - timedelta(days=365), NOW), facts)
+    return with_activity(inventory, history, age_by_push=False)
 
 
 def _plan_keeps(rows: tuple[Row, ...], policies: PolicySet) -> dict[tuple[str, str], bool]:
