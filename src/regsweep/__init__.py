@@ -21,7 +21,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from regsweep.core.version import VERSION
+
+__version__ = VERSION
 
 __all__ = [
     "CollectOptions",

@@ -25,6 +25,8 @@ from regsweep.core.errors import NotARegistryError, OperationError, RegistryAPIE
 from regsweep.core.mediatypes import MANIFEST_ACCEPT
 from regsweep.core.model import Digest, parse_digest
 from regsweep.core.names import is_repository_name, is_tag_name
+from regsweep.core.pulls import USER_AGENT_PRODUCT
+from regsweep.core.version import VERSION
 from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.errors import (
     MalformedAnswerError,
@@ -147,6 +149,8 @@ class RegistryClient:
             transport=transport,
             trust_env=False,
             follow_redirects=False,
+            # named, so that its reads are not mistaken for pulls (regsweep.core.pulls)
+            headers={"User-Agent": f"{USER_AGENT_PRODUCT}/{VERSION}"},
         )
         self.requests_sent = 0
 
