@@ -6,6 +6,7 @@ Everything shown comes from the planner's own reasoning for the repository
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,15 +19,23 @@ from regsweep.cli.terminal import Terminal
 from regsweep.core import names
 from regsweep.core.durations import format_duration
 from regsweep.core.errors import UsageError
-from regsweep.core.model import Digest, Inventory, parse_digest
-from regsweep.pipeline import discover, open_target
+from regsweep.core.model import Digest, Inventory, Tag, parse_digest
+from regsweep.pipeline import Mode, discover, open_target
+from regsweep.pipeline.pulls import read_pulls
 from regsweep.plan.planner import Action, RepositoryPlan, plan_repository
-from regsweep.policy.rules import TagDecision
+from regsweep.policy.rules import (
+    MostRecentlyPulled,
+    MostRecentlyPushed,
+    PulledWithin,
+    PushedWithin,
+    TagDecision,
+    UnknownPushTime,
+)
 
 
 @click.command("explain")
 @click.argument("reference")
-@options(Group.REGISTRY, Group.API, Group.POLICY)
+@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS)
 def explain_command(reference: str, output: str, **params: Any) -> None:
     """Explain the decision for a repository, a tag (REPO:TAG) or a manifest (REPO@DIGEST)."""
     repository, tag, digest = parse_reference(reference)
@@ -35,6 +44,12 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
     policies = settings.policies()
     target = open_target(settings.target_spec())
     inventory = discover(target, terminal, include=lambda name: name == repository).inventory
+    pulls = settings.pull_store(needed=policies.reads_pulls)
+    read = None
+    if pulls is not None:
+        inventory, read = read_pulls(
+            inventory, pulls, terminal, age_by_push=target.mode is Mode.API
+        )
     if repository not in inventory.repositories:
         raise UsageError(f"no repository {repository!r} in the registry")
     policy = policies.policy_for(repository)
@@ -51,6 +66,8 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
             inventory.repositories[repository], inventory.manifests, policy, now
         )
         data = _explain(planned, inventory, tag, digest, now)
+        if read is not None:
+            data["pulls"] = read.to_json()
     if terminal.json_output:
         terminal.json(data)
     else:
@@ -102,14 +119,17 @@ def _explain(
         "repository": repository.name,
         "policy": planned.policy.name,
         "policy_description": planned.policy.describe(),
-        "tags": [_tag(d, planned, now) for d in tags],
+        "tags": [_tag(d, planned, inventory, now) for d in tags],
         "manifests": [_manifest(d, planned, inventory, deletes) for d in digests],
     }
 
 
-def _tag(decision: TagDecision, planned: RepositoryPlan, now: datetime) -> dict[str, Any]:
+def _tag(
+    decision: TagDecision, planned: RepositoryPlan, inventory: Inventory, now: datetime
+) -> dict[str, Any]:
     tag = decision.tag
     matched = dict(decision.matches)
+    fed = {} if tag.activity is None else _activity(tag, planned, inventory, now)
     return {
         "tag": tag.name,
         "digest": tag.digest,
@@ -125,6 +145,45 @@ def _tag(decision: TagDecision, planned: RepositoryPlan, now: datetime) -> dict[
             {"rule": rule.describe(), "keeps": rule in matched, "why": matched.get(rule)}
             for rule in planned.policy.rules()
         ],
+        **fed,
+    }
+
+
+#: The rules a tag's last pull feeds, and those its push time feeds.
+_PULL_RULES = (PulledWithin, MostRecentlyPulled)
+_PUSH_RULES = (PushedWithin, MostRecentlyPushed, UnknownPushTime)
+
+
+def _activity(
+    tag: Tag, planned: RepositoryPlan, inventory: Inventory, now: datetime
+) -> dict[str, Any]:
+    """The tag's last pull and push as the pull store and the inventory know them, each
+    with the rules of the policy it fed (shown only when a pull store was read)."""
+    assert tag.activity is not None
+    rules = planned.policy.rules()
+    pulled = tag.activity.pulled
+    last_pulled = None
+    if pulled is not None:
+        last_pulled = {
+            "at": pulled.at.isoformat(),
+            "ago": format_duration(now - pulled.at),
+            "by": "tag" if pulled.reference == tag.name else f"digest {pulled.reference}",
+            "source": pulled.source,
+            "rules": [r.describe() for r in rules if isinstance(r, _PULL_RULES)],
+        }
+    pushed = tag.activity.pushed
+    if tag.activity.aged_by_push and pushed is not None:
+        push_source = f"the last push the pull store recorded ({pushed.source})"
+    else:
+        push_source = inventory.age_source.split(";")[0]
+    return {
+        "last_pulled": last_pulled,
+        "last_pushed": {
+            "at": tag.pushed_at.isoformat() if tag.pushed_at else None,
+            "source": push_source,
+            "recorded": pushed.at.isoformat() if pushed is not None else None,
+            "rules": [r.describe() for r in rules if isinstance(r, _PUSH_RULES)],
+        },
     }
 
 
@@ -169,6 +228,7 @@ def _render(terminal: Terminal, data: dict[str, Any]) -> None:
             )
             say(f"  because: {tag['reason']}")
         else:
+            _render_activity(say, tag)
             say("  keep rules (any one keeps the tag):")
         for rule in tag["rules"]:
             mark = "yes" if rule["keeps"] else "no "
@@ -180,3 +240,19 @@ def _render(terminal: Terminal, data: dict[str, Any]) -> None:
         say(f"\nmanifest {manifest['digest']}{tags}")
         verdict(manifest["decision"], "the manifest")
         say(f"  because: {manifest['reason']}")
+
+
+def _render_activity(say: Callable[[str], None], tag: dict[str, Any]) -> None:
+    """The last pull and push lines of a tag, when a pull store was read."""
+    if "last_pushed" not in tag:
+        return
+    pulled = tag["last_pulled"]
+    if pulled is None:
+        say("  last pull: none recorded")
+    else:
+        feeds = f" -> {', '.join(pulled['rules'])}" if pulled["rules"] else ""
+        say(f"  last pull: {pulled['ago']} ago, by {pulled['by']} ({pulled['source']}){feeds}")
+    pushed = tag["last_pushed"]
+    feeds = f" -> {', '.join(pushed['rules'])}" if pushed["rules"] else ""
+    ago = f"{tag['pushed_ago']} ago" if tag["pushed_ago"] else "unknown"
+    say(f"  last push: {ago} ({pushed['source']}){feeds}")

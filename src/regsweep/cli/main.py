@@ -46,6 +46,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "regsweep.cli.gc:gc_command",
         "Mark every blob a manifest needs, sweep the rest, clean links, folders and uploads.",
     ),
+    "listen": (
+        "regsweep.cli.listen:listen_command",
+        "Record the registry's notifications (pulls, pushes, deletes) in the pull store.",
+    ),
+    "pulls": (
+        "regsweep.cli.pulls:pulls_group",
+        "The pull store: import the registry's access logs.",
+    ),
 }
 
 

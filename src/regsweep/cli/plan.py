@@ -20,7 +20,7 @@ from regsweep.plan.file import write_plan_file
 
 
 @click.command("plan")
-@options(Group.REGISTRY, Group.API, Group.POLICY)
+@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS)
 @click.option("--show-kept", is_flag=True, help="Also list every kept tag with the reason.")
 @click.option(
     "--out",
@@ -45,10 +45,16 @@ def plan_command(
         raise UsageError(f"--expires-in: {exc}") from None
     terminal = Terminal(json_output=output == "json")
     policies = settings.policies()
-    planned = plan_registry(open_target(settings.target_spec()), policies, terminal)
+    planned = plan_registry(
+        open_target(settings.target_spec()),
+        policies,
+        terminal,
+        pulls=settings.pull_store(needed=policies.reads_pulls),
+    )
     plan = planned.plan
     if terminal.json_output:
-        terminal.json({**plan.to_json(), "age_source": planned.inventory.age_source})
+        pulls = {"pulls": planned.pulls.to_json()} if planned.pulls is not None else {}
+        terminal.json({**plan.to_json(), "age_source": planned.inventory.age_source, **pulls})
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
     for excess in check_brake(plan.actions, planned.inventory, settings.brake_limits()):

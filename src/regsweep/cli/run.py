@@ -22,13 +22,19 @@ from regsweep.pipeline.hidden import refuse_hidden_references
 
 
 @click.command("run")
-@options(Group.REGISTRY, Group.API, Group.POLICY, Group.APPLY)
+@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS, Group.APPLY)
 def run_command(output: str, force: bool, **params: Any) -> None:
     """Delete what the policy no longer keeps, collect garbage, and verify every kept tag."""
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     run_options = settings.run_options(command="run", collect=settings.collect_options())
-    planned = plan_registry(open_target(settings.target_spec()), settings.policies(), terminal)
+    policies = settings.policies()
+    planned = plan_registry(
+        open_target(settings.target_spec()),
+        policies,
+        terminal,
+        pulls=settings.pull_store(needed=policies.reads_pulls),
+    )
     refuse_hidden_references(planned.inventory)
     if not terminal.json_output:
         render_plan(terminal.out, planned.plan)

@@ -50,6 +50,7 @@ from regsweep.collect.registry import DEFAULT_GC_COMMAND, DEFAULT_RESTART_COMMAN
 from regsweep.core.durations import parse_duration
 from regsweep.core.errors import UsageError
 from regsweep.pipeline.execution import RunOptions
+from regsweep.pipeline.pulls import ListenOptions
 from regsweep.pipeline.target import TargetSpec
 from regsweep.plan.brake import BrakeLimits
 from regsweep.policy.file import load_policy_file
@@ -63,7 +64,9 @@ from regsweep.policy.rules import (
 )
 from regsweep.sources.api.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, check_registry_url
 from regsweep.sources.api.open import RegistryAccess
+from regsweep.sources.events.listener import DEFAULT_MAX_BODY
 from regsweep.sources.storage.s3 import S3Location, S3Options
+from regsweep.state.pulls import default_pulls_path
 
 #: The safety brake's default: a run deleting more than half of a registry's tags stops.
 DEFAULT_MAX_DELETE_PERCENT = 50.0
@@ -85,6 +88,10 @@ class Group(Enum):
     APPLY = "apply"
     #: regsweep's own collector: gc (run reads these from the environment or --config)
     NATIVE = "native"
+    #: the pull store: listen, pulls import, and the commands that plan
+    PULLS = "pulls"
+    #: the notifications endpoint: listen
+    LISTEN = "listen"
 
 
 def setting(
@@ -266,6 +273,51 @@ class Settings(BaseSettings):
         help="Delete signatures, SBOMs and attestations whose image is gone (the default), "
         "or keep them.",
     )
+    pulled_within: timedelta | None = setting(
+        None,
+        group=Group.POLICY,
+        flags=("--pulled-within",),
+        help="Keep tags pulled within this (7d, 30d), as the pull store recorded them; "
+        "see docs/pulls.md.",
+    )
+    keep_most_recently_pulled: int = setting(
+        0,
+        group=Group.POLICY,
+        flags=("--keep-most-recently-pulled",),
+        help="Keep the N most recently pulled tags per repository (pull store).",
+        ge=0,
+    )
+    #: the pull store (see regsweep.state.pulls); read whenever it exists
+    pulls_db: Path | None = setting(
+        None,
+        group=Group.PULLS,
+        flags=("--pulls-db",),
+        file=True,
+        help="Pull store (SQLite) written by listen and pulls import, read by the pull "
+        "rules; default: pulls.sqlite in regsweep's state folder.",
+    )
+    listen_address: str | None = setting(
+        None,
+        group=Group.LISTEN,
+        flags=("--address",),
+        help="HOST:PORT to receive the registry's notifications on (POST /events); port 0 "
+        "picks a free one.",
+    )
+    listen_token_file: Path | None = setting(
+        None,
+        group=Group.LISTEN,
+        flags=("--token-file",),
+        file=True,
+        help="File holding the bearer token every POST must carry (the registry sends it "
+        "through its endpoint's headers).",
+    )
+    listen_max_body: int = setting(
+        DEFAULT_MAX_BODY,
+        group=Group.LISTEN,
+        flags=("--max-body",),
+        help="Largest envelope accepted, in bytes (default 1 MiB); larger ones are answered 413.",
+        ge=1024,
+    )
     dry_run: bool = setting(
         False, group=Group.APPLY, flags=("--dry-run",), help="Show the plan, change nothing."
     )
@@ -367,6 +419,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "pushed_within",
+        "pulled_within",
         "untagged_grace",
         "gc_grace",
         "quarantine_delay",
@@ -374,8 +427,15 @@ class Settings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        return parse_duration(value)
+    def _duration(cls, value: Any) -> timedelta | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("listen_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_address(value)
+        return value
 
     @field_validator("max_delete", "max_delete_per_repository", mode="before")
     @classmethod
@@ -479,8 +539,43 @@ class Settings(BaseSettings):
                 exclude_repositories=_compiled(self.exclude_repositories, "exclude_repositories"),
                 untagged_grace=self.untagged_grace,
                 delete_orphan_artifacts=self.delete_orphan_artifacts,
+                pulled_within=self.pulled_within,
+                keep_most_recently_pulled=self.keep_most_recently_pulled,
             )
         )
+
+    def pull_store_path(self) -> Path:
+        """The pull store: ``--pulls-db``, else the one in regsweep's state folder."""
+        return self.pulls_db or default_pulls_path()
+
+    def pull_store(self, *, needed: bool) -> Path | None:
+        """The pull store a plan reads: the one given, or the default one when it exists or
+        is ``needed`` (a pull rule is in force); None when there is none to read.
+
+        A store that is needed or named but missing is refused when it is opened (exit 2),
+        never read as "nothing was pulled".
+        """
+        path = self.pull_store_path()
+        return path if self.pulls_db is not None or needed or path.is_file() else None
+
+    def listen_options(self) -> ListenOptions:
+        """Where ``regsweep listen`` listens, its token read from ``--token-file`` now."""
+        if self.listen_address is None:
+            raise UsageError("listen needs an address: --address HOST:PORT (LISTEN_ADDRESS)")
+        host, port = split_address(self.listen_address)
+        token = None
+        if self.listen_token_file is not None:
+            try:
+                token = self.listen_token_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(
+                    f"--token-file {self.listen_token_file}: cannot read it: {exc}"
+                ) from None
+            if not token or any(c.isspace() for c in token):
+                raise UsageError(
+                    f"--token-file {self.listen_token_file}: expected one token on one line"
+                )
+        return ListenOptions(host, port, self.pull_store_path(), token, self.listen_max_body)
 
     def brake_limits(self) -> BrakeLimits:
         """The safety brake's limits."""
@@ -550,6 +645,14 @@ class Settings(BaseSettings):
             collect=collect,
             command=command,
         )
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` as (host, port); ``ValueError`` naming the expected form."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{address!r} is not HOST:PORT (e.g. 127.0.0.1:5050)")
+    return host, int(port)
 
 
 def _compiled(pattern: str | None, what: str) -> Any:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from regsweep.core.model import Inventory
 from regsweep.pipeline.discovery import discover
 from regsweep.pipeline.observer import LoggingObserver, Observer
-from regsweep.pipeline.target import Target
+from regsweep.pipeline.pulls import PullsRead, read_pulls
+from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.file import PlanFile, inventory_fingerprint
 from regsweep.plan.planner import Plan, build_plan
 from regsweep.policy.rules import PolicySet
@@ -25,6 +27,8 @@ class Planned:
     #: when discovery started, and when the plan was computed
     discovered_at: datetime
     now: datetime
+    #: the pull store the plan read; None when none was
+    pulls: PullsRead | None = None
 
     def plan_file(self, lifetime: timedelta) -> PlanFile:
         """The plan as a file for review and ``regsweep apply``, usable for ``lifetime``."""
@@ -40,18 +44,31 @@ class Planned:
         )
 
 
-def plan_registry(target: Target, policies: PolicySet, observer: Observer | None = None) -> Planned:
+def plan_registry(
+    target: Target,
+    policies: PolicySet,
+    observer: Observer | None = None,
+    *,
+    pulls: Path | None = None,
+) -> Planned:
     """The first two steps of every command: read the registry, apply the policies.
 
     Only the repositories some policy covers are read over the API (storage is read whole:
-    one listing serves every repository).
+    one listing serves every repository). ``pulls``: the pull store whose pulls (and, in
+    API mode, pushes) the tags carry into the plan.
     """
     observer = observer or LoggingObserver()
     discovered = discover(
         target, observer, include=lambda name: policies.policy_for(name) is not None
     )
+    inventory = discovered.inventory
+    read = None
+    if pulls is not None:
+        inventory, read = read_pulls(
+            inventory, pulls, observer, age_by_push=target.mode is Mode.API
+        )
     for line in policies.describe():
         observer.info(line)
     now = datetime.now(UTC)
-    plan = build_plan(discovered.inventory, policies, now)
-    return Planned(target, discovered.inventory, policies, plan, discovered.started, now)
+    plan = build_plan(inventory, policies, now)
+    return Planned(target, inventory, policies, plan, discovered.started, now, read)

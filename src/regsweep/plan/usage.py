@@ -8,7 +8,8 @@ blob used by several repositories is shared: deleting one of them frees none of 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from regsweep.core.graph import marked_blobs
 from regsweep.core.model import Digest, Inventory
@@ -33,9 +34,11 @@ class RepositoryUsage:
     bytes_shared: int
     #: blobs it uses that nothing in the registry would use once the plan is applied
     bytes_reclaimable: int
+    #: the latest pull of any of its tags, when the pull store knows one
+    last_pulled: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "repository": self.name,
             "policy": self.policy,
             "tags": self.tags,
@@ -45,6 +48,9 @@ class RepositoryUsage:
             "bytes_shared": self.bytes_shared,
             "bytes_reclaimable": self.bytes_reclaimable,
         }
+        if self.last_pulled is not None:
+            out["last_pulled"] = self.last_pulled.isoformat()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,13 @@ class Usage:
     bytes_reclaimable: int
     #: blobs nothing uses even now (waiting for garbage collection)
     bytes_unreferenced: int
+
+    def by_last_pull(self) -> Usage:
+        """The rows least recently pulled first, those with no pull recorded before them
+        (largest first among equals): the repositories nobody seems to use lead."""
+        never = datetime.min.replace(tzinfo=UTC)
+        rows = sorted(self.repositories, key=lambda r: (r.last_pulled or never, -r.bytes_total))
+        return replace(self, repositories=tuple(rows))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -98,6 +111,14 @@ def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
                 bytes_unique=unique,
                 bytes_shared=total - unique,
                 bytes_reclaimable=sum(sizes[d] for d in used & plan.reclaimable_blobs),
+                last_pulled=max(
+                    (
+                        t.activity.pulled.at
+                        for t in repository.tags.values()
+                        if t.activity is not None and t.activity.pulled is not None
+                    ),
+                    default=None,
+                ),
             )
         )
     rows.sort(key=lambda r: (-r.bytes_total, r.name))

@@ -93,11 +93,15 @@ class GroupWriter:
         self._queue.put(_REFUSED)
 
     def close(self) -> None:
-        """Commit what was handed over, close the period at this moment, stop."""
+        """Commit what was handed over, close the period at this moment, stop (a writer
+        never started only closes its store)."""
         with self._lock:
             self._closed = True
             self._queue.put(_STOP)
-        self._thread.join()
+        if self._thread.ident is None:
+            self._store.close()
+        else:
+            self._thread.join()
 
     def _run(self) -> None:
         try:

@@ -16,7 +16,12 @@ from regsweep.pipeline.target import TargetSpec
 
 
 def command(name: str) -> click.Command:
-    found = cli.get_command(click.Context(cli), name)
+    """A command by name; ``"pulls import"`` is a subcommand of a group."""
+    first, _, sub = name.partition(" ")
+    found = cli.get_command(click.Context(cli), first)
+    if sub:
+        assert isinstance(found, click.Group)
+        found = found.get_command(click.Context(found), sub)
     assert found is not None
     return found
 
@@ -70,6 +75,8 @@ def test_every_flagged_setting_is_an_option_of_the_commands_of_its_group() -> No
         Group.POLICY: ("plan", "run", "du", "explain"),
         Group.APPLY: ("run", "apply"),
         Group.NATIVE: ("gc",),
+        Group.PULLS: ("plan", "run", "du", "explain", "listen", "pulls import"),
+        Group.LISTEN: ("listen",),
     }
     for name, info in Settings.model_fields.items():
         extra = info.json_schema_extra
@@ -89,6 +96,8 @@ def test_a_policy_file_replaces_exactly_the_flat_policy_settings() -> None:
         "exclude_repositories",
         "untagged_grace",
         "delete_orphan_artifacts",
+        "pulled_within",
+        "keep_most_recently_pulled",
     } == FLAT_POLICY
 
 
