@@ -142,9 +142,10 @@ class History:
         """What is known of ``tag``: a pull by its name or by its digest both count (a
         client that resolved the tag with a HEAD pulls by digest), and, with
         ``age_by_push``, whether its last push can stand for its age (:meth:`last_push`)."""
-        by_name = self.fact(Action.PULL, tag.repository, tag.name)
+        pulled = self.fact(Action.PULL, tag.repository, tag.name)
         by_digest = self.fact(Action.PULL, tag.repository, tag.digest)
-        pulled = max((f for f in (by_name, by_digest) if f), key=lambda f: f.at, default=None)
+        if by_digest is not None and (pulled is None or by_digest.at > pulled.at):
+            pulled = by_digest
         pushed = self.fact(Action.PUSH, tag.repository, tag.name)
         usable = age_by_push and self.last_push(tag, pushed)
         return TagActivity(self.known, pulled, pushed, aged_by_push=usable)
@@ -179,7 +180,7 @@ def with_activity(inventory: Inventory, history: History, *, age_by_push: bool) 
                 assert activity.pushed is not None
                 pushed_at = activity.pushed.at
                 aged += 1
-            tags[tag_name] = replace(tag, pushed_at=pushed_at, activity=activity)
+            tags[tag_name] = Tag(tag.repository, tag.name, tag.digest, pushed_at, activity)
         repositories[name] = replace(repository, tags=tags)
     source = inventory.age_source
     if aged:
