@@ -17,7 +17,7 @@ let a missing pull count against a tag.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -129,24 +129,24 @@ class TagActivity:
 
 @dataclass(frozen=True)
 class History:
-    """Everything the pull store holds, as the planner reads it."""
+    """Everything the pull store holds, as the planner reads it: for each action,
+    (repository, tag or digest) -> the latest such fact. One mapping per action, keyed by
+    plain strings: an enum in a key is hashed by Python code, 300k times a 100k-tag plan."""
 
     known: Span | None
-    #: (action, repository, tag or digest) -> the latest such fact
-    facts: Mapping[tuple[Action, str, str], Fact]
-
-    def fact(self, action: Action, repository: str, reference: str) -> Fact | None:
-        return self.facts.get((action, repository, reference))
+    pulls: Mapping[tuple[str, str], Fact] = field(default_factory=dict)
+    pushes: Mapping[tuple[str, str], Fact] = field(default_factory=dict)
+    deletes: Mapping[tuple[str, str], Fact] = field(default_factory=dict)
 
     def activity(self, tag: Tag, *, age_by_push: bool = False) -> TagActivity:
         """What is known of ``tag``: a pull by its name or by its digest both count (a
         client that resolved the tag with a HEAD pulls by digest), and, with
         ``age_by_push``, whether its last push can stand for its age (:meth:`last_push`)."""
-        pulled = self.fact(Action.PULL, tag.repository, tag.name)
-        by_digest = self.fact(Action.PULL, tag.repository, tag.digest)
+        pulled = self.pulls.get((tag.repository, tag.name))
+        by_digest = self.pulls.get((tag.repository, tag.digest))
         if by_digest is not None and (pulled is None or by_digest.at > pulled.at):
             pulled = by_digest
-        pushed = self.fact(Action.PUSH, tag.repository, tag.name)
+        pushed = self.pushes.get((tag.repository, tag.name))
         usable = age_by_push and self.last_push(tag, pushed)
         return TagActivity(self.known, pulled, pushed, aged_by_push=usable)
 
@@ -157,8 +157,8 @@ class History:
         if pushed is None or pushed.digest != tag.digest:
             return False
         deletes = (
-            self.fact(Action.DELETE, tag.repository, tag.name),
-            self.fact(Action.DELETE, tag.repository, tag.digest),
+            self.deletes.get((tag.repository, tag.name)),
+            self.deletes.get((tag.repository, tag.digest)),
         )
         return all(d is None or d.at < pushed.at for d in deletes)
 

@@ -187,15 +187,16 @@ class PullStore:
             Span(_time(since), _time(until))
             for since, until in self._db.execute("SELECT since, until FROM coverage")
         ]
-        facts = {
-            (Action(action), repository, reference): Fact(
-                _time(at), source, reference, Digest(digest) if digest else None
-            )
-            for action, repository, reference, at, digest, source in self._db.execute(
-                "SELECT action, repository, reference, at, digest, source FROM facts"
-            )
-        }
-        return History(known_span(spans), facts)
+        found: dict[str, dict[tuple[str, str], Fact]] = {action: {} for action in Action}
+        rows = self._db.execute(
+            "SELECT action, repository, reference, at, digest, source FROM facts"
+        )
+        for action, repository, reference, at, digest, source in rows:
+            fact = Fact(_time(at), source, reference, Digest(digest) if digest else None)
+            found[action][repository, reference] = fact
+        return History(
+            known_span(spans), found[Action.PULL], found[Action.PUSH], found[Action.DELETE]
+        )
 
     def _version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])

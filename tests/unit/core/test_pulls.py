@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from regsweep.core.model import Digest, Inventory, Repository, Tag
 from regsweep.core.pulls import (
     COVERAGE_SLACK,
-    Action,
     Fact,
     History,
     Span,
@@ -66,11 +65,11 @@ def tag(name: str, digest: Digest = OLD, pushed_days: float | None = 100) -> Tag
 def test_a_pull_by_the_tags_current_digest_counts_and_the_latest_pull_wins() -> None:
     history = History(
         span(50, 0),
-        {
-            (Action.PULL, "app", "t1"): fact(20, "t1", OLD),
-            (Action.PULL, "app", OLD): fact(5, OLD, OLD),  # a client that resolved t1 by HEAD
-            (Action.PULL, "app", NEW): fact(1, NEW, NEW),  # another image: not t1's
-            (Action.PULL, "other", "t1"): fact(0, "t1"),  # another repository
+        pulls={
+            ("app", "t1"): fact(20, "t1", OLD),
+            ("app", OLD): fact(5, OLD, OLD),  # a client that resolved t1 by HEAD
+            ("app", NEW): fact(1, NEW, NEW),  # another image: not t1's
+            ("other", "t1"): fact(0, "t1"),  # another repository
         },
     )
     activity = history.activity(tag("t1"))
@@ -79,15 +78,17 @@ def test_a_pull_by_the_tags_current_digest_counts_and_the_latest_pull_wins() -> 
 
 
 def test_api_ages_use_the_recorded_push_only_when_it_put_the_tags_current_digest() -> None:
-    pushed = {(Action.PUSH, "app", "t1"): fact(3, "t1", OLD)}
-    history = History(span(50, 0), pushed)
+    pushed = {("app", "t1"): fact(3, "t1", OLD)}
+    history = History(span(50, 0), pushes=pushed)
     assert history.activity(tag("t1"), age_by_push=True).aged_by_push
     # the store missed the push of what the tag holds now: its push is not the last one
     assert not history.activity(tag("t1", digest=NEW), age_by_push=True).aged_by_push
     # a delete recorded after the push means a later push the store did not see
     for deleted in ("t1", OLD):
-        deletes = {**pushed, (Action.DELETE, "app", deleted): fact(2, deleted)}
-        assert not History(span(50, 0), deletes).activity(tag("t1"), age_by_push=True).aged_by_push
+        deleted_after = History(
+            span(50, 0), pushes=pushed, deletes={("app", deleted): fact(2, deleted)}
+        )
+        assert not deleted_after.activity(tag("t1"), age_by_push=True).aged_by_push
     # storage mode: push times are the storage's own, never replaced
     assert not history.activity(tag("t1")).aged_by_push
 
@@ -97,7 +98,7 @@ def test_with_activity_ages_api_tags_by_their_push_and_says_how_many() -> None:
     inventory = Inventory(
         {"app": Repository("app", tags)}, {}, {}, age_source="build time (the image's created)"
     )
-    history = History(span(50, 0), {(Action.PUSH, "app", "t1"): fact(3, "t1", OLD)})
+    history = History(span(50, 0), pushes={("app", "t1"): fact(3, "t1", OLD)})
 
     api = with_activity(inventory, history, age_by_push=True)
     storage = with_activity(inventory, history, age_by_push=False)

@@ -17,7 +17,7 @@ import pytest
 from regsweep.core import mediatypes
 from regsweep.core.errors import UsageError
 from regsweep.core.model import Digest, Inventory, Manifest, Repository, Tag, parse_digest
-from regsweep.core.pulls import Action, Fact, History, Span, with_activity
+from regsweep.core.pulls import Fact, History, Span, with_activity
 from regsweep.plan.planner import build_plan
 from regsweep.policy.file import parse_policies
 from regsweep.policy.rules import Policy, PolicySet
@@ -137,12 +137,12 @@ def _inventory(rows: tuple[Row, ...]) -> Inventory:
     if not any(row.pulls for row in rows):
         return inventory
     # a table with a ``pulled`` column: a pull store that saw every pull for a year
-    facts = {
-        (Action.PULL, row.repository, row.tag): Fact(row.pulled_at, "notifications", row.tag)
+    pulls = {
+        (row.repository, row.tag): Fact(row.pulled_at, "notifications", row.tag)
         for row in rows
         if row.pulled_at is not None
     }
-    history = History(Span(NOW - timedelta(days=365), NOW), facts)
+    history = History(Span(NOW - timedelta(days=365), NOW), pulls)
     return with_activity(inventory, history, age_by_push=False)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from regsweep.core import mediatypes
 from regsweep.core.model import Inventory, Manifest, Repository, Tag
-from regsweep.core.pulls import Action, Fact, History, Span, with_activity
+from regsweep.core.pulls import Fact, History, Span, with_activity
 from regsweep.plan.planner import build_plan
 from regsweep.policy.rules import Policy, decide_tags
 from tests.unit.strategies import digest_of
@@ -22,13 +22,13 @@ def repository(pulled_days: dict[str, float | None], known: Span | None) -> Repo
     tags = {
         name: Tag("app", name, digest_of(name), NOW - 100 * DAY) for name in sorted(pulled_days)
     }
-    facts = {
-        (Action.PULL, "app", name): Fact(NOW - days * DAY, "notifications", name)
+    pulls = {
+        ("app", name): Fact(NOW - days * DAY, "notifications", name)
         for name, days in pulled_days.items()
         if days is not None
     }
     inventory = Inventory({"app": Repository("app", tags)}, {}, {})
-    return with_activity(inventory, History(known, facts), age_by_push=False).repositories["app"]
+    return with_activity(inventory, History(known, pulls), age_by_push=False).repositories["app"]
 
 
 def kept(repo: Repository, policy: Policy) -> dict[str, str]:

@@ -71,7 +71,7 @@ def test_many_threads_submitting_at_once_all_get_their_events_committed(
     for thread in threads:
         thread.join()
     with PullStore.open_existing(store_path) as store:
-        assert len(store.history().facts) == 40
+        assert len(store.history().pulls) == 40
 
 
 def test_coverage_begins_with_the_first_accepted_event_and_a_refusal_ends_it(
@@ -120,7 +120,7 @@ def test_after_close_nothing_is_accepted(writer: GroupWriter, store_path: Path) 
         writer.submit(pulled("t1"))
     assert not writer.alive
     with PullStore.open_existing(store_path) as store:
-        assert store.history().facts == {}
+        assert store.history().pulls == {}
 
 
 def test_the_period_is_closed_at_the_stop(store_path: Path) -> None:

@@ -40,12 +40,11 @@ def test_the_latest_fact_is_kept_and_recording_it_again_changes_nothing(tmp_path
         with store.transaction():
             store.record([pull("t1", 30)], "access log /var/log/registry.log")
             store.record([pull("t1", 5)], "access log /var/log/registry.log")
-        facts = store.history().facts
-    assert facts == {
-        (Action.PULL, "team/app", "t1"): Fact(
-            NOW - timedelta(minutes=5), "notifications", "t1", DIGEST
-        )
+        history = store.history()
+    assert history.pulls == {
+        ("team/app", "t1"): Fact(NOW - timedelta(minutes=5), "notifications", "t1", DIGEST)
     }
+    assert history.pushes == history.deletes == {}
 
 
 def test_coverage_is_extended_never_shortened_and_read_as_one_span(tmp_path: Path) -> None:
@@ -65,7 +64,7 @@ def test_a_failed_transaction_records_nothing(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError), store.transaction():
             store.record([pull("t1", 1)], "notifications")
             raise RuntimeError("the request failed half way")
-        assert store.history().facts == {}
+        assert store.history().pulls == {}
 
 
 def test_reading_a_missing_store_is_refused_naming_the_flag(tmp_path: Path) -> None:
