@@ -101,6 +101,24 @@ def test_a_policy_file_replaces_exactly_the_flat_policy_settings() -> None:
     } == FLAT_POLICY
 
 
+def test_the_pull_rules_are_flat_settings_and_a_pull_store_is_read_when_there_is_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setenv("PULLED_WITHIN", "7d")
+    settings = load_settings({"keep_most_recently_pulled": 3})
+    [policy] = settings.policies().policies
+    assert (policy.pulled_within, policy.keep_most_recently_pulled) == (timedelta(days=7), 3)
+    default = tmp_path / "regsweep" / "pulls.sqlite"
+    assert settings.pull_store(needed=False) is None  # none yet: the plan reads none
+    assert settings.pull_store(needed=True) == default  # a pull rule: refused when opened
+    default.parent.mkdir()
+    default.touch()
+    assert settings.pull_store(needed=False) == default
+    given = load_settings({"pulls_db": tmp_path / "elsewhere.sqlite"})
+    assert given.pull_store(needed=False) == tmp_path / "elsewhere.sqlite"
+
+
 def test_env_names_list_every_alias_and_plain_settings_their_own_name() -> None:
     assert env_names("storage") == "STORAGE or REGSWEEP_STORAGE"
     assert env_names("keep_last") == "KEEP_LAST"

@@ -30,7 +30,15 @@ def saved_plan() -> PlanFile:
     pushed = datetime(2026, 4, 1, 8, 30, 15, 123456, tzinfo=UTC)
     signature = f"sha256-{'1' * 64}.sig"
     actions = (
-        Action(ActionKind.UNTAG, "team/app", D1, "old", tag="feature-x", pushed_at=pushed),
+        Action(
+            ActionKind.UNTAG,
+            "team/app",
+            D1,
+            "old",
+            tag="feature-x",
+            pushed_at=pushed,
+            last_pulled=pushed + timedelta(days=3),
+        ),
         Action(ActionKind.UNTAG, "team/app", D2, "artifact", tag=signature, subjects=(D1,)),
         Action(ActionKind.DELETE_MANIFEST, "team/app", D2, "artifact", wave=1, subjects=(D1,)),
         Action(ActionKind.DELETE_MANIFEST, "team/app", D3, "child", wave=2, parents=(D2,)),
