@@ -35,10 +35,12 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     for another registry. Every action is re-checked first: a tag re-pushed or a manifest
     referenced again since planning is skipped.
     """
+    # the plan file first: an edited plan is refused as such, not for a setting it would
+    # have needed
+    saved = read_plan_file(plan_file)
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     run_options = settings.run_options(command="apply", collect=settings.collect_options())
-    saved = read_plan_file(plan_file)
     target = open_target(settings.target_spec())
     saved.check_usable(datetime.now(UTC), target.identity)
     inventory = discover(target, terminal).inventory

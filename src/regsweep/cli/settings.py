@@ -122,7 +122,11 @@ def setting(
 class Settings(BaseSettings):
     """Every setting of a run. Field names are the YAML keys; env names are upper case."""
 
-    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    #: ``env_ignore_empty``: ``DRY_RUN=""``, as CI templates set it, means "not set", for
+    #: every setting, never an invalid value that stops every command
+    model_config = SettingsConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, env_ignore_empty=True
+    )
 
     registry_dir: Path | None = setting(
         None,

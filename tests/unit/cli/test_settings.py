@@ -155,3 +155,16 @@ def test_native_collection_over_the_api_alone_is_refused() -> None:
     settings = load_settings({"registry_url": "http://127.0.0.1:5000", "gc": "native"})
     with pytest.raises(UsageError, match="--gc native collects on the registry's storage"):
         settings.collect_options()
+
+
+def test_an_empty_variable_is_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI templates set ``DRY_RUN=""``: that is "not set", for every setting."""
+    for name in ("DRY_RUN", "MAX_AGE_SECONDS", "EXCLUDE_TAGS", "REGISTRY_URL", "KEEP_LAST"):
+        monkeypatch.setenv(name, "")
+    settings = load_settings({})
+    assert settings.model_fields_set == set()
+    assert (settings.dry_run, settings.pushed_within, settings.registry_url) == (
+        False,
+        timedelta(days=30),
+        None,
+    )
