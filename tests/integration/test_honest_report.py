@@ -1,16 +1,41 @@
-"""Every figure and word a run prints is true when printed: an edited plan is called
-edited."""
+"""Every figure and word a run prints is true when printed: build times are not called
+push times, an edited plan is called edited."""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.support.cli import clean_env, regsweep
+from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 from tests.support.scenario import build_scenario
 from tests.support.storage import tree_fingerprint
+
+
+def test_api_mode_calls_build_times_build_times(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    built = (datetime.now(UTC) - timedelta(days=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pusher.push_image("app", "feature-old", created=built)
+    pusher.push_image("app", "reproducible", created="1970-01-01T00:00:00Z")
+    env = clean_env(tmp_path)
+    where = ["--registry-url", registry.url, "--exclude-tags", "^latest$"]
+
+    plan = regsweep_json("plan", *where, env=env)
+    explained = regsweep("explain", "app", *where, env=env)
+
+    (untag,) = [a for a in plan["actions"] if a["action"] == "untag"]
+    assert untag["reason"].startswith("built 60d ago; kept by no rule of policy default")
+    assert not [a for a in plan["actions"] if re.search(r"pushed \d", a["reason"])]
+    assert explained.returncode == 0, explained.stderr
+    assert "tag feature-old -> " in explained.stdout
+    assert "(built 60d ago)" in explained.stdout
+    assert "(build time unknown)" in explained.stdout
+    # the rules keep their names ("pushed within 30d", the setting's); no figure is a push
+    assert not re.search(r"pushed \d+d ago|\(push time unknown\)", explained.stdout)
 
 
 def test_an_edited_plan_is_refused_as_edited_before_any_setting_is_asked_for(

@@ -6,7 +6,7 @@ Everything shown comes from the planner's own reasoning for the repository
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from regsweep.cli.terminal import Terminal
 from regsweep.core import names
 from regsweep.core.durations import format_duration
 from regsweep.core.errors import UsageError
-from regsweep.core.model import Digest, Inventory, Tag, parse_digest
+from regsweep.core.model import AgedBy, Digest, Inventory, Tag, parse_digest
 from regsweep.pipeline import Mode, discover, open_target
 from regsweep.pipeline.pulls import read_pulls
 from regsweep.plan.planner import Action, RepositoryPlan, plan_repository
@@ -63,7 +63,11 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
     else:
         now = datetime.now(UTC)
         planned = plan_repository(
-            inventory.repositories[repository], inventory.manifests, policy, now
+            inventory.repositories[repository],
+            inventory.manifests,
+            policy,
+            now,
+            aged=inventory.aged_by,
         )
         data = _explain(planned, inventory, tag, digest, now)
         if read is not None:
@@ -71,7 +75,9 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
     if terminal.json_output:
         terminal.json(data)
     else:
-        _render(terminal, data)
+        found = inventory.repositories.get(repository)
+        tags = found.tags.values() if found is not None else ()
+        _render(terminal, data, {t.name: inventory.aged_by.of(t) for t in tags})
 
 
 def parse_reference(reference: str) -> tuple[str, str | None, Digest | None]:
@@ -202,8 +208,9 @@ def _manifest(
     }
 
 
-def _render(terminal: Terminal, data: dict[str, Any]) -> None:
-    """The explanation in words, digests shortened as in every text output (JSON: whole)."""
+def _render(terminal: Terminal, data: dict[str, Any], aged: Mapping[str, AgedBy]) -> None:
+    """The explanation in words, digests shortened as in every text output (JSON: whole);
+    ``aged``: what each tag's time is (a push, or over the API a build)."""
 
     def say(text: str) -> None:
         terminal.out.print(abbreviate_digests(text), markup=False)
@@ -219,7 +226,8 @@ def _render(terminal: Terminal, data: dict[str, Any]) -> None:
         return
     say(f"{data['repository']}: {data['policy_description']}")
     for tag in data["tags"]:
-        ago = f"pushed {tag['pushed_ago']} ago" if tag["pushed_ago"] else "push time unknown"
+        its = aged[tag["tag"]]
+        ago = f"{its.value} {tag['pushed_ago']} ago" if tag["pushed_ago"] else its.unknown
         say(f"\ntag {tag['tag']} -> {tag['digest']} ({ago})")
         if tag["artifact_of"]:
             say(

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, NewType
 
 from regsweep.core import mediatypes
@@ -127,6 +128,28 @@ class Problem:
         return f"{self.location}: {self.message}"
 
 
+class AgedBy(Enum):
+    """What a tag's and a revision's time is, in the words the plan's reasons use.
+
+    Storage has the push time; the API has only the image's build time, and a reason that
+    said "pushed 2531d ago" of a base image built years ago and pushed yesterday would
+    hide why the tag goes.
+    """
+
+    PUSH = "pushed"
+    BUILD = "built"
+
+    @property
+    def unknown(self) -> str:
+        """The reason of a tag kept for having no time."""
+        return "push time unknown" if self is AgedBy.PUSH else "build time unknown"
+
+    def of(self, tag: Tag) -> AgedBy:
+        """What ``tag``'s own time is: over the API, a push the pull store recorded stands
+        for the build time (:attr:`TagActivity.aged_by_push`), and is called a push."""
+        return AgedBy.PUSH if tag.activity is not None and tag.activity.aged_by_push else self
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
     """Everything discovered in one registry."""
@@ -139,6 +162,8 @@ class Inventory:
     #: what :attr:`Tag.pushed_at` holds: the push time when read from storage; over the
     #: API, which has no push time, the image's build time (said in the plan)
     age_source: str = "push time"
+    #: the same, as the plan's reasons say it
+    aged_by: AgedBy = AgedBy.PUSH
 
     @property
     def tag_count(self) -> int:

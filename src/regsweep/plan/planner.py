@@ -21,7 +21,16 @@ from regsweep.core.artifacts import (
 )
 from regsweep.core.durations import format_duration
 from regsweep.core.graph import deletion_order, marked_blobs, reachable
-from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.core.model import (
+    AgedBy,
+    Descriptor,
+    Digest,
+    Inventory,
+    Manifest,
+    Problem,
+    Repository,
+    Tag,
+)
 from regsweep.policy.rules import Policy, PolicySet, TagDecision, decide_tags
 
 
@@ -191,7 +200,13 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         chosen = policies.policy_for(name)
         if chosen is None:
             continue
-        planned = plan_repository(inventory.repositories[name], inventory.manifests, chosen, now)
+        planned = plan_repository(
+            inventory.repositories[name],
+            inventory.manifests,
+            chosen,
+            now,
+            aged=inventory.aged_by,
+        )
         decisions.extend(planned.decisions)
         untags.extend(planned.untags)
         deletes.extend(planned.deletes)
@@ -217,9 +232,15 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
 
 
 def plan_repository(
-    repository: Repository, manifests: Mapping[Digest, Manifest], policy: Policy, now: datetime
+    repository: Repository,
+    manifests: Mapping[Digest, Manifest],
+    policy: Policy,
+    now: datetime,
+    *,
+    aged: AgedBy = AgedBy.PUSH,
 ) -> RepositoryPlan:
-    """Plan one repository under ``policy``.
+    """Plan one repository under ``policy``; ``aged``: what its times are (the reasons say
+    "pushed" on storage, "built" over the API).
 
     Tags are decided by the policy, except artifact tags, which follow their subject. The
     roots are the kept tags' digests, every manifest still in its grace period (a
@@ -237,8 +258,8 @@ def plan_repository(
         for artifact, its in ties.items()
         if all(t.subject not in repository.revisions for t in its)
     }
-    ruled = decide_tags(repository, policy, now)
-    roots = _roots(repository, [d.tag for d in ruled if d.keep], ties, orphans, policy, now)
+    ruled = decide_tags(repository, policy, now, aged)
+    roots = _roots(repository, [d.tag for d in ruled if d.keep], ties, orphans, policy, now, aged)
     subjects = by_subject(links)
     kept = reachable(roots, manifests, subjects)
     unreadable = [d for d in kept if d in repository.revisions and d not in manifests]
@@ -282,7 +303,9 @@ def plan_repository(
         )
         for d in expired
     ]
-    why = _deletion_reasons(repository, doomed, expired, manifests, ties, orphans, policy, now)
+    why = _deletion_reasons(
+        repository, doomed, expired, manifests, ties, orphans, policy, now, aged
+    )
     described = {a: [t.subject for t in its] for a, its in by_artifact(links).items()}
     parents = _parents(doomed_set, manifests)
     deletes = [
@@ -317,13 +340,14 @@ def _roots(
     orphans: set[Digest],
     policy: Policy,
     now: datetime,
+    aged: AgedBy,
 ) -> dict[Digest, str]:
     """The manifests kept for their own sake, each with the reason in words."""
     roots: dict[Digest, str] = {}
     for digest, linked_at in repository.revisions.items():
         attached = digest in ties and digest not in orphans
         gone = min(t.subject for t in ties[digest]) if digest in orphans else None
-        why = _own_reason(digest, linked_at, attached, gone, policy, now)
+        why = _own_reason(digest, linked_at, attached, gone, policy, now, aged)
         if why is not None:
             roots[digest] = why
     tagged: dict[Digest, list[str]] = {}
@@ -341,6 +365,7 @@ def _own_reason(
     gone: Digest | None,
     policy: Policy,
     now: datetime,
+    aged: AgedBy,
 ) -> str | None:
     """Why a revision is kept whatever references it, or None.
 
@@ -356,10 +381,10 @@ def _own_reason(
             return f"{_orphaned(gone)}; policy {policy.name} keeps orphaned artifacts"
         if linked_at is None:
             if gone is None:
-                return "push time unknown"
+                return aged.unknown
         elif now - linked_at <= policy.untagged_grace:
             return (
-                f"pushed {format_duration(now - linked_at)} ago, within the untagged grace "
+                f"{aged.value} {format_duration(now - linked_at)} ago, within the untagged grace "
                 f"{format_duration(policy.untagged_grace)}"
             )
     if digest in policy.pinned:
@@ -424,6 +449,7 @@ def _deletion_reasons(
     orphans: set[Digest],
     policy: Policy,
     now: datetime,
+    aged: AgedBy,
 ) -> dict[Digest, str]:
     doomed_set = set(doomed)
     expired_tags: dict[Digest, list[str]] = {}
@@ -457,7 +483,7 @@ def _deletion_reasons(
             linked_at = repository.revisions.get(digest)
             age = format_duration(now - linked_at) if linked_at else "?"
             reasons[digest] = (
-                f"untagged, referenced by no kept tag, index or referrer; pushed {age} ago "
+                f"untagged, referenced by no kept tag, index or referrer; {aged.value} {age} ago "
                 f"(grace {format_duration(policy.untagged_grace)})"
             )
     return reasons

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from regsweep.core.artifacts import tag_subject
 from regsweep.core.durations import format_duration
-from regsweep.core.model import Digest, Repository, Tag
+from regsweep.core.model import AgedBy, Digest, Repository, Tag
 from regsweep.core.pulls import unseen_pulls
 
 #: Tags never deleted unless the user says otherwise: the usual branch names and version
@@ -64,8 +64,9 @@ class KeepRule(Protocol):
         """The rule in words, as the user wrote it."""
         ...
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
-        """Every tag (by name) this rule keeps, with the reason in words."""
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
+        """Every tag (by name) this rule keeps, with the reason in words (``aged``: what
+        the tags' times are, pushes or builds)."""
         ...
 
 
@@ -81,7 +82,7 @@ class TagPattern:
     def describe(self) -> str:
         return f"tags matching /{self.pattern.pattern}/"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         why = f"matches /{self.pattern.pattern}/"
         return {t.name: why for t in tags if self.pattern.search(t.name)}
 
@@ -95,7 +96,7 @@ class PinnedDigests:
     def describe(self) -> str:
         return f"{len(self.digests)} pinned digest{'s' if len(self.digests) != 1 else ''}"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         return {t.name: f"points to pinned {t.digest}" for t in tags if t.digest in self.digests}
 
 
@@ -108,14 +109,14 @@ class MostRecentlyPushed:
     def describe(self) -> str:
         return f"the {self.count} most recently pushed"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         timed = sorted(
             (t for t in tags if t.pushed_at is not None),
             key=lambda t: (t.pushed_at, t.name),
             reverse=True,
         )
         return {
-            t.name: f"#{rank} most recently pushed (keep last {self.count})"
+            t.name: f"#{rank} most recently {aged.of(t).value} (keep last {self.count})"
             for rank, t in enumerate(timed[: self.count], start=1)
         }
 
@@ -138,7 +139,7 @@ class NewestVersions:
     def describe(self) -> str:
         return f"the {self.count} newest release versions"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         versions: dict[str, tuple[int, int, int]] = {}
         for tag in tags:
             match = _RELEASE.fullmatch(tag.name)
@@ -164,12 +165,13 @@ class PushedWithin:
     def describe(self) -> str:
         return f"pushed within {format_duration(self.duration)}"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         kept = {}
         for tag in tags:
             if tag.pushed_at is not None and now - tag.pushed_at <= self.duration:
                 age = format_duration(now - tag.pushed_at)
-                kept[tag.name] = f"pushed {age} ago, within {format_duration(self.duration)}"
+                within = format_duration(self.duration)
+                kept[tag.name] = f"{aged.of(tag).value} {age} ago, within {within}"
         return kept
 
 
@@ -187,7 +189,7 @@ class PulledWithin:
     def describe(self) -> str:
         return f"pulled within {format_duration(self.duration)}"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         start = now - self.duration
         kept = {}
         for tag in tags:
@@ -218,7 +220,7 @@ class MostRecentlyPulled:
     def describe(self) -> str:
         return f"the {self.count} most recently pulled"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
         kept: dict[str, str] = {}
         ranked = []
         for tag in tags:
@@ -244,8 +246,8 @@ class UnknownPushTime:
     def describe(self) -> str:
         return "push time unknown (always kept)"
 
-    def keeps(self, tags: Sequence[Tag], now: datetime) -> dict[str, str]:
-        return {t.name: "push time unknown" for t in tags if t.pushed_at is None}
+    def keeps(self, tags: Sequence[Tag], now: datetime, aged: AgedBy) -> dict[str, str]:
+        return {t.name: aged.unknown for t in tags if t.pushed_at is None}
 
 
 @dataclass(frozen=True)
@@ -382,20 +384,27 @@ class TagDecision:
     artifact_of: Digest | None = None
 
 
-def decide_tags(repository: Repository, policy: Policy, now: datetime) -> list[TagDecision]:
-    """Decide every tag of a repository by the policy's rules, in tag-name order.
+def decide_tags(
+    repository: Repository, policy: Policy, now: datetime, aged: AgedBy = AgedBy.PUSH
+) -> list[TagDecision]:
+    """Decide every tag of a repository by the policy's rules, in tag-name order; ``aged``
+    says what the tags' times are (pushes on storage, builds over the API).
 
     Artifact tags (:func:`regsweep.core.artifacts.tag_subject`) are left out: they follow their
     subject, which only the planner knows the fate of, and they must not take part in
     rankings such as "the last N pushed".
     """
     tags = [repository.tags[name] for name in sorted(repository.tags) if tag_subject(name) is None]
-    verdicts = [(rule, rule.keeps(tags, now)) for rule in policy.rules()]
-    return [_decide(tag, policy, verdicts, now) for tag in tags]
+    verdicts = [(rule, rule.keeps(tags, now, aged)) for rule in policy.rules()]
+    return [_decide(tag, policy, verdicts, now, aged) for tag in tags]
 
 
 def _decide(
-    tag: Tag, policy: Policy, verdicts: list[tuple[KeepRule, dict[str, str]]], now: datetime
+    tag: Tag,
+    policy: Policy,
+    verdicts: list[tuple[KeepRule, dict[str, str]]],
+    now: datetime,
+    aged: AgedBy,
 ) -> TagDecision:
     matches = tuple((rule, kept[tag.name]) for rule, kept in verdicts if tag.name in kept)
     if matches:
@@ -415,7 +424,7 @@ def _decide(
         if last is not None:
             pulled = f", last pulled {format_duration(now - last.at)} ago"
     reason = (
-        f"pushed {format_duration(now - tag.pushed_at)} ago{pulled}; kept by no rule of "
-        f"policy {policy.name}{shown}"
+        f"{aged.of(tag).value} {format_duration(now - tag.pushed_at)} ago{pulled}; kept by no rule "
+        f"of policy {policy.name}{shown}"
     )
     return TagDecision(tag, False, reason, policy.name)

@@ -30,7 +30,15 @@ from regsweep.core import mediatypes
 from regsweep.core.artifacts import tag_subject
 from regsweep.core.errors import RegistryAPIError
 from regsweep.core.manifests import ManifestError, parse_manifest
-from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
+from regsweep.core.model import (
+    AgedBy,
+    Digest,
+    Inventory,
+    Manifest,
+    Problem,
+    Repository,
+    Tag,
+)
 from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.sources.api import ages
 from regsweep.sources.api.client import RegistryClient
@@ -304,6 +312,7 @@ async def discover_api(
         blob_sizes=sizes,
         problems=tuple(scanner.problems),
         age_source=source,
+        aged_by=AgedBy.BUILD,
     )
 
 
