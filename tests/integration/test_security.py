@@ -160,13 +160,17 @@ def test_values_in_the_gc_and_restart_commands_never_reach_a_shell(
     registry: RegistryServer, pusher: Pusher, tmp_path: Path, trap: str
 ) -> None:
     """The config path and the container name are substituted into argument words: a value
-    full of shell syntax arrives intact as one argument and runs nothing."""
+    full of shell syntax arrives intact as one argument and runs nothing. (The command
+    runs on this host, so its config is read first: a real file, named with the trap.)"""
     pusher.push_image("app", "latest")
     dropped = pusher.push_image("app", "feature-x")
     set_push_time(registry.root, "app", "feature-x", OLD)
     set_manifest_time(registry.root, "app", dropped.digest, OLD)
     pwned = tmp_path / "pwned"
     value = trap.format(pwned=pwned)
+    config = tmp_path / f"config {value}.yml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_bytes(registry.config_path.read_bytes())
     seen = tmp_path / "argv"
     recorder = (
         f'{sys.executable} -c "import sys, pathlib; '
@@ -183,7 +187,7 @@ def test_values_in_the_gc_and_restart_commands_never_reach_a_shell(
         "--restart-command",
         f"{recorder} restart {{name}}",
         "--docker-registry-config",
-        value,
+        str(config),
         "--docker-registry-name",
         value,
         env=clean_env(tmp_path),
@@ -192,7 +196,7 @@ def test_values_in_the_gc_and_restart_commands_never_reach_a_shell(
     assert done.returncode == 0, done.stderr
     assert not pwned.exists()
     assert seen.read_text().splitlines() == [
-        repr(["gc", value, value]),
+        repr(["gc", str(config), value]),
         repr(["restart", value]),  # the GC "deleted" a blob, so the registry is restarted
     ]
 

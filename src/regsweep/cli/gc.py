@@ -8,7 +8,7 @@ import click
 
 from regsweep.cli.options import options, settings_from
 from regsweep.cli.render_gc import render_gc_report
-from regsweep.cli.settings import Group
+from regsweep.cli.settings import OWN_ENV_NAMES, Group
 from regsweep.cli.terminal import Terminal
 from regsweep.collect.options import CollectOptions, Collector
 from regsweep.pipeline import open_storage_target
@@ -37,7 +37,11 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
     collection = collect_garbage(
         target,
         CollectOptions(
-            Collector.NATIVE, restart_argv=restart_argv, native=settings.native_options()
+            Collector.NATIVE,
+            restart_argv=restart_argv,
+            native=settings.native_options(),
+            container=settings.docker_registry_name,
+            withheld_env=OWN_ENV_NAMES,
         ),
         dry_run=settings.dry_run,
         restore=restore,

@@ -16,10 +16,11 @@ take (:class:`~regsweep.pipeline.target.TargetSpec`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -46,7 +47,12 @@ from regsweep.collect.options import (
     NativeMode,
     NativeOptions,
 )
-from regsweep.collect.registry import DEFAULT_GC_COMMAND, DEFAULT_RESTART_COMMAND, build_command
+from regsweep.collect.registry import (
+    DEFAULT_CONTAINER_CONFIG,
+    MissingSettingError,
+    gc_command,
+    restart_command,
+)
 from regsweep.core.durations import parse_duration
 from regsweep.core.errors import UsageError
 from regsweep.pipeline.execution import RunOptions
@@ -68,11 +74,10 @@ from regsweep.sources.events.listener import DEFAULT_MAX_BODY
 from regsweep.sources.storage.s3 import S3Location, S3Options
 from regsweep.state.pulls import default_pulls_path
 
+T = TypeVar("T")
+
 #: The safety brake's default: a run deleting more than half of a registry's tags stops.
 DEFAULT_MAX_DELETE_PERCENT = 50.0
-
-#: Where the official ``registry:2`` image keeps its configuration.
-DEFAULT_CONTAINER_CONFIG = "/etc/docker/registry/config.yml"
 
 
 class Group(Enum):
@@ -355,11 +360,14 @@ class Settings(BaseSettings):
         flags=("--docker-registry-name",),
         help="The registry's container.",
     )
-    docker_registry_config: str = setting(
-        DEFAULT_CONTAINER_CONFIG,
+    #: None: the ``registry:2`` image's path for a command run in the container; a command
+    #: run on this host must be given it (see regsweep.collect.registry.gc_command)
+    docker_registry_config: str | None = setting(
+        None,
         group=Group.APPLY,
         flags=("--docker-registry-config",),
-        help="Its config path in the container.",
+        help="The registry's config file: its path in the container (default "
+        f"{DEFAULT_CONTAINER_CONFIG}), or on this host for a local --gc-command.",
     )
     journal: Path | None = setting(
         None, group=Group.APPLY, flags=("--journal",), help="Journal file (JSON lines)."
@@ -595,8 +603,10 @@ class Settings(BaseSettings):
         )
 
     def collect_options(self) -> CollectOptions:
-        """The collection after apply, its commands built now, so a missing name fails
-        before any delete.
+        """The collection after apply, its commands built now: a real run missing a
+        setting they need (the container's name, a local command's config) stops here,
+        before discovery. A dry run runs no command: it carries what is missing as
+        :attr:`CollectOptions.missing`, and says what a real run will ask for.
 
         In API mode (no storage folder) garbage collection runs only when a container name
         or a command was given: many registries reached over the API (zot, Harbor, GHCR)
@@ -605,38 +615,54 @@ class Settings(BaseSettings):
         """
         if self.gc == "none":
             return CollectOptions(Collector.NONE)
-        if self.gc == "native":
-            if self.api_only:
-                raise UsageError(
-                    "--gc native collects on the registry's storage: give --registry-dir or "
-                    "--storage, or use --gc registry or --gc none"
-                )
-            return CollectOptions(
-                Collector.NATIVE, restart_argv=self.restart_argv(), native=self.native_options()
+        if self.gc == "native" and self.api_only:
+            raise UsageError(
+                "--gc native collects on the registry's storage: give --registry-dir or "
+                "--storage, or use --gc registry or --gc none"
             )
-        if self.api_only and not (self.docker_registry_name or self.gc_command):
+        unnamed = not (self.docker_registry_name or self.gc_command)
+        if self.gc == "registry" and self.api_only and unnamed:
             return CollectOptions(Collector.NONE)
-        gc_argv = build_command(
-            self.gc_command,
-            DEFAULT_GC_COMMAND,
-            name=self.docker_registry_name,
-            config=self.docker_registry_config,
-            purpose="collect garbage",
+        missing: list[str] = []
+        gc_argv, gc_config = None, None
+        if self.gc == "registry":
+            built = self._unless_missing(
+                lambda: gc_command(
+                    self.gc_command,
+                    name=self.docker_registry_name,
+                    config=self.docker_registry_config,
+                ),
+                missing,
+            )
+            gc_argv, gc_config = built or (None, None)
+        return CollectOptions(
+            Collector.NATIVE if self.gc == "native" else Collector.REGISTRY,
+            gc_argv,
+            self._unless_missing(self.restart_argv, missing),
+            native=self.native_options(),
+            gc_config=gc_config,
+            container=self.docker_registry_name,
+            withheld_env=OWN_ENV_NAMES,
+            missing="; ".join(missing) or None,
         )
-        return CollectOptions(Collector.REGISTRY, tuple(gc_argv), self.restart_argv())
+
+    def _unless_missing(self, build: Callable[[], T], missing: list[str]) -> T | None:
+        """``build()``; in a dry run, a setting it finds missing is added to ``missing``
+        instead of stopping the run."""
+        try:
+            return build()
+        except MissingSettingError as exc:
+            if not self.dry_run:
+                raise
+            missing.append(str(exc))
+            return None
 
     def restart_argv(self) -> tuple[str, ...] | None:
         """The restart command after a GC that freed blobs, or None when turned off."""
         if not self.restart:
             return None
-        return tuple(
-            build_command(
-                self.restart_command,
-                DEFAULT_RESTART_COMMAND,
-                name=self.docker_registry_name,
-                config=self.docker_registry_config,
-                purpose="restart the registry",
-            )
+        return restart_command(
+            self.restart_command, name=self.docker_registry_name, config=self.docker_registry_config
         )
 
     def run_options(self, *, command: str, collect: CollectOptions) -> RunOptions:
@@ -750,12 +776,20 @@ def setting_fields(*groups: Group) -> dict[str, FieldInfo]:
 def env_names(name: str) -> str:
     """The environment variables that set the setting ``name`` (or this one name when it is
     an alias the user typed), as the user would type them."""
+    return " or ".join(_env_variables(name))
+
+
+def _env_variables(name: str) -> tuple[str, ...]:
     info = Settings.model_fields.get(name)
     alias = info.validation_alias if info is not None else None
     if isinstance(alias, AliasChoices):
-        return " or ".join(str(choice).upper() for choice in alias.choices)
-    return name.upper()
+        return tuple(str(choice).upper() for choice in alias.choices)
+    return (name.upper(),)
 
 
 #: The flat settings a policy file replaces.
 FLAT_POLICY = frozenset(setting_fields(Group.POLICY)) - {"policy_file"}
+
+#: Every environment variable a setting is read from: the commands regsweep runs never see
+#: them (``REGISTRY_PASSWORD`` least of all; see regsweep.collect.registry.child_environment).
+OWN_ENV_NAMES = frozenset(env for name in Settings.model_fields for env in _env_variables(name))

@@ -1,4 +1,4 @@
-"""Run the chosen collector (or its dry run), then the restart it calls for."""
+"""Run the chosen collector, then the restart it calls for."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ from regsweep.collect.options import (
     NativeMode,
     NativeOptions,
 )
-from regsweep.collect.registry import GcResult, restart_registry, run_registry_gc
-from regsweep.sources.storage.store import Store
+from regsweep.collect.registry import (
+    GcResult,
+    child_environment,
+    restart_registry,
+    run_registry_gc,
+)
+from regsweep.sources.storage.store import ReadableStore, Store
 
 #: The report of the collector that ran: the registry's, or regsweep's.
 Report = TypeVar("Report", GcResult, GcReport)
@@ -42,7 +47,7 @@ class Collection(Generic[Report]):
 AnyCollection = Collection[GcResult] | Collection[GcReport]
 
 
-def collects(options: CollectOptions, store: Store | None) -> bool:
+def collects(options: CollectOptions, store: ReadableStore | None) -> bool:
     """Whether ``options`` collect anything at all on this target."""
     if options.collector is Collector.REGISTRY:
         return options.gc_argv is not None
@@ -53,19 +58,20 @@ def collect(
     options: CollectOptions,
     store: Store | None,
     *,
-    dry_run: bool,
     now: datetime,
     progress: Callable[[str], None] | None = None,
 ) -> AnyCollection:
     """Collect garbage with the registry's command or regsweep's collector, then restart the
     registry when blobs went (its blob-descriptor cache would otherwise still claim them)."""
     if options.collector is Collector.REGISTRY and options.gc_argv is not None:
-        gc = run_registry_gc(options.gc_argv, dry_run=dry_run, timeout=GC_TIMEOUT_SECONDS)
+        gc = run_registry_gc(
+            options.gc_argv,
+            env=child_environment(options.withheld_env),
+            timeout=GC_TIMEOUT_SECONDS,
+        )
         return restart_after(options, gc)
     if options.collector is Collector.NATIVE and store is not None:
-        native = collect_natively(
-            store, options.native, dry_run=dry_run, now=now, progress=progress
-        )
+        native = collect_natively(store, options.native, dry_run=False, now=now, progress=progress)
         return restart_after(options, native)
     raise ValueError(f"nothing to collect with {options.collector.value} here")
 
@@ -74,7 +80,11 @@ def restart_after(options: CollectOptions, report: Report) -> Collection[Report]
     """Restart the registry when a collection took blobs away and a command is given."""
     restarted = False
     if report.needs_restart and options.restart_argv is not None:
-        restart_registry(options.restart_argv, timeout=RESTART_TIMEOUT_SECONDS)
+        restart_registry(
+            options.restart_argv,
+            env=child_environment(options.withheld_env),
+            timeout=RESTART_TIMEOUT_SECONDS,
+        )
         restarted = True
     return Collection(report, restarted)
 

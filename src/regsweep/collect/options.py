@@ -6,15 +6,18 @@ override them.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
+from pathlib import Path
 
 from regsweep.collect.native.collector import (
     DEFAULT_GRACE,
     DEFAULT_QUARANTINE_DELAY,
     DEFAULT_UPLOAD_MAX_AGE,
 )
+from regsweep.core.durations import format_duration
 
 #: The registry's own GC takes seconds on disk but hours on object storage (#2812).
 GC_TIMEOUT_SECONDS = 6 * 3600
@@ -61,8 +64,10 @@ class NativeOptions:
 class CollectOptions:
     """The collector, its command lines, and the restart after a collection that freed blobs.
 
-    The command lines are built (and checked) before the first deletion, so a missing
-    container name fails a run that has changed nothing.
+    The command lines are built, and what they need is checked
+    (:func:`regsweep.collect.preflight.check_collection`), before the first deletion, so a
+    missing container name or a host without ``docker`` fails a run that has changed
+    nothing.
     """
 
     collector: Collector = Collector.NONE
@@ -71,3 +76,38 @@ class CollectOptions:
     #: the restart command, or None not to restart (a warning says to do it by hand)
     restart_argv: tuple[str, ...] | None = None
     native: NativeOptions = field(default_factory=NativeOptions)
+    #: the config file a ``garbage-collect`` run on this host reads: its storage must be
+    #: the one regsweep cleans
+    gc_config: Path | None = None
+    #: the registry's container: a command that names it through a container runtime
+    #: (``docker exec NAME``) needs it running
+    container: str | None = None
+    #: environment variables the commands never see: regsweep's own settings (see
+    #: :func:`regsweep.collect.registry.child_environment`)
+    withheld_env: frozenset[str] = frozenset()
+    #: a setting the commands need and nobody set: a real run refuses before any change,
+    #: a dry run says so
+    missing: str | None = None
+
+    def describe(self) -> tuple[str, ...]:
+        """What a real run collects with, in words (a dry run, which collects nothing,
+        prints them)."""
+        if self.collector is Collector.NONE:
+            return ("garbage collection: none (the blobs stay until something collects them)",)
+        if self.collector is Collector.NATIVE:
+            native = self.native
+            how = (
+                "offline, deleting at once"
+                if native.mode is NativeMode.OFFLINE
+                else f"live: swept blobs quarantined for {format_duration(native.quarantine_delay)}"
+            )
+            lines = [f"garbage collection: regsweep's own ({how})"]
+        elif self.gc_argv is None:
+            lines = ["garbage collection: the registry's garbage-collect, not configured"]
+        else:
+            lines = [f"garbage collection: {shlex.join(self.gc_argv)}"]
+        if self.restart_argv is not None:
+            lines.append(f"then, if blobs were freed, restart: {shlex.join(self.restart_argv)}")
+        elif self.missing is None:
+            lines.append("no restart (--no-restart): restart the registry after a collection")
+        return tuple(lines)

@@ -1,17 +1,20 @@
 """Collect garbage with the registry's own ``garbage-collect``, then restart the registry.
 
 The command is built from a template split into arguments (never a shell string), so no
-value read from the registry or typed into a setting can inject a shell command.
+value read from the registry or typed into a setting can inject a shell command. It runs
+in regsweep's environment minus regsweep's own settings (:func:`child_environment`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from regsweep.core.errors import OperationError, UsageError
 
@@ -22,9 +25,26 @@ log = logging.getLogger(__name__)
 #: regsweep's plan already deleted every manifest that nothing kept references.
 DEFAULT_GC_COMMAND = "docker exec -i {name} /bin/registry garbage-collect {config}"
 DEFAULT_RESTART_COMMAND = "docker restart {name}"
+#: Where the official ``registry:2`` image keeps its configuration: ``{config}`` of a
+#: command run in the container, never of one run on this host.
+DEFAULT_CONTAINER_CONFIG = "/etc/docker/registry/config.yml"
+
+#: Programs that run the registry's command in a container or on another machine
+#: (``docker exec``, ``kubectl exec``, ``ssh``): a path in such a command is not a path here.
+LAUNCHERS = frozenset({"docker", "podman", "nerdctl", "crictl", "kubectl", "oc", "ssh"})
+#: Of those, the ones that name a container regsweep can ask about (``docker inspect``).
+CONTAINER_RUNTIMES = frozenset({"docker", "podman", "nerdctl"})
 
 _SUMMARY = re.compile(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion")
 _ELIGIBLE = re.compile(r"blob eligible for deletion: (sha256:[0-9a-f]{64})")
+
+
+class MissingSettingError(UsageError):
+    """A command needs a value that is not set (the container's name, the config file).
+
+    A real run stops on it before any change; a dry run, which runs no command, says what
+    a real run will ask for instead.
+    """
 
 
 @dataclass(frozen=True)
@@ -32,7 +52,6 @@ class GcResult:
     """What the registry's garbage collector reported."""
 
     command: tuple[str, ...]
-    dry_run: bool
     blobs_marked: int
     blobs_deleted: int
     manifests_deleted: int
@@ -41,47 +60,132 @@ class GcResult:
     @property
     def needs_restart(self) -> bool:
         """Blobs went: the registry's blob-descriptor cache may still claim them (#1803)."""
-        return not self.dry_run and self.blobs_deleted > 0
+        return self.blobs_deleted > 0
 
     def describe(self) -> str:
-        """One line: what was marked and what went (or would go)."""
-        verb = "would delete" if self.dry_run else "deleted"
+        """One line: what was marked and what went."""
         return (
-            f"garbage-collect: {self.blobs_marked} blobs marked, {verb} {self.blobs_deleted} blobs"
+            f"garbage-collect: {self.blobs_marked} blobs marked, deleted {self.blobs_deleted} blobs"
         )
 
     def to_json(self) -> dict[str, object]:
-        """For the JSON output and the journal; a dry run's counts are named eligible: nothing
-        was deleted."""
+        """For the JSON output and the journal."""
         return {
             "command": " ".join(self.command),
-            "dry_run": self.dry_run,
             "blobs_marked": self.blobs_marked,
-            "blobs_eligible" if self.dry_run else "blobs_deleted": self.blobs_deleted,
-            "manifests_eligible" if self.dry_run else "manifests_deleted": self.manifests_deleted,
+            "blobs_deleted": self.blobs_deleted,
+            "manifests_deleted": self.manifests_deleted,
         }
 
 
-def build_command(
-    template: str | None, default: str, *, name: str | None, config: str, purpose: str
-) -> list[str]:
-    """Split ``template`` (or ``default``) into arguments and fill ``{name}`` and ``{config}``.
+def gc_command(
+    template: str | None, *, name: str | None, config: str | None
+) -> tuple[tuple[str, ...], Path | None]:
+    """The registry's ``garbage-collect`` command line (``template``, else the seed's
+    ``docker exec``), and the config file it reads when it runs on this host (else None).
 
-    Raises :class:`UsageError` before anything runs when a needed value is missing.
+    ``config`` fills ``{config}``. A command run in the container (:data:`LAUNCHERS`)
+    defaults to the ``registry:2`` image's path. A command run on this host has no default:
+    that path may exist here and name another storage (Debian's package installs one for
+    ``/var/lib/docker-registry``), and the collection would then clean another tree, or
+    fail with "Path not found" after the deletions. Its config must be known, so that its
+    storage can be checked to be the one regsweep cleans
+    (:func:`regsweep.collect.preflight.check_collection`).
+
+    Raises :class:`MissingSettingError` when a needed value is not set, and
+    :class:`UsageError` when the template cannot be parsed.
     """
-    chosen = template or default
-    if "{name}" in chosen and not name:
-        raise UsageError(
-            f"cannot {purpose}: set DOCKER_REGISTRY_NAME (the registry's container) or give "
-            f"--{'gc' if purpose.startswith('collect') else 'restart'}-command"
+    words = _split(template or DEFAULT_GC_COMMAND, "collect garbage")
+    here = not runs_elsewhere(words)
+    uses_config = any("{config}" in word for word in words)
+    if config is None and here and uses_config:
+        raise MissingSettingError(
+            f"cannot collect garbage: {words[0]} runs on this host, where {{config}} has no "
+            f"default ({DEFAULT_CONTAINER_CONFIG} is the container's): set "
+            "DOCKER_REGISTRY_CONFIG (--docker-registry-config) to the registry's config file"
         )
+    argv = _fill(
+        words,
+        name=name,
+        config=config or DEFAULT_CONTAINER_CONFIG,
+        purpose="collect garbage",
+        flag="--gc-command",
+    )
+    if not here:
+        return argv, None
+    read = config if uses_config else _config_argument(argv)
+    if read is None:
+        raise MissingSettingError(
+            f"cannot collect garbage: {argv[0]} runs on this host, and regsweep must check "
+            "that the storage it cleans is this one: put {config} in --gc-command and set "
+            "DOCKER_REGISTRY_CONFIG (--docker-registry-config) to the registry's config file"
+        )
+    return argv, Path(read)
+
+
+def restart_command(
+    template: str | None, *, name: str | None, config: str | None
+) -> tuple[str, ...]:
+    """The restart command line (``template``, else ``docker restart {name}``)."""
+    words = _split(template or DEFAULT_RESTART_COMMAND, "restart the registry")
+    return _fill(
+        words,
+        name=name,
+        config=config or DEFAULT_CONTAINER_CONFIG,
+        purpose="restart the registry",
+        flag="--restart-command",
+    )
+
+
+def runs_elsewhere(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` runs its command in a container or on another machine (through one
+    of :data:`LAUNCHERS`, directly or under ``sudo``)."""
+    words = argv[1:] if argv and Path(argv[0]).name == "sudo" else argv
+    return bool(words) and Path(words[0]).name in LAUNCHERS
+
+
+def _split(template: str, purpose: str) -> list[str]:
     try:
-        words = shlex.split(chosen)
+        words = shlex.split(template)
     except ValueError as exc:
-        raise UsageError(f"cannot parse the {purpose} command {chosen!r}: {exc}") from None
+        raise UsageError(f"cannot parse the {purpose} command {template!r}: {exc}") from None
     if not words:
         raise UsageError(f"the {purpose} command is empty")
-    return [w.replace("{name}", name or "").replace("{config}", config) for w in words]
+    return words
+
+
+def _fill(
+    words: list[str], *, name: str | None, config: str, purpose: str, flag: str
+) -> tuple[str, ...]:
+    """``{name}`` and ``{config}`` filled in each word; :class:`MissingSettingError` when the
+    name is used and not set."""
+    if any("{name}" in word for word in words) and not name:
+        raise MissingSettingError(
+            f"cannot {purpose}: set DOCKER_REGISTRY_NAME (the registry's container) or give {flag}"
+        )
+    return tuple(w.replace("{name}", name or "").replace("{config}", config) for w in words)
+
+
+def _config_argument(argv: Sequence[str]) -> str | None:
+    """The config file of ``... garbage-collect [OPTIONS] CONFIG``, when ``argv`` has one."""
+    if "garbage-collect" not in argv:
+        return None
+    after = argv[list(argv).index("garbage-collect") + 1 :]
+    return next((word for word in after if not word.startswith("-")), None)
+
+
+def child_environment(withheld: Collection[str]) -> dict[str, str]:
+    """regsweep's environment without the variables ``withheld``, for the commands it runs.
+
+    ``withheld`` are regsweep's own settings (``REGISTRY_DIR``, ``REGISTRY_URL``,
+    ``REGISTRY_PASSWORD``...): distribution reads every ``REGISTRY_*`` variable as an
+    override of its config, logs those it does not know, and has no use for regsweep's
+    credentials. What the user set for the registry itself (``REGISTRY_STORAGE_S3_...``,
+    the AWS credentials, ``DOCKER_HOST``) goes through. Names are matched without regard
+    to case, as the settings read them.
+    """
+    names = {name.upper() for name in withheld}
+    return {key: value for key, value in os.environ.items() if key.upper() not in names}
 
 
 def parse_gc_output(output: str) -> tuple[int, int, int, tuple[str, ...]]:
@@ -95,12 +199,16 @@ def parse_gc_output(output: str) -> tuple[int, int, int, tuple[str, ...]]:
     return marked, blobs, manifests, tuple(_ELIGIBLE.findall(output))
 
 
-def run_registry_gc(command: Sequence[str], *, dry_run: bool, timeout: float | None) -> GcResult:
+def run_registry_gc(
+    command: Sequence[str], *, env: Mapping[str, str], timeout: float | None
+) -> GcResult:
     """Run the registry's garbage collector and report what it marked and deleted."""
-    argv = [*command, "--dry-run"] if dry_run else list(command)
+    argv = list(command)
     log.info("running %s", shlex.join(argv))
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
     except FileNotFoundError:
         raise OperationError(f"garbage collection: {argv[0]} not found") from None
     except subprocess.TimeoutExpired:
@@ -111,10 +219,12 @@ def run_registry_gc(command: Sequence[str], *, dry_run: bool, timeout: float | N
             f"garbage collection failed (exit {done.returncode}): {' | '.join(tail)}"
         )
     marked, blobs, manifests, digests = parse_gc_output(done.stdout)
-    return GcResult(tuple(argv), dry_run, marked, blobs, manifests, digests)
+    return GcResult(tuple(argv), marked, blobs, manifests, digests)
 
 
-def restart_registry(command: Sequence[str], *, timeout: float | None) -> None:
+def restart_registry(
+    command: Sequence[str], *, env: Mapping[str, str], timeout: float | None
+) -> None:
     """Restart the registry so its blob-descriptor cache forgets swept blobs.
 
     Without it, the cache (``cache.blobdescriptor: inmemory`` or redis) still claims deleted
@@ -124,7 +234,7 @@ def restart_registry(command: Sequence[str], *, timeout: float | None) -> None:
     log.info("restarting the registry: %s", shlex.join(command))
     try:
         done = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=timeout, check=False
+            list(command), capture_output=True, text=True, env=env, timeout=timeout, check=False
         )
     except FileNotFoundError:
         raise OperationError(f"restart: {command[0]} not found") from None

@@ -15,24 +15,23 @@ from regsweep.collect.collection import (
 )
 from regsweep.collect.native import GcReport, restore_quarantine
 from regsweep.collect.options import CollectOptions, Collector
+from regsweep.collect.preflight import check_collection
 from regsweep.pipeline.observer import LoggingObserver, Observer
 from regsweep.pipeline.target import Target
 
 
 def collect_after_apply(
-    options: CollectOptions, target: Target, observer: Observer, *, dry_run: bool
+    options: CollectOptions, target: Target, observer: Observer, *, now: datetime
 ) -> AnyCollection | None:
-    """The chosen collection (or its dry run) and its restart, each reported as it ends;
-    None when nothing collects on this target."""
+    """The chosen collection and its restart, each reported as it ends; None when nothing
+    collects on this target."""
     if not collects(options, target.store):
         return None
     native = options.collector is Collector.NATIVE
     with observer.status(
         "collecting garbage (native)" if native else "collecting garbage"
     ) as status:
-        collection = collect(
-            options, target.store, dry_run=dry_run, now=datetime.now(UTC), progress=status
-        )
+        collection = collect(options, target.store, now=now, progress=status)
     observer.collected(collection.report)
     _say_restart(collection, observer)
     return collection
@@ -50,6 +49,9 @@ def collect_garbage(
     blob back instead), then the restart it calls for."""
     observer = observer or LoggingObserver()
     assert target.store is not None, "collection needs the registry's storage"
+    if not dry_run:
+        # the restart after the sweep must be able to run before anything is swept
+        check_collection(options, target.store)
     report: GcReport
     with observer.status("collecting garbage") as status:
         if restore:

@@ -17,6 +17,8 @@ from regsweep.apply.storage import StorageApplier
 from regsweep.apply.untag import UntagMethod
 from regsweep.collect.collection import AnyCollection, collects
 from regsweep.collect.options import CollectOptions
+from regsweep.collect.preflight import check_collection
+from regsweep.core.errors import UsageError
 from regsweep.core.model import Digest, Manifest
 from regsweep.pipeline.collection import collect_after_apply
 from regsweep.pipeline.discovery import discover
@@ -29,6 +31,7 @@ from regsweep.sources.api.client import DEFAULT_CONCURRENCY
 from regsweep.sources.storage.discovery import list_blob_sizes
 from regsweep.state.journal import Journal, default_journal_path
 from regsweep.state.lock import registry_lock
+from regsweep.state.writable import check_writable
 from regsweep.verify import VerifyReport, verify_inventory
 
 
@@ -71,59 +74,104 @@ def execute(
     manifests: Mapping[Digest, Manifest],
     observer: Observer | None = None,
 ) -> RunReport:
-    """Apply ``plan``, collect garbage, verify every tag; a dry run only collects dry.
+    """Apply ``plan``, collect garbage, verify every tag; a dry run says what a real run
+    would collect with, and changes nothing.
 
-    ``known`` are the revisions the plan was computed from: any other revision found while
-    applying was pushed since and is checked for references to what is deleted.
-    ``manifests`` are the inventory's parsed manifests (API mode resolves tags with them).
-    Raises :class:`~regsweep.state.lock.StorageLockedError` (nothing changed) when another
-    regsweep holds the registry's lock.
+    :func:`preflight` runs first. ``known`` are the revisions the plan was computed from:
+    any other revision found while applying was pushed since and is checked for references
+    to what is deleted. ``manifests`` are the inventory's parsed manifests (API mode
+    resolves tags with them).
+    Raises :class:`~regsweep.core.errors.UsageError` when a pre-flight check fails, and
+    :class:`~regsweep.state.lock.StorageLockedError` when another regsweep holds the
+    registry's lock; nothing was changed then.
     """
     observer = observer or LoggingObserver()
     started = time.monotonic()
     if options.dry_run:
-        dry = collect_after_apply(options.collect, target, observer, dry_run=True)
-        observer.info("dry run: nothing was changed")
-        return RunReport(plan.summary, True, collection=dry, seconds=time.monotonic() - started)
-    # before the lock and the journal: a bad URL, login or disabled deletes leave no trace
-    if target.registry is not None:
-        asyncio.run(check_registry(target.registry, plan, api_mode=target.mode is Mode.API))
+        return replace(
+            _dry_run(plan, target, options, observer), seconds=time.monotonic() - started
+        )
+    preflight(plan, target, options)
     journal_path = options.journal or default_journal_path(target.identity)
     collection: AnyCollection | None = None
     storage: StorageBytes | None = None
-    with (
-        # one regsweep at a time changes a registry (see regsweep.state.lock)
-        registry_lock(
-            target.store,
-            target.registry.url if target.registry is not None else None,
-            now=datetime.now(UTC),
-            command=options.command,
-        ),
-        Journal(journal_path, target.identity) as journal,
+    # one regsweep at a time changes a registry (see regsweep.state.lock)
+    with registry_lock(
+        target.store,
+        target.registry.url if target.registry is not None else None,
+        now=datetime.now(UTC),
+        command=options.command,
     ):
-        journal.write("start", plan=plan.summary.to_json())
-        applied = asyncio.run(_apply(plan, target, options, known, manifests, journal, observer))
-        if applied.ok and collects(options.collect, target.store):
-            before = _storage_bytes(target)
-            collection = collect_after_apply(options.collect, target, observer, dry_run=False)
-            after = _storage_bytes(target)
-            if before is not None and after is not None:
-                storage = StorageBytes(before, after)
-        verified = _verify(target, observer)
-        report = RunReport(
-            plan.summary,
-            False,
-            apply=applied,
-            collection=collection,
-            storage=storage,
-            verify=verified,
-            journal=journal_path,
-        )
-        if collection is not None:
-            journal.write("gc", **report.journal_record())
-        journal.write("end", failed=not report.ok)
+        if target.store is not None:
+            check_writable(target.store)
+        with Journal(journal_path, target.identity) as journal:
+            journal.write("start", plan=plan.summary.to_json())
+            applied = asyncio.run(
+                _apply(plan, target, options, known, manifests, journal, observer)
+            )
+            if applied.ok and collects(options.collect, target.store):
+                before = _storage_bytes(target)
+                now = datetime.now(UTC)
+                collection = collect_after_apply(options.collect, target, observer, now=now)
+                after = _storage_bytes(target)
+                if before is not None and after is not None:
+                    storage = StorageBytes(before, after)
+            verified = _verify(target, observer)
+            report = RunReport(
+                plan.summary,
+                False,
+                apply=applied,
+                collection=collection,
+                storage=storage,
+                verify=verified,
+                journal=journal_path,
+            )
+            if collection is not None:
+                journal.write("gc", **report.journal_record())
+            journal.write("end", failed=not report.ok)
     observer.info(f"journal: {journal_path}")
     return replace(report, seconds=time.monotonic() - started)
+
+
+def preflight(plan: Plan, target: Target, options: RunOptions) -> None:
+    """What a real run needs, checked before the lock, the journal and the first deletion
+    with nothing written: a failing check is an exit-2 error that left no trace.
+
+    A run that deletes and only then finds it cannot finish leaves the registry half
+    cleaned and the space unreclaimed. So: the collection's commands can run and reach
+    the registry (:func:`~regsweep.collect.preflight.check_collection`), and the registry
+    accepts deletes (:func:`~regsweep.apply.api.check_registry`). Whether the storage
+    may be changed is asked next, by taking the lock and then
+    :func:`~regsweep.state.writable.check_writable`: both write, so they come once every
+    check that writes nothing has passed. Raises
+    :class:`~regsweep.core.errors.UsageError`.
+    """
+    check_collection(options.collect, target.store)
+    if target.registry is not None:
+        asyncio.run(check_registry(target.registry, plan, api_mode=target.mode is Mode.API))
+
+
+def _dry_run(plan: Plan, target: Target, options: RunOptions, observer: Observer) -> RunReport:
+    """What a real run would collect with, and whether its collection's checks pass; no
+    command runs, nothing is written, no lock or journal is taken.
+
+    No collector runs, not even dry: on the untouched registry it could only count what is
+    unreferenced before the plan ("would delete 0 blobs" right after the plan's "freeing
+    19.5 kB"). The plan says both figures: what it frees and what is unreferenced already.
+    The checks that would write (the storage probe) or delete (the registry's delete probe)
+    are left to the real run.
+    """
+    described = options.collect.describe()
+    for line in described:
+        observer.info(line)
+    refusal = None
+    try:
+        check_collection(options.collect, target.store)
+    except UsageError as exc:
+        refusal = str(exc)
+        observer.warn(f"a real run would stop before deleting anything: {refusal}")
+    observer.info("dry run: nothing was changed")
+    return RunReport(plan.summary, True, would_collect=described, refusal=refusal)
 
 
 async def _apply(

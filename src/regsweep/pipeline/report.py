@@ -39,6 +39,10 @@ class RunReport:
     #: the journal written, None for a dry run
     journal: Path | None = None
     seconds: float = 0.0
+    #: dry run: the collection a real run would do, in words
+    would_collect: tuple[str, ...] = ()
+    #: dry run: why a real run would stop before deleting anything, if it would
+    refusal: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -52,8 +56,10 @@ class RunReport:
             out["apply"] = self.apply.to_json()
         if self.collection is not None:
             out["gc"] = self.collection.report.to_json()
-            if not self.dry_run:
-                out["restarted"] = self.collection.restarted
+            out["restarted"] = self.collection.restarted
+        if self.dry_run:
+            out["would_collect"] = list(self.would_collect)
+            out["refusal"] = self.refusal
         if self.storage is not None:
             out["storage_bytes_before"] = self.storage.before
             out["storage_bytes_after"] = self.storage.after

@@ -35,7 +35,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from regsweep.core.errors import OperationError
+from regsweep.core.errors import OperationError, UsageError
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import ConditionalWriteStore, DeletingStore, ReadableStore
 from regsweep.state.journal import state_dir
@@ -61,6 +61,15 @@ class LockStore(ConditionalWriteStore, DeletingStore, Protocol):
 
 class StorageLockedError(OperationError):
     """Another regsweep holds the lock: nothing was changed."""
+
+
+class NotWritableError(UsageError):
+    """regsweep may read the storage but not write to it (a read-only mount, a tree owned
+    by another user, a bucket policy): found out before anything was changed."""
+
+
+#: What gets past a :class:`NotWritableError`.
+NOT_WRITABLE_FIX = "run regsweep as a user who may change it, or --dry-run to see the plan only"
 
 
 def registry_lock(
@@ -109,7 +118,9 @@ def storage_lock(
     try:
         created = store.write_new(path, holder) or _take_over_stale(store, path, holder)
     except OSError as exc:
-        raise OperationError(f"cannot create the lock {path} in {store.describe()}: {exc}") from exc
+        raise NotWritableError(
+            f"cannot create the lock {path} in {store.describe()}: {exc}; {NOT_WRITABLE_FIX}"
+        ) from exc
     if not created:
         raise StorageLockedError(
             f"another regsweep is working on {where} ({_describe_holder(store, path)}); "

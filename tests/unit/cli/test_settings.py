@@ -9,8 +9,16 @@ import click
 import pytest
 
 from regsweep.cli.main import COMMANDS, cli
-from regsweep.cli.settings import FLAT_POLICY, Group, Settings, env_names, load_settings
+from regsweep.cli.settings import (
+    FLAT_POLICY,
+    OWN_ENV_NAMES,
+    Group,
+    Settings,
+    env_names,
+    load_settings,
+)
 from regsweep.collect.options import Collector, NativeMode
+from regsweep.collect.registry import MissingSettingError
 from regsweep.core.errors import UsageError
 from regsweep.pipeline.target import TargetSpec
 
@@ -168,3 +176,34 @@ def test_an_empty_variable_is_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
         timedelta(days=30),
         None,
     )
+
+
+def test_a_real_run_missing_the_container_stops_before_discovery() -> None:
+    settings = load_settings({"registry_dir": Path("/srv")})
+    with pytest.raises(MissingSettingError, match="set DOCKER_REGISTRY_NAME"):
+        settings.collect_options()
+
+
+def test_a_dry_run_missing_the_container_carries_it_as_missing() -> None:
+    options = load_settings({"registry_dir": Path("/srv"), "dry_run": True}).collect_options()
+    assert options.collector is Collector.REGISTRY and options.gc_argv is None
+    assert options.missing is not None and "set DOCKER_REGISTRY_NAME" in options.missing
+    native = load_settings({"registry_dir": Path("/srv"), "dry_run": True, "gc": "native"})
+    missing_restart = native.collect_options()
+    assert missing_restart.collector is Collector.NATIVE
+    assert missing_restart.missing is not None and "--restart-command" in missing_restart.missing
+
+
+def test_a_local_gc_command_reads_the_config_it_is_given_and_sees_no_setting() -> None:
+    settings = load_settings(
+        {
+            "registry_dir": Path("/srv"),
+            "gc_command": "docker-registry garbage-collect {config}",
+            "docker_registry_config": "/srv/config.yml",
+            "restart": False,
+        }
+    )
+    options = settings.collect_options()
+    assert options.gc_argv == ("docker-registry", "garbage-collect", "/srv/config.yml")
+    assert options.gc_config == Path("/srv/config.yml")
+    assert options.withheld_env == OWN_ENV_NAMES
