@@ -9,6 +9,7 @@ and the planner's reasons carry full digests for it.
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 from rich.console import Console, JustifyMethod
 from rich.filesize import decimal
@@ -17,7 +18,7 @@ from rich.text import Text
 
 from regsweep.apply.outcome import Outcome
 from regsweep.cli.terminal import Terminal
-from regsweep.pipeline.report import RunReport
+from regsweep.pipeline.report import RunReport, StorageBytes
 from regsweep.plan.planner import Action, ActionKind, Plan
 
 #: A whole sha256 digest; the first group is what text output shows of it.
@@ -112,13 +113,22 @@ def render_run_report(terminal: Terminal, report: RunReport) -> None:
             if count := applied.count(outcome):
                 parts.append(f"{count} {outcome.value.replace('_', ' ')}")
     if report.storage is not None:
-        storage = report.storage
-        parts.append(
-            f"storage {decimal(storage.before)} -> {decimal(storage.after)} "
-            f"(freed {decimal(storage.freed)})"
-        )
+        parts.append(_storage_line(report.storage))
     parts.append(f"{round(report.seconds, 3):.1f}s")
     terminal.out.print("; ".join(parts))
+
+
+def _storage_line(storage: StorageBytes) -> str:
+    """The content store before and after, and the bytes freed; blobs that regsweep's live
+    collector quarantined are on the disk still, and are said to be."""
+    moved = f"{decimal(storage.before)} -> {decimal(storage.after)}"
+    if storage.purge_after is None:
+        return f"storage {moved} (freed {decimal(storage.freed)})"
+    until = storage.purge_after.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"registry blobs {moved} (freed {decimal(storage.freed)}; quarantined "
+        f"{decimal(storage.quarantined)}, freed on the first collection after {until})"
+    )
 
 
 #: Outcomes the summary line counts, in this order.

@@ -114,8 +114,11 @@ def execute(
                 now = datetime.now(UTC)
                 collection = collect_after_apply(options.collect, target, observer, now=now)
                 after = _storage_bytes(target)
-                if before is not None and after is not None:
-                    storage = StorageBytes(before, after)
+                if collection is not None and before is not None and after is not None:
+                    purge_after = now + options.collect.native.quarantine_delay
+                    storage = StorageBytes.around(
+                        before, after, collection.report, purge_after=purge_after
+                    )
             verified = _verify(target, observer)
             report = RunReport(
                 plan.summary,

@@ -4,10 +4,12 @@ the journal all read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from regsweep.apply.runner import ApplyReport
 from regsweep.collect.collection import AnyCollection
+from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
 from regsweep.plan.planner import Summary
 from regsweep.verify import VerifyReport
@@ -15,15 +17,49 @@ from regsweep.verify import VerifyReport
 
 @dataclass(frozen=True)
 class StorageBytes:
-    """The bytes of every blob in the storage before and after the collection."""
+    """The bytes of every blob in the registry's content store before and after the
+    collection, and what regsweep's live collector moved through its quarantine.
+
+    A blob the live collector sweeps leaves the content store for the quarantine beside
+    it, still on the disk until a later collection purges it (see
+    :mod:`regsweep.collect.native.quarantine`): the content store's loss is then not bytes
+    freed, and saying so would be a figure ``du`` contradicts.
+    """
 
     before: int
     after: int
+    #: moved out of the content store into the quarantine by this collection
+    quarantined: int = 0
+    #: moved back from the quarantine into the content store (a manifest needs them again)
+    restored: int = 0
+    #: deleted from the quarantine by this collection (quarantined by an earlier one)
+    purged: int = 0
+    #: what this collection quarantined is freed by the first collection after this time
+    purge_after: datetime | None = None
+
+    @classmethod
+    def around(
+        cls, before: int, after: int, report: GcResult | GcReport, *, purge_after: datetime
+    ) -> StorageBytes:
+        """The content store measured ``before`` and ``after`` a collection that ended with
+        ``report``; ``purge_after``: when the quarantine would let go of what it took."""
+        if isinstance(report, GcResult):
+            return cls(before, after)
+        held = report.quarantined
+        return cls(
+            before,
+            after,
+            quarantined=held.bytes,
+            restored=report.restored.bytes,
+            purged=report.purged.bytes,
+            purge_after=purge_after if held.count else None,
+        )
 
     @property
     def freed(self) -> int:
-        """Bytes the collection took out of the storage."""
-        return self.before - self.after
+        """Bytes that left the disk: the content store's loss, less what went into the
+        quarantine instead, plus what came back out of it or was purged from it."""
+        return self.before - self.after - self.quarantined + self.restored + self.purged
 
 
 @dataclass(frozen=True)
@@ -63,6 +99,10 @@ class RunReport:
         if self.storage is not None:
             out["storage_bytes_before"] = self.storage.before
             out["storage_bytes_after"] = self.storage.after
+            out["storage_bytes_freed"] = self.storage.freed
+            if self.storage.purge_after is not None:
+                out["storage_bytes_quarantined"] = self.storage.quarantined
+                out["quarantine_purge_after"] = self.storage.purge_after.isoformat()
         if self.verify is not None:
             out["verify"] = self.verify.to_json()
         out["seconds"] = round(self.seconds, 3)
@@ -79,4 +119,5 @@ class RunReport:
             **logged,
             "bytes_before": storage.before if storage else None,
             "bytes_after": storage.after if storage else None,
+            "bytes_freed": storage.freed if storage else None,
         }
