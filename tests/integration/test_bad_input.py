@@ -243,19 +243,21 @@ STORAGE = {
 
 
 @pytest.mark.parametrize("corrupt", STORAGE.values(), ids=STORAGE.keys())
-def test_unreadable_repository_metadata_stops_run_and_apply(
+def test_unreadable_repository_metadata_stops_a_strict_run_and_apply(
     case: Case, template: Template, corrupt: Callable[[Case, Template], str]
 ) -> None:
-    """What discovery cannot read may hide a tag or an index: the manifests behind it would
-    look unreferenced and be deleted while the registry still serves them."""
+    """``--strict`` keeps the whole-registry refusal: what discovery cannot read may hide a
+    tag or an index (without it, the damaged repository alone is skipped: test_damage)."""
     where = corrupt(case, template)
-    assert_refused(case, lambda: storage_run(case), where)
+    assert_refused(case, lambda: storage_run(case, "--strict"), where)
     plan = case.tmp / "plan.json"
     code, _ = case.run("plan", "--registry-dir", str(case.root), "--out", str(plan))
     assert code == 0  # planning still works and lists the problem
     assert_refused(
         case,
-        lambda: case.run("apply", str(plan), "--registry-dir", str(case.root), "--gc", "none"),
+        lambda: case.run(
+            "apply", str(plan), "--registry-dir", str(case.root), "--gc", "none", "--strict"
+        ),
         where,
     )
 

@@ -24,6 +24,8 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from tests.support.damage import Injected, inject
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -265,6 +267,11 @@ class RegistryServer:
             self.pid_file.unlink()
             if adopted and (process is None or adopted != process.pid):
                 stop_pid(adopted, timeout)
+
+    def damage(self, repository: str, kind: str) -> Injected | None:
+        """Write one kind of damage into ``repository``'s storage, as years of operation
+        leave it (see tests/support/damage.py); symlinks point below ``tmp_dir/outside``."""
+        return inject(self.root, repository, kind, outside=self.tmp_dir / "outside" / kind)
 
     def restart(self) -> None:
         """Stop and start on the same port; this also empties the in-memory blob cache."""

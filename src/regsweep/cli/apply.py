@@ -10,13 +10,13 @@ import click
 
 from regsweep.cli.brake import enforce_brake
 from regsweep.cli.options import options, settings_from
-from regsweep.cli.render import render_plan, render_run_report
+from regsweep.cli.render import render_plan, render_run_report, render_skipped
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
 from regsweep.core.model import Digest, Inventory
 from regsweep.pipeline import discover, execute, open_target
-from regsweep.pipeline.hidden import refuse_hidden_references
+from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, skip_damaged
 from regsweep.plan.file import inventory_fingerprint, read_plan_file
 
 #: Revisions linked less than this before the plan's discovery began are treated as pushed
@@ -44,7 +44,9 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     target = open_target(settings.target_spec())
     saved.check_usable(datetime.now(UTC), target.identity)
     inventory = discover(target, terminal).inventory
-    refuse_hidden_references(inventory)
+    if settings.strict:
+        refuse_damage(inventory)
+    plan = skip_damaged(saved.plan, inventory)
     if inventory_fingerprint(inventory) == saved.fingerprint:
         terminal.info("the registry is as it was when the plan was made")
     else:
@@ -52,9 +54,10 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     for line in saved.policies:
         terminal.info(line)
     if not terminal.json_output:
-        render_plan(terminal.out, saved.plan)
+        render_plan(terminal.out, plan)
+    refuse_uncollectable(inventory, run_options.collect)
     enforce_brake(
-        saved.plan.actions,
+        plan.actions,
         inventory,
         saved.policies,
         settings.brake_limits(),
@@ -63,7 +66,7 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         terminal=terminal,
     )
     report = execute(
-        saved.plan,
+        plan,
         target,
         run_options,
         known=_known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN),
@@ -71,6 +74,7 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         observer=terminal,
     )
     render_run_report(terminal, report)
+    render_skipped(terminal, report.skipped)
     if not report.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
 

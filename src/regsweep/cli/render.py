@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC
+from collections.abc import Sequence
 
 from rich.console import Console, JustifyMethod
 from rich.filesize import decimal
+from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
 from regsweep.apply.outcome import Outcome
 from regsweep.cli.terminal import Terminal
 from regsweep.pipeline.report import RunReport, StorageBytes
-from regsweep.plan.planner import Action, ActionKind, Plan
+from regsweep.plan.planner import Action, ActionKind, Plan, SkippedRepository
 
 #: A whole sha256 digest; the first group is what text output shows of it.
 _FULL_DIGEST = re.compile(r"\b(sha256:[0-9a-f]{12})[0-9a-f]{52}(?![0-9a-f])")
@@ -77,6 +79,16 @@ def render_plan(console: Console, plan: Plan, *, show_kept: bool = False) -> Non
                 Text(abbreviate_digests(reason)),
             )
         console.print(table)
+    if plan.skipped:
+        table = Table(
+            column("repository"),
+            column("left untouched because"),
+            title="skipped: damaged repositories (nothing in them is deleted)",
+            title_justify="left",
+        )
+        for skipped in plan.skipped:
+            table.add_row(skipped.repository, Text(abbreviate_digests(skipped.reason)))
+        console.print(table)
     render_summary(console, plan)
 
 
@@ -95,6 +107,18 @@ def render_summary(console: Console, plan: Plan) -> None:
         )
     if plan.problems:
         console.print(f"{len(plan.problems)} problems found and skipped (see warnings)")
+    if s.repositories_skipped:
+        console.print(
+            f"{s.repositories_skipped} repositories skipped because of damage; every other "
+            "one is cleaned (--strict refuses the whole registry instead)"
+        )
+
+
+def render_skipped(terminal: Terminal, skipped: Sequence[SkippedRepository]) -> None:
+    """The run's verdict on what it left: done except the repositories listed (exit 1)."""
+    if skipped:
+        listed = "; ".join(f"{s.repository} ({s.reason})" for s in skipped)
+        terminal.error(escape(f"done except the repositories listed, left untouched: {listed}"))
 
 
 def render_run_report(terminal: Terminal, report: RunReport) -> None:

@@ -13,12 +13,12 @@ import click
 
 from regsweep.cli.brake import enforce_brake
 from regsweep.cli.options import options, settings_from
-from regsweep.cli.render import render_plan, render_run_report
+from regsweep.cli.render import render_plan, render_run_report, render_skipped
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
 from regsweep.pipeline import open_target, plan_registry, run
-from regsweep.pipeline.hidden import refuse_hidden_references
+from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable
 
 
 @click.command("run")
@@ -35,9 +35,11 @@ def run_command(output: str, force: bool, **params: Any) -> None:
         terminal,
         pulls=settings.pull_store(needed=policies.reads_pulls),
     )
-    refuse_hidden_references(planned.inventory)
+    if settings.strict:
+        refuse_damage(planned.inventory)
     if not terminal.json_output:
         render_plan(terminal.out, planned.plan)
+    refuse_uncollectable(planned.inventory, run_options.collect)
     enforce_brake(
         planned.plan.actions,
         planned.inventory,
@@ -49,5 +51,6 @@ def run_command(output: str, force: bool, **params: Any) -> None:
     )
     report = run(planned, run_options, terminal)
     render_run_report(terminal, report)
+    render_skipped(terminal, report.skipped)
     if not report.ok:
         raise click.exceptions.Exit(EXIT_FAILED)

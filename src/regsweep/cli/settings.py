@@ -330,6 +330,13 @@ class Settings(BaseSettings):
     dry_run: bool = setting(
         False, group=Group.APPLY, flags=("--dry-run",), help="Show the plan, change nothing."
     )
+    strict: bool = setting(
+        False,
+        group=Group.APPLY,
+        flags=("--strict",),
+        help="Refuse the whole registry (exit 2, nothing changed) when any repository "
+        "cannot be read whole, instead of skipping those repositories and cleaning the rest.",
+    )
     gc: Literal["registry", "native", "none"] = setting(
         "registry",
         group=Group.APPLY,

@@ -9,13 +9,14 @@ shared between repositories in :attr:`Inventory.manifests`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, NewType
 
 from regsweep.core import mediatypes
+from regsweep.core.damage import Defect, hides_manifests
 
 if TYPE_CHECKING:
     from regsweep.core.pulls import TagActivity
@@ -111,18 +112,25 @@ class Repository:
     revisions: Mapping[Digest, datetime | None] = field(default_factory=dict)
     #: blobs (configs and layers) this repository may serve: its ``_layers`` links
     layers: frozenset[Digest] = frozenset()
-    #: tags that exist but could not be read (garbage link, symlinked folder; ``*`` when
-    #: even their names are unknown): their targets are unknown, so nothing may be deleted
-    #: as "untagged" here
-    unreadable_tags: frozenset[str] = frozenset()
+    #: the last write of any file in it (links, uploads); None when unknown (the API)
+    last_write: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Something found during discovery that was skipped: reported, never fatal."""
+    """Something found during discovery that was skipped: reported, never fatal.
+
+    Storage discovery says which kind of damage it is (``defect``, see
+    :mod:`regsweep.core.damage`), which repository it is in and what it concerns there
+    (``subject``: a tag name or a digest), so the planner can skip that repository alone
+    and ``verify`` can name the file to repair under the tag it breaks.
+    """
 
     location: str
     message: str
+    defect: Defect | None = None
+    repository: str | None = None
+    subject: str | None = None
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
@@ -148,6 +156,10 @@ class AgedBy(Enum):
         """What ``tag``'s own time is: over the API, a push the pull store recorded stands
         for the build time (:attr:`TagActivity.aged_by_push`), and is called a push."""
         return AgedBy.PUSH if tag.activity is not None and tag.activity.aged_by_push else self
+def first_problem(problems: Sequence[Problem]) -> str:
+    """The first of ``problems``, and how many more, in one line."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +181,13 @@ class Inventory:
     def tag_count(self) -> int:
         """Tags in every repository discovered."""
         return sum(len(r.tags) for r in self.repositories.values())
+
+    def damage(self) -> dict[str, list[Problem]]:
+        """The repositories discovery could not read whole, each with the problems that
+        may hide a manifest in it (see :func:`regsweep.core.damage.hides_manifests`)."""
+        damaged: dict[str, list[Problem]] = {}
+        for problem in self.problems:
+            defect, repository = problem.defect, problem.repository
+            if repository is not None and defect is not None and hides_manifests(defect):
+                damaged.setdefault(repository, []).append(problem)
+        return damaged

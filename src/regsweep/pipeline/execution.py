@@ -21,6 +21,7 @@ from regsweep.collect.preflight import check_collection
 from regsweep.core.errors import UsageError
 from regsweep.core.model import Digest, Manifest
 from regsweep.pipeline.collection import collect_after_apply
+from regsweep.pipeline.damage import refuse_uncollectable
 from regsweep.pipeline.discovery import discover
 from regsweep.pipeline.observer import LoggingObserver, Observer
 from regsweep.pipeline.planning import Planned
@@ -53,7 +54,13 @@ class RunOptions:
 
 def run(planned: Planned, options: RunOptions, observer: Observer | None = None) -> RunReport:
     """Carry out a plan just made (``regsweep run``): every revision the planner saw is
-    known, any other one found while applying was pushed since and is re-checked."""
+    known, any other one found while applying was pushed since and is re-checked.
+
+    Raises :class:`~regsweep.core.errors.UsageError` (nothing changed) when the chosen
+    collector cannot get through the registry's damage (see
+    :func:`~regsweep.pipeline.damage.refuse_uncollectable`).
+    """
+    refuse_uncollectable(planned.inventory, options.collect)
     known = {name: frozenset(r.revisions) for name, r in planned.inventory.repositories.items()}
     return execute(
         planned.plan,
@@ -89,7 +96,9 @@ def execute(
     started = time.monotonic()
     if options.dry_run:
         return replace(
-            _dry_run(plan, target, options, observer), seconds=time.monotonic() - started
+            _dry_run(plan, target, options, observer),
+            seconds=time.monotonic() - started,
+            skipped=plan.skipped,
         )
     preflight(plan, target, options)
     journal_path = options.journal or default_journal_path(target.identity)
@@ -106,6 +115,8 @@ def execute(
             check_writable(target.store)
         with Journal(journal_path, target.identity) as journal:
             journal.write("start", plan=plan.summary.to_json())
+            for skipped in plan.skipped:
+                journal.write("skipped", **skipped.to_json())
             applied = asyncio.run(
                 _apply(plan, target, options, known, manifests, journal, observer)
             )
@@ -128,6 +139,7 @@ def execute(
                 storage=storage,
                 verify=verified,
                 journal=journal_path,
+                skipped=plan.skipped,
             )
             if collection is not None:
                 journal.write("gc", **report.journal_record())

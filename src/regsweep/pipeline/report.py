@@ -11,7 +11,7 @@ from regsweep.apply.runner import ApplyReport
 from regsweep.collect.collection import AnyCollection
 from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
-from regsweep.plan.planner import Summary
+from regsweep.plan.planner import SkippedRepository, Summary
 from regsweep.verify import VerifyReport
 
 
@@ -79,15 +79,24 @@ class RunReport:
     would_collect: tuple[str, ...] = ()
     #: dry run: why a real run would stop before deleting anything, if it would
     refusal: str | None = None
+    #: repositories in scope left untouched because of damage (the plan's)
+    skipped: tuple[SkippedRepository, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Every step that ran succeeded: exit 0."""
-        return (self.apply is None or self.apply.ok) and (self.verify is None or self.verify.ok)
+        """Every step that ran succeeded and no repository was skipped: exit 0. Otherwise
+        the run is done except what it lists: exit 1."""
+        return (
+            (self.apply is None or self.apply.ok)
+            and (self.verify is None or self.verify.ok)
+            and not self.skipped
+        )
 
     def to_json(self) -> dict[str, object]:
         """The run's JSON report (``--output json``): each step that ran, in order."""
         out: dict[str, object] = {"plan": self.summary.to_json(), "dry_run": self.dry_run}
+        if self.skipped:
+            out["skipped"] = [s.to_json() for s in self.skipped]
         if self.apply is not None:
             out["apply"] = self.apply.to_json()
         if self.collection is not None:

@@ -30,6 +30,7 @@ from regsweep.core.model import (
     Problem,
     Repository,
     Tag,
+    first_problem,
 )
 from regsweep.policy.rules import Policy, PolicySet, TagDecision, decide_tags
 
@@ -103,6 +104,8 @@ class Summary:
     blobs_reclaimable: int
     #: bytes of blobs that nothing references even now (earlier deletions, never collected)
     bytes_already_unreferenced: int
+    #: repositories in the policies' scope left untouched because of damage (see Plan.skipped)
+    repositories_skipped: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -114,6 +117,31 @@ class Summary:
             "bytes_reclaimable": self.bytes_reclaimable,
             "blobs_reclaimable": self.blobs_reclaimable,
             "bytes_already_unreferenced": self.bytes_already_unreferenced,
+            "repositories_skipped": self.repositories_skipped,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRepository:
+    """A repository in the policies' scope that nothing is deleted from: discovery could
+    not read it whole, and what it could not read may hide a manifest (the problems say
+    what, see :func:`regsweep.core.damage.hides_manifests`)."""
+
+    repository: str
+    problems: tuple[Problem, ...]
+
+    @property
+    def reason(self) -> str:
+        """The first problem, and how many more, in one line."""
+        return first_problem(self.problems)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repository": self.repository,
+            "problems": [
+                {"location": p.location, "message": p.message, "defect": str(p.defect)}
+                for p in self.problems
+            ],
         }
 
 
@@ -125,6 +153,8 @@ class Plan:
     problems: tuple[Problem, ...] = ()
     #: blobs that become unreferenced through this plan (what GC should then remove)
     reclaimable_blobs: frozenset[Digest] = field(default_factory=frozenset)
+    #: repositories in scope that nothing is deleted from, because of damage
+    skipped: tuple[SkippedRepository, ...] = ()
 
     @property
     def untags(self) -> list[Action]:
@@ -138,6 +168,7 @@ class Plan:
         return {
             "actions": [a.to_json() for a in self.actions],
             "summary": self.summary.to_json(),
+            "skipped": [s.to_json() for s in self.skipped],
         }
 
 
@@ -190,15 +221,22 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
 
     ``policy`` is one policy or an ordered set: each repository is planned by the first
     policy that matches it, and left alone when none does (see :func:`plan_repository`).
+    A repository in scope whose damage may hide a manifest is skipped whole and listed
+    (:attr:`Plan.skipped`); damage out of scope concerns no plan.
     """
     policies = PolicySet.of(policy)
     untags: list[Action] = []
     deletes: list[Action] = []
     decisions: list[TagDecision] = []
     deleted_revisions: dict[str, set[Digest]] = {}
-    for name in sorted(inventory.repositories):
+    damage = inventory.damage()
+    skipped: list[SkippedRepository] = []
+    for name in sorted(inventory.repositories.keys() | damage.keys()):
         chosen = policies.policy_for(name)
         if chosen is None:
+            continue
+        if name in damage:
+            skipped.append(SkippedRepository(name, tuple(damage[name])))
             continue
         planned = plan_repository(
             inventory.repositories[name],
@@ -211,7 +249,7 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         untags.extend(planned.untags)
         deletes.extend(planned.deletes)
         deleted_revisions[name] = {a.digest for a in planned.deletes}
-    reclaimable, already = _reclaimable(inventory, deleted_revisions)
+    reclaimable, already = _reclaimable(inventory, deleted_revisions, damage.keys())
     summary = Summary(
         repositories=len(inventory.repositories),
         tags=inventory.tag_count,
@@ -221,6 +259,7 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         bytes_reclaimable=sum(inventory.blob_sizes.get(d, 0) for d in reclaimable),
         blobs_reclaimable=len(reclaimable),
         bytes_already_unreferenced=sum(inventory.blob_sizes.get(d, 0) for d in already),
+        repositories_skipped=len(skipped),
     )
     return Plan(
         actions=(*untags, *deletes),
@@ -228,6 +267,7 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         decisions=tuple(decisions),
         problems=inventory.problems,
         reclaimable_blobs=frozenset(reclaimable),
+        skipped=tuple(skipped),
     )
 
 
@@ -263,16 +303,10 @@ def plan_repository(
     subjects = by_subject(links)
     kept = reachable(roots, manifests, subjects)
     unreadable = [d for d in kept if d in repository.revisions and d not in manifests]
-    if unreadable or repository.unreadable_tags:
-        # A kept manifest could not be read, so its children and referrers are unknown, or
-        # a tag could not be read, so its target is unknown: any untagged manifest of the
-        # repository may be one of them.
-        because = (
-            f"kept manifest {min(unreadable)} could not be read, so it may reference this"
-            if unreadable
-            else f"tag {min(repository.unreadable_tags)} could not be read, so this may be "
-            "its target"
-        )
+    if unreadable:
+        # A kept manifest could not be read, so its children and referrers are unknown:
+        # any untagged manifest of the repository may be one of them.
+        because = f"kept manifest {min(unreadable)} could not be read, so it may reference this"
         for digest in repository.revisions:
             if digest not in kept:
                 kept[digest] = None
@@ -508,15 +542,21 @@ def _check_invariants(
 
 
 def _reclaimable(
-    inventory: Inventory, deleted: Mapping[str, set[Digest]]
+    inventory: Inventory, deleted: Mapping[str, set[Digest]], damaged: Iterable[str]
 ) -> tuple[set[Digest], set[Digest]]:
     """Blobs freed by the plan, and blobs already unreferenced before it.
 
     Counted over the whole registry, so a layer shared with an image in another repository
-    (or an out-of-scope one) is never counted as freed.
+    (or an out-of-scope one) is never counted as freed. A damaged repository may reference
+    any blob linked into it (what it could not read may need them), so those count as used,
+    as regsweep's collector keeps them.
     """
     before: set[Digest] = set()
     after: set[Digest] = set()
+    for name in damaged:
+        if name in inventory.repositories:
+            before |= inventory.repositories[name].layers
+    after |= before
     for name, repository in inventory.repositories.items():
         gone = deleted.get(name, set())
         before |= marked_blobs(repository.revisions, inventory.manifests)

@@ -299,6 +299,7 @@ def test_the_summary_counts_what_the_plan_does() -> None:
         "bytes_reclaimable": 300 + 500 + 1000 + 1000,  # index, arm64 manifest, config, layer
         "blobs_reclaimable": 4,
         "bytes_already_unreferenced": 0,
+        "repositories_skipped": 0,
     }
     assert [a.to_json()["action"] for a in plan.actions] == [
         ActionKind.UNTAG,

@@ -1,13 +1,15 @@
 """Discover a registry's inventory by reading its storage tree.
 
 One flat listing of ``repositories/`` and one of ``blobs/`` give every repository, tag,
-revision, layer link, push time and blob size; then only the tags' ``current/link`` files
-and the manifest blobs are read, in parallel. Revision and layer digests come from folder
-names, exactly as the registry's own garbage collector enumerates them.
+revision, layer link, push time and blob size; then only the tags' and revisions'
+``link`` files and the manifest blobs are read, in parallel. Revision and layer digests
+come from folder names, as the registry looks them up.
 
-Nothing found in the tree is fatal: malformed or dangling links, unparseable manifests and
-symlinks (never followed: one could point outside the root) are reported as problems and
-skipped, which always errs on the side of keeping.
+Nothing found in the tree is fatal: what cannot be read (a link holding no digest, a
+manifest that does not parse or is missing, a symlink: never followed, since one could
+point outside the root) is reported as a :class:`~regsweep.core.model.Problem` of a kind
+(:class:`~regsweep.core.damage.Defect`), in its repository. The planner then skips the
+repositories whose damage may hide a manifest, and cleans every other one.
 """
 
 from __future__ import annotations
@@ -19,24 +21,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from regsweep.core import names
+from regsweep.core.damage import Defect
 from regsweep.core.errors import NotARegistryError
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import ReadableStore
+from regsweep.sources.storage.store import ReadableStore, StoredFile
 
 log = logging.getLogger(__name__)
 
 
 Progress = Callable[[str], None]
 
+#: The size of every link the registry writes: ``sha256:`` and 64 hex digits, no newline.
+#: A layer link of another size holds no digest (they are too many to read one by one).
+LINK_SIZE = len("sha256:") + 64
+
 
 @dataclass
 class _RepositoryFiles:
     tags: dict[str, float] = field(default_factory=dict)  # tag -> mtime of current/link
-    revisions: dict[Digest, float] = field(default_factory=dict)
+    revisions: dict[Digest, float] = field(default_factory=dict)  # -> mtime of its link
     layers: set[Digest] = field(default_factory=set)
-    unreadable_tags: set[str] = field(default_factory=set)
+    last_write: float = 0.0  # newest mtime of any file in it, uploads included
 
 
 def discover_storage(
@@ -52,22 +59,27 @@ def discover_storage(
     say("listing blobs")
     blob_sizes = list_blob_sizes(store, problems)
     with ThreadPoolExecutor(max_workers=workers or store.readers) as pool:
-        say("reading tags")
-        tags = _read_tags(store, pool, repositories, problems)
+        say("reading tags and revisions")
+        tags = _read_links(store, pool, repositories, problems)
         say("reading manifests")
-        wanted = {d for files in repositories.values() for d in files.revisions}
-        manifests = _read_manifests(store, pool, wanted, blob_sizes, problems)
+        holders: dict[Digest, list[str]] = {}
+        for name, files in repositories.items():
+            for digest in files.revisions:
+                holders.setdefault(digest, []).append(name)
+        manifests = _read_manifests(store, pool, holders, blob_sizes, problems)
     inventory = {
         name: Repository(
             name=name,
             tags=tags.get(name, {}),
             revisions={d: _time(m) for d, m in files.revisions.items()},
             layers=frozenset(files.layers),
-            unreadable_tags=frozenset(files.unreadable_tags),
+            last_write=_time(files.last_write) if files.last_write else None,
         )
         for name, files in repositories.items()
     }
-    _check_tag_targets(inventory, problems)
+    # a repository whose revisions could not be listed has every tag look dangling
+    blind = {p.repository for p in problems if p.defect is Defect.REVISION_SYMLINK}
+    _check_tag_targets([r for n, r in inventory.items() if n not in blind], problems)
     for problem in problems:
         log.info("skipped %s", problem)
     return Inventory(
@@ -120,55 +132,114 @@ def _list_repositories(
     store: ReadableStore, problems: list[Problem]
 ) -> dict[str, _RepositoryFiles]:
     repositories: dict[str, _RepositoryFiles] = {}
+    invalid: set[str] = set()
     skip = len(layout.REPOSITORIES) + 1
     for stored in store.list_files(layout.REPOSITORIES):
+        relative = stored.path[skip:]
         if stored.is_link:
-            problems.append(Problem(stored.path, "symlink, not followed"))
-            _note_unreadable_tag(repositories, stored.path[skip:])
+            problems.append(_symlink(stored.path, relative))
             continue
-        split = layout.split_repository_path(stored.path[skip:])
+        split = layout.split_repository_path(relative)
         if split is None:
-            problems.append(Problem(stored.path, "not inside a valid repository"))
-            continue
-        if split.section == "_uploads":
+            name = _invalid_name(relative)
+            if name is None:
+                problems.append(_stray(stored.path, None))
+            elif name not in invalid:
+                invalid.add(name)
+                problems.append(
+                    Problem(
+                        f"{layout.REPOSITORIES}/{name}",
+                        "holds repository metadata but its name is not a repository name",
+                        Defect.INVALID_NAME,
+                        name,
+                    )
+                )
             continue
         files = repositories.get(split.repository)
         if files is None:
             files = repositories[split.repository] = _RepositoryFiles()
-        if not _record(files, split, stored.mtime):
-            problems.append(Problem(stored.path, "unexpected file in repository metadata"))
+        files.last_write = max(files.last_write, stored.mtime)
+        if split.section != "_uploads":
+            problem = _record(files, split, stored)
+            if problem is not None:
+                problems.append(problem)
     return repositories
 
 
-def _note_unreadable_tag(repositories: dict[str, _RepositoryFiles], relative: str) -> None:
-    """A symlink where tags live hides a tag the registry may well serve (it follows links)."""
-    split = layout.split_repository_path(relative)
-    if split is None or split.section != "_manifests" or split.rest[:1] not in ((), ("tags",)):
-        return
-    name = split.rest[1] if len(split.rest) >= 2 else "*"
-    files = repositories.setdefault(split.repository, _RepositoryFiles())
-    files.unreadable_tags.add(name)
+def _invalid_name(relative: str) -> str | None:
+    """The folder holding repository metadata (``<name>/_layers/...``) whose name is not a
+    name, or None when ``relative`` holds no metadata at all (a stray file)."""
+    parts = relative.split("/")
+    for i, part in enumerate(parts):
+        if part.startswith("_"):
+            return "/".join(parts[:i]) if i else None
+    return None
 
 
-def _record(files: _RepositoryFiles, split: layout.RepositoryPath, mtime: float) -> bool:
-    """File one metadata path; False for anything the layout does not have."""
+def _symlink(path: str, relative: str) -> Problem:
+    """What a symlink below ``repositories/`` may hide, by where it is: the registry
+    follows it, regsweep never does (it could lead outside the storage root)."""
+    parts = relative.split("/")
+    at = next((i for i, part in enumerate(parts) if part.startswith("_")), None)
+    message = "symlink, not followed"
+    if at is None:  # the repository folder itself, or a folder of names above some
+        defect = Defect.REPOSITORY_SYMLINK if names.is_repository_name(relative) else None
+        return Problem(path, message, defect or Defect.INVALID_NAME, relative)
+    if at == 0:
+        return Problem(path, message, Defect.STRAY)
+    name, section, rest = "/".join(parts[:at]), parts[at], parts[at + 1 :]
+    if not names.is_repository_name(name):
+        return Problem(path, message, Defect.INVALID_NAME, name)
+    subject = None
+    in_manifests = section == "_manifests"
+    if in_manifests and rest[:1] == ["tags"] and (len(rest) <= 2 or rest[2] == "current"):
+        defect = Defect.TAG_SYMLINK
+        subject = rest[1] if len(rest) >= 2 else None
+    elif in_manifests and rest[:1] in ([], ["revisions"]):
+        defect = Defect.REVISION_SYMLINK
+        hex_ = rest[2] if len(rest) >= 3 and rest[1] == "sha256" else ""
+        subject = layout.digest_from_hex(hex_)
+    elif section == "_layers":
+        defect = Defect.LAYER_SYMLINK
+    else:
+        defect = Defect.STRAY
+    return Problem(path, message, defect, name, subject)
+
+
+def _stray(path: str, repository: str | None) -> Problem:
+    return Problem(path, "unexpected file in repository metadata", Defect.STRAY, repository)
+
+
+def _record(
+    files: _RepositoryFiles, split: layout.RepositoryPath, stored: StoredFile
+) -> Problem | None:
+    """File one metadata path; a problem for anything the layout does not have."""
     rest = split.rest
     if split.section == "_manifests" and len(rest) >= 2 and rest[0] == "tags":
         if rest[2:] == ("current", "link") and names.is_tag_name(rest[1]):
-            files.tags[rest[1]] = mtime
-            return True
-        return len(rest) == 6 and rest[2] == "index" and rest[5] == "link"
-    if len(rest) == 4 and rest[1] == "sha256" and rest[3] == "link":
+            files.tags[rest[1]] = stored.mtime
+            return None
+        if len(rest) == 6 and rest[2] == "index" and rest[5] == "link":
+            return None
+    elif split.section == "_manifests" and len(rest) == 4 and rest[:2] == ("revisions", "sha256"):
         digest = layout.digest_from_hex(rest[2])
-        if digest is not None and split.section == "_manifests" and rest[0] == "revisions":
-            files.revisions[digest] = mtime
-            return True
-    if len(rest) == 3 and split.section == "_layers" and rest[0] == "sha256" and rest[2] == "link":
+        if digest is not None and rest[3] == "link":
+            files.revisions[digest] = stored.mtime
+            return None
+    elif split.section == "_layers" and len(rest) == 3 and rest[0] == "sha256":
         digest = layout.digest_from_hex(rest[1])
-        if digest is not None:
+        if digest is not None and rest[2] == "link":
+            if stored.size != LINK_SIZE:
+                return Problem(
+                    stored.path,
+                    f"layer link holds no digest ({stored.size} bytes)",
+                    Defect.LAYER_LINK,
+                    split.repository,
+                    digest,
+                )
             files.layers.add(digest)
-            return True
-    return False
+            return None
+    return _stray(stored.path, split.repository)
 
 
 def list_blob_sizes(
@@ -181,75 +252,104 @@ def list_blob_sizes(
         parts = stored.path.split("/")
         digest = layout.digest_from_hex(parts[-2]) if len(parts) == 8 else None
         if stored.is_link or digest is None or parts[-1] != "data" or parts[-3] != parts[-2][:2]:
-            problems.append(Problem(stored.path, "not a blob data file; skipped"))
+            problems.append(Problem(stored.path, "not a blob data file; skipped", Defect.STRAY))
             continue
         sizes[digest] = stored.size
     return sizes
 
 
-def _read_tags(
+def _read_links(
     store: ReadableStore,
     pool: ThreadPoolExecutor,
     repositories: dict[str, _RepositoryFiles],
     problems: list[Problem],
 ) -> dict[str, dict[str, Tag]]:
-    jobs = [(repo, tag, mtime) for repo, f in repositories.items() for tag, mtime in f.tags.items()]
+    """Read every tag's ``current/link`` and every revision link, as the registry reads
+    them to serve a tag (and its garbage collector, every revision)."""
+    tag_jobs = [
+        (repo, tag, mtime) for repo, f in repositories.items() for tag, mtime in f.tags.items()
+    ]
+    revision_jobs = [(repo, digest) for repo, f in repositories.items() for digest in f.revisions]
 
-    def read(job: tuple[str, str, float]) -> tuple[str, str, Tag | Problem]:
+    def read_tag(job: tuple[str, str, float]) -> Tag | Problem:
         repo, tag, mtime = job
         path = layout.tag_current_link(repo, tag)
         try:
             digest = layout.parse_link(store.read(path))
         except (OSError, ValueError) as exc:
-            return repo, tag, Problem(path, f"tag skipped: {exc}")
-        return repo, tag, Tag(repo, tag, digest, _time(mtime))
+            return Problem(path, f"tag skipped: {exc}", Defect.TAG_LINK, repo, tag)
+        return Tag(repo, tag, digest, _time(mtime))
+
+    def read_revision(job: tuple[str, Digest]) -> Problem | None:
+        repo, digest = job
+        path = layout.revision_link(repo, digest)
+        try:
+            linked = layout.parse_link(store.read(path))
+        except (OSError, ValueError) as exc:
+            return Problem(path, f"revision link: {exc}", Defect.REVISION_LINK, repo, digest)
+        if linked != digest:
+            return Problem(
+                path,
+                f"revision link names another digest, {linked}",
+                Defect.REVISION_LINK_FOREIGN,
+                repo,
+                digest,
+            )
+        return None
 
     tags: dict[str, dict[str, Tag]] = {}
-    for repo, tag, result in pool.map(read, jobs, chunksize=64):
+    for result in pool.map(read_tag, tag_jobs, chunksize=64):
         if isinstance(result, Problem):
             problems.append(result)
-            repositories[repo].unreadable_tags.add(tag)
         else:
             tags.setdefault(result.repository, {})[result.name] = result
+    problems.extend(p for p in pool.map(read_revision, revision_jobs, chunksize=64) if p)
     return tags
 
 
 def _read_manifests(
     store: ReadableStore,
     pool: ThreadPoolExecutor,
-    digests: Iterable[Digest],
+    holders: dict[Digest, list[str]],
     blob_sizes: dict[Digest, int],
     problems: list[Problem],
 ) -> dict[Digest, Manifest]:
-    present = sorted(d for d in digests if d in blob_sizes)
+    """Parse the manifest of every revision; one that cannot be read is a problem in each
+    repository that holds it (``holders``): manifests are shared by content."""
+    present = sorted(d for d in holders if d in blob_sizes)
 
-    def read(digest: Digest) -> Manifest | Problem:
-        path = layout.blob_data(digest)
+    def read(digest: Digest) -> Manifest | tuple[Digest, str]:
         try:
-            return parse_manifest(digest, store.read(path))
+            return parse_manifest(digest, store.read(layout.blob_data(digest)))
         except (OSError, ManifestError) as exc:
-            return Problem(path, f"manifest not parsed: {exc}")
+            return digest, f"manifest does not parse: {exc}"
 
     manifests: dict[Digest, Manifest] = {}
+    unreadable: list[tuple[Digest, str, Defect]] = []
     for result in pool.map(read, present, chunksize=64):
-        if isinstance(result, Problem):
-            problems.append(result)
-        else:
+        if isinstance(result, Manifest):
             manifests[result.digest] = result
-    for digest in sorted(set(digests) - set(present)):
-        problems.append(
-            Problem(layout.blob_data(digest), "revision whose manifest blob is missing")
-        )
+        else:
+            unreadable.append((*result, Defect.MANIFEST_UNPARSEABLE))
+    for digest in sorted(set(holders) - set(present)):
+        message = "revision whose manifest blob is missing (or not a plain file)"
+        unreadable.append((digest, message, Defect.MANIFEST_MISSING))
+    for digest, message, defect in unreadable:
+        for repo in sorted(holders[digest]):
+            problems.append(Problem(layout.blob_data(digest), message, defect, repo, digest))
     return manifests
 
 
-def _check_tag_targets(repositories: dict[str, Repository], problems: list[Problem]) -> None:
-    for repository in repositories.values():
+def _check_tag_targets(repositories: Iterable[Repository], problems: list[Problem]) -> None:
+    for repository in repositories:
         for tag in repository.tags.values():
             if tag.digest not in repository.revisions:
                 problems.append(
                     Problem(
                         f"{repository.name}:{tag.name}",
                         f"tag points to {tag.digest}, which is not a manifest of the repository",
+                        Defect.DANGLING_TAG,
+                        repository.name,
+                        tag.name,
                     )
                 )
