@@ -11,6 +11,7 @@ from regsweep.cli.render_gc import render_gc_report
 from regsweep.cli.settings import OWN_ENV_NAMES, Group
 from regsweep.cli.terminal import Terminal
 from regsweep.collect.options import CollectOptions, Collector
+from regsweep.core.errors import EXIT_FAILED
 from regsweep.pipeline import open_storage_target
 from regsweep.pipeline.collection import collect_garbage
 
@@ -54,3 +55,9 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
             terminal.warn(f"{len(report.problems)} problems, listed in the JSON report")
     else:
         terminal.out.print(render_gc_report(report), markup=False)
+    if not report.complete:
+        terminal.error(
+            "done except the repositories listed, left as they are: repair them (or "
+            "remove them) and collect again"
+        )
+        raise click.exceptions.Exit(EXIT_FAILED)

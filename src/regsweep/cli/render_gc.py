@@ -44,6 +44,14 @@ def render_gc_report(report: GcReport, *, list_swept: bool | None = None) -> str
             f"{would}removed: {report.layer_links_removed} layer links, "
             f"{report.folders_removed} empty folders"
         )
+    for folder, why in report.damaged.items():
+        lines.append(f"kept whole: {folder} ({why}): every blob linked into it stays")
+    if report.kept_for_damage:
+        lines.append(
+            f"kept {report.kept_for_damage} blobs only because a damaged repository links them"
+        )
+    for why in report.sweep_skipped:
+        lines.append(f"swept no blob: {why}; regsweep cannot tell what it references")
     lines.append("time: " + ", ".join(f"{name} {s:.2f}s" for name, s in report.phases.items()))
     lines += [f"problem: {p}" for p in report.problems[:PROBLEMS_SHOWN]]
     if len(report.problems) > PROBLEMS_SHOWN:

@@ -20,14 +20,12 @@ from regsweep.collect.native.collector import (
     restore_quarantine,
 )
 from regsweep.collect.native.report import GcReport, Tally
-from regsweep.collect.native.scan import MarkError
 
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_QUARANTINE_DELAY",
     "DEFAULT_UPLOAD_MAX_AGE",
     "GcReport",
-    "MarkError",
     "Tally",
     "collect_native",
     "restore_quarantine",

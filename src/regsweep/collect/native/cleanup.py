@@ -36,21 +36,30 @@ def remove_layer_links(
     cutoff: float | None,
     dry_run: bool,
 ) -> int:
-    """Remove each repository's ``_layers`` links to blobs that are ``gone``.
+    """Remove each repository's ``_layers`` links to blobs that are ``gone`` (whatever
+    the link holds: one holding garbage goes too, its blob being gone).
 
     The registry's 2.x collector leaves them forever: a file and a folder per swept blob per
-    repository. Live, each link is looked at again just before: one written after
-    ``cutoff``, or whose blob is back (uploaded again since the listing), stays, since an
-    upload writes the blob, then its link.
+    repository. Each link is looked at again just before (except offline on a store that
+    lists flat: object storage has no symlinks, and a look is a request per link): one
+    below a symlink stays, never deleted through; live, one written after ``cutoff``, or
+    whose blob is back (uploaded again since the listing), stays, since an upload writes
+    the blob, then its link.
     """
     pairs = [(d, link) for s in scans for d, link in s.layers.items() if gone(d)]
-    if cutoff is not None and pairs:
+    if pairs and (cutoff is not None or not store.lists_flat):
         links = stat_all(store, pool, [link for _, link in pairs])
-        blobs = stat_all(store, pool, [layout.blob_data(d) for d, _ in pairs])
+        blobs = (
+            stat_all(store, pool, [layout.blob_data(d) for d, _ in pairs])
+            if cutoff is not None
+            else [None] * len(pairs)
+        )
         pairs = [
             pair
             for pair, link, blob in zip(pairs, links, blobs, strict=True)
-            if link is not None and link.mtime <= cutoff and blob is None
+            if link is not None
+            and not link.is_link
+            and (cutoff is None or (link.mtime <= cutoff and blob is None))
         ]
     paths = [link for _, link in pairs]
     if not dry_run:

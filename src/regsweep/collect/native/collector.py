@@ -10,13 +10,22 @@ folder, object storage) runs the same collection. Two modes:
 - **offline**: the registry is stopped or read-only. No grace, no quarantine: unreferenced
   blobs are deleted at once (and anything left in the quarantine is settled).
 
+Damage never stops it; it is worked around, so that one bad file does not keep a whole
+registry from being collected (see :meth:`_Collection.work_around_damage`):
+
+- a repository holding a manifest that is missing, unreadable or unparseable, or whose
+  name is not a name, may reference any blob linked into it: every one of those stays, and
+  nothing in the repository is cleaned up; everything else is collected;
+- a repository whose revisions cannot be listed (a symlink, never followed) may reference
+  any blob at all: no blob is swept or purged, and the report says why.
+
 The caller restarts the registry when :attr:`GcReport.needs_restart`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -36,12 +45,12 @@ from regsweep.collect.native.quarantine import (
 )
 from regsweep.collect.native.report import GcReport, Tally
 from regsweep.collect.native.scan import (
-    MarkError,
     RepositoryScan,
     blob_prefixes,
     find_repositories,
     list_blobs,
     scan_listing,
+    scan_unnamed,
 )
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
 from regsweep.core.errors import OperationError
@@ -83,8 +92,7 @@ def collect_native(
     """Collect the garbage of the registry stored in ``store`` (a dry run changes nothing).
 
     Raises :class:`~regsweep.state.lock.StorageLockedError` when another regsweep works on
-    the storage, and :class:`~regsweep.collect.native.scan.MarkError` (before any change)
-    when the mark is incomplete.
+    the storage.
     """
     require_registry(store)
     report = GcReport(offline=offline, dry_run=dry_run)
@@ -194,6 +202,10 @@ class _Collection:
         self.held: set[Digest] = set()
         #: each blob's size, when the store listed them flat (object storage)
         self.sizes: dict[Digest, int] | None = None
+        #: repositories kept whole (every blob linked into them), and why
+        self.damaged: dict[str, str] = {}
+        #: repositories whose revisions cannot be listed, and why: nothing is swept
+        self.blind: dict[str, str] = {}
 
     def run(self, say: Progress) -> None:
         say("marking")
@@ -221,9 +233,45 @@ class _Collection:
         self.present = blobs()
         report = self.report
         report.repositories, report.blobs = len(self.scans), len(self.present)
+        self.work_around_damage(self.scans.values())
         self._restore_marked()
 
+    def work_around_damage(self, scans: Iterable[RepositoryScan]) -> None:
+        """Keep what damaged repositories could still reference; note the blind ones.
+
+        A manifest the mark could not read may need any blob its repository serves, and
+        the registry serves a manifest's config and layers only through the repository's
+        ``_layers`` links (a push is refused without them): so every blob linked there is
+        marked, and the image can still be repaired by pushing its manifest again. The
+        same holds for a folder whose name is not a name (renaming it back restores it).
+        A repository whose revisions could not be listed at all (a symlink) may need any
+        blob of the registry, as may one with damage whose ``_layers`` cannot be listed:
+        then :meth:`sweep` and :meth:`purge` take nothing.
+        """
+        broken = set(self.marker.missing) | self.marker.unreadable.keys()
+        for scan in scans:
+            if scan.blind is not None:
+                self.blind[scan.name] = scan.blind
+                continue
+            bad = sorted(scan.revisions & broken)
+            if not (bad or scan.unnamed):
+                continue
+            why = (
+                f"manifest {bad[0]} is missing or cannot be read"
+                if bad
+                else "its name is not a repository name"
+            )
+            if not scan.layers_listed:
+                self.blind[scan.name] = f"{why}, and its _layers is a symlink"
+                continue
+            self.damaged[scan.name] = why
+            keep = (scan.layers.keys() | scan.revisions) - self.marker.marked
+            self.marker.marked |= keep
+            self.report.kept_for_damage += len(keep)
+
     def sweep(self) -> None:
+        if self.blind:
+            return
         candidates = sorted(self.present - self.marker.marked)
         wanted = set(candidates)
         links: dict[Digest, list[str]] = {}
@@ -252,14 +300,17 @@ class _Collection:
         """Mark the manifests put since the mark listed their repository, and move back at
         once what they need: the pushes that raced the sweep."""
         known = {name: frozenset(scan.revisions) for name, scan in self.scans.items()}
-        self._mark_repositories(known=known, tags=False)
+        self.work_around_damage(self._mark_repositories(known=known, tags=False).values())
         before = Tally(self.report.restored.count, self.report.restored.bytes)
         self._restore_marked()
         self.report.raced.count = self.report.restored.count - before.count
         self.report.raced.bytes = self.report.restored.bytes - before.bytes
 
     def purge(self) -> None:
-        """Delete quarantined blobs still unreferenced and quarantined long enough."""
+        """Delete quarantined blobs still unreferenced and quarantined long enough (none
+        while a repository is blind: one of them may be what it references)."""
+        if self.blind:
+            return
         due = [
             e
             for entries in self.quarantine.values()
@@ -279,7 +330,11 @@ class _Collection:
             remove_empty_batches(self.store, (e.batch for e in due))
 
     def cleanup(self) -> None:
-        report, scans = self.report, self.scans.values()
+        """Clean layer links, dead folders and uploads, except in damaged or blind
+        repositories: those are left exactly as they are, for whoever repairs them."""
+        report = self.report
+        left = self.damaged.keys() | self.blind.keys()
+        scans = [s for s in self.scans.values() if s.name not in left]
 
         def gone(digest: Digest) -> bool:
             return not (digest in self.present or digest in self.quarantine or digest in self.held)
@@ -302,6 +357,15 @@ class _Collection:
         report.problems += [
             f"{layout.blob_data(d)}: manifest missing (a revision or an index needs it)"
             for d in sorted(marker.missing)
+        ]
+        report.problems += [
+            f"{layout.blob_data(d)}: manifest {why}" for d, why in sorted(marker.unreadable.items())
+        ]
+        report.damaged = {
+            f"{layout.REPOSITORIES}/{name}": why for name, why in sorted(self.damaged.items())
+        }
+        report.sweep_skipped = [
+            f"{layout.REPOSITORIES}/{name}: {why}" for name, why in sorted(self.blind.items())
         ]
 
     def _start_blob_listing(self) -> Callable[[], set[Digest]]:
@@ -329,8 +393,14 @@ class _Collection:
             scans = scan_listing(self.store, tags=tags)
             self.marker.mark_manifests(d for scan in scans.values() for d in scan.revisions)
             return scans
-        names = find_repositories(self.store)
-        return self.marker.mark_repositories(names, known=known, tags=tags)
+        found = find_repositories(self.store)
+        scans = self.marker.mark_repositories(found.names, known=known, tags=tags)
+        for folder in found.unnamed:
+            scans[folder] = scan_unnamed(self.store, folder)
+            self.marker.mark_manifests(scans[folder].revisions)
+        for folder in found.symlinked:
+            scans[folder] = RepositoryScan(folder, blind="a symlink, not followed")
+        return scans
 
     def _restore_marked(self) -> None:
         """Quarantined blobs that a manifest needs again go back now."""
@@ -347,7 +417,7 @@ class _Collection:
         except (FileNotFoundError, NotADirectoryError):
             pass
         if self.store.stat(path) is not None:
-            raise MarkError(f"{path} exists but cannot be read (a symlink?); nothing was swept")
+            raise OSError(f"{path} exists but cannot be read (a symlink?)")
         for entry in self.quarantine.get(digest, ()):
             try:
                 return self.store.read(entry.data)

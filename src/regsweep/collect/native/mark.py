@@ -8,8 +8,9 @@ they are revisions of their own and mark what they need themselves.
 
 Listing and reading overlap: as soon as a repository is listed, its manifests are read in
 batches on the same pool, and each manifest is read once however many repositories hold
-it. A manifest that cannot be parsed stops the mark (:class:`MarkError`), since the blobs
-it needs are unknown and a sweep would delete them.
+it. A manifest that is missing, or cannot be read or parsed, is noted (:attr:`Marker.missing`,
+:attr:`Marker.unreadable`): the blobs it needs are unknown, and the collector keeps
+whatever a repository holding it could reference.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 
-from regsweep.collect.native.scan import MarkError, RepositoryScan, scan_repository
+from regsweep.collect.native.scan import RepositoryScan, scan_repository
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
-from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import ScannableStore
 
 #: Manifests per read task: big enough to amortise the task, small enough to spread.
 READ_BATCH = 64
 
 #: Reads a blob's bytes wherever it is (the tree or the quarantine); None when absent.
+#: ``OSError`` when it is there but cannot be read.
 BlobReader = Callable[[Digest], bytes | None]
 
-_Read = list[tuple[Digest, Manifest | None]]
+#: Each manifest read: parsed, absent (None), or why it could not be read or parsed.
+_Read = list[tuple[Digest, Manifest | str | None]]
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Marker:
     expanded: set[Digest] = field(default_factory=set)
     manifests: int = 0
     missing: list[Digest] = field(default_factory=list)
+    #: manifests there but unreadable or unparseable, with why
+    unreadable: dict[Digest, str] = field(default_factory=dict)
 
     def mark_repositories(
         self,
@@ -104,18 +108,11 @@ class Marker:
         """Runs on the pool: read and parse a batch of manifests."""
         found: _Read = []
         for digest in digests:
-            raw = self.read(digest)
-            if raw is None:
-                found.append((digest, None))
-                continue
             try:
-                found.append((digest, parse_manifest(digest, raw)))
-            except ManifestError as exc:
-                raise MarkError(
-                    f"{layout.blob_data(digest)} is a manifest revision that cannot be parsed "
-                    f"({exc}), so the blobs it needs are unknown; nothing was swept. Delete "
-                    "that manifest (or restore its blob) and collect again."
-                ) from None
+                raw = self.read(digest)
+                found.append((digest, None if raw is None else parse_manifest(digest, raw)))
+            except (OSError, ManifestError) as exc:
+                found.append((digest, f"cannot be read or parsed ({exc})"))
         return found
 
     def _absorb(self, results: _Read) -> set[Future[RepositoryScan | _Read]]:
@@ -124,6 +121,9 @@ class Marker:
         for digest, manifest in results:
             if manifest is None:
                 self.missing.append(digest)
+                continue
+            if isinstance(manifest, str):
+                self.unreadable[digest] = manifest
                 continue
             self.manifests += 1
             self.declared[digest] = manifest.size

@@ -55,6 +55,17 @@ class GcReport:
     swept: list[tuple[Digest, int]] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: repositories kept whole because of damage (every blob linked into them), and why
+    damaged: dict[str, str] = field(default_factory=dict)
+    #: blobs marked only because a damaged repository links them
+    kept_for_damage: int = 0
+    #: why no blob was swept nor purged (repositories whose revisions cannot be listed)
+    sweep_skipped: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every repository was collected: none was kept whole nor stopped the sweep."""
+        return not (self.damaged or self.sweep_skipped)
 
     @property
     def needs_restart(self) -> bool:
@@ -94,4 +105,7 @@ class GcReport:
             "swept": [{"digest": d, "bytes": size} for d, size in self.swept],
             "seconds": {name: round(s, 3) for name, s in self.phases.items()},
             "problems": self.problems,
+            "damaged": self.damaged,
+            "kept_for_damage": self.kept_for_damage,
+            "sweep_skipped": self.sweep_skipped,
         }

@@ -8,25 +8,31 @@ whose absence makes the tag folder dead. Descending into every link folder inste
 cost a second walk of most of the tree.
 
 A repository is a folder holding ``_layers`` or ``_manifests`` at any depth (2.x lists
-only ``_layers``; counting both can only mark more). A repository whose name is not valid,
-or a symlink on the way, stops the collection: skipping it would leave its blobs unmarked.
+only ``_layers``; counting both can only mark more). Damage never stops the scan; it is
+noted on the repository's scan, for the collector to work around (see
+:mod:`regsweep.collect.native.collector`):
+
+- a folder whose name is not a repository name is scanned all the same, by its folder
+  (``unnamed``): the registry cannot serve it, but renaming it back would, so what it
+  names is kept;
+- a symlink where the revisions are (the repository folder, ``_manifests``, the revisions
+  folder, a revision) makes the repository ``blind``: never followed (it could lead
+  outside the storage root), so which manifests it holds is unknown;
+- a symlink elsewhere (``_layers``, the tags, the uploads) only hides what the cleanup
+  would have removed there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from regsweep.collect.native.batches import stat_each
 from regsweep.core import names
-from regsweep.core.errors import OperationError
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import ReadableStore, ScannableStore
+from regsweep.sources.storage.store import PathEscapeError, ReadableStore, ScannableStore
 
 _MARKERS = ("_layers", "_manifests")
-
-
-class MarkError(OperationError):
-    """Something the mark cannot see through: sweeping now could delete a needed blob."""
 
 
 @dataclass(slots=True)
@@ -39,22 +45,45 @@ class RepositoryScan:
     dead_revisions: list[str] = field(default_factory=list)  # revision folders, no link
     dead_tags: list[str] = field(default_factory=list)  # tag folders, no current/link
     uploads: list[str] = field(default_factory=list)  # ``_uploads/<id>`` folders
+    #: its name is not a repository name: listed by folder, and kept whole
+    unnamed: bool = False
+    #: why its revisions cannot be listed (a symlink on the way), or None
+    blind: str | None = None
+    #: whether its ``_layers`` could be listed (not when symlinked)
+    layers_listed: bool = True
+
+    @property
+    def folder(self) -> str:
+        """The repository's folder below the storage root."""
+        return f"{layout.REPOSITORIES}/{self.name}"
 
 
-def find_repositories(store: ReadableStore) -> list[str]:
-    """Every repository name, nested ones (``app/cache`` inside ``app``) included."""
-    found: list[str] = []
+@dataclass
+class FoundRepositories:
+    """Every folder holding repository metadata, by what can be done with it."""
+
+    names: list[str] = field(default_factory=list)
+    #: folders whose name is not a repository name
+    unnamed: list[str] = field(default_factory=list)
+    #: symlinked folders on the way to repositories (never followed): what is below is unknown
+    symlinked: list[str] = field(default_factory=list)
+
+
+def find_repositories(store: ReadableStore) -> FoundRepositories:
+    """Every repository, nested ones (``app/cache`` inside ``app``) included."""
+    found = FoundRepositories()
     stack = [""]
     while stack:
         name = stack.pop()
-        entries = store.list_dir(f"{layout.REPOSITORIES}/{name}" if name else layout.REPOSITORIES)
+        try:
+            entries = store.list_dir(
+                f"{layout.REPOSITORIES}/{name}" if name else layout.REPOSITORIES
+            )
+        except PathEscapeError:
+            found.symlinked.append(name)
+            continue
         if name and any(marker in entries for marker in _MARKERS):
-            if not names.is_repository_name(name):
-                raise MarkError(
-                    f"{layout.REPOSITORIES}/{name} holds a repository with an invalid name; "
-                    "rename or remove it before collecting (its blobs cannot be marked)"
-                )
-            found.append(name)
+            (found.names if names.is_repository_name(name) else found.unnamed).append(name)
         stack.extend(f"{name}/{e}" if name else e for e in entries if not e.startswith("_"))
     return found
 
@@ -64,34 +93,86 @@ def scan_repository(
 ) -> RepositoryScan:
     """List one repository; revisions in ``known`` are taken as present without a look."""
     scan = RepositoryScan(name)
+    _scan_revisions(store, scan, known)
+    if scan.blind is not None:
+        return scan
+    _scan_layers(store, scan)
+    if tags:
+        _scan_tags(store, scan)
+        try:
+            uploads = store.list_dir(layout.uploads_folder(name))
+        except PathEscapeError:
+            uploads = []
+        scan.uploads = [layout.upload_folder(name, u) for u in uploads]
+    return scan
+
+
+def scan_unnamed(store: ReadableStore, folder: str) -> RepositoryScan:
+    """A folder holding repository metadata under a name that is not one (renamed by hand):
+    its revisions and layer links, by folder names only. Nothing is cleaned there."""
+    scan = RepositoryScan(folder, unnamed=True)
+    try:
+        for hex_ in store.list_dir(f"{scan.folder}/{layout.REVISIONS}"):
+            digest = layout.digest_from_hex(hex_)
+            if digest is not None:
+                scan.revisions.add(digest)
+        for hex_ in store.list_dir(f"{scan.folder}/{layout.LAYERS}"):
+            digest = layout.digest_from_hex(hex_)
+            if digest is not None:
+                scan.layers[digest] = f"{scan.folder}/{layout.LAYERS}/{hex_}/link"
+    except PathEscapeError as exc:
+        scan.blind = str(exc)
+    return scan
+
+
+def _scan_revisions(store: ScannableStore, scan: RepositoryScan, known: frozenset[Digest]) -> None:
+    try:
+        listed = store.list_dir(layout.revisions_folder(scan.name))
+    except PathEscapeError as exc:
+        scan.blind = str(exc)
+        return
     unknown: list[Digest] = []
-    for hex_ in store.list_dir(layout.revisions_folder(name)):
+    for hex_ in listed:
         digest = layout.digest_from_hex(hex_)
         if digest in known:
             scan.revisions.add(digest)
         elif digest is not None:
             unknown.append(digest)
-    links = store.stat_many([layout.revision_link(name, digest) for digest in unknown])
+    links = stat_each(store, [layout.revision_link(scan.name, d) for d in unknown])
     for digest, link in zip(unknown, links, strict=True):
         if link is None:
-            scan.dead_revisions.append(layout.revision_folder(name, digest))
+            scan.dead_revisions.append(layout.revision_folder(scan.name, digest))
+        elif link.is_link:
+            scan.blind = f"{layout.revision_folder(scan.name, digest)} is a symlink"
         else:
             scan.revisions.add(digest)
-    for hex_ in store.list_dir(layout.layers_folder(name)):
+
+
+def _scan_layers(store: ReadableStore, scan: RepositoryScan) -> None:
+    try:
+        listed = store.list_dir(layout.layers_folder(scan.name))
+    except PathEscapeError:
+        scan.layers_listed = False
+        return
+    for hex_ in listed:
         digest = layout.digest_from_hex(hex_)
         if digest is not None:
-            scan.layers[digest] = layout.layer_link(name, digest)
-    if tags:
-        tag_names = [t for t in store.list_dir(layout.tags_folder(name)) if names.is_tag_name(t)]
-        current = store.stat_many([layout.tag_current_link(name, t) for t in tag_names])
-        scan.dead_tags = [
-            layout.tag_folder(name, t)
-            for t, link in zip(tag_names, current, strict=True)
-            if link is None
-        ]
-        uploads = store.list_dir(layout.uploads_folder(name))
-        scan.uploads = [layout.upload_folder(name, u) for u in uploads]
-    return scan
+            scan.layers[digest] = layout.layer_link(scan.name, digest)
+
+
+def _scan_tags(store: ScannableStore, scan: RepositoryScan) -> None:
+    """The dead tag folders (no ``current/link``); a symlinked one is neither dead nor alive."""
+    try:
+        listed = store.list_dir(layout.tags_folder(scan.name))
+    except PathEscapeError:
+        return
+    tag_names = [t for t in listed if names.is_tag_name(t)]
+    current = stat_each(store, [layout.tag_current_link(scan.name, t) for t in tag_names])
+    scan.dead_tags = [
+        layout.tag_folder(scan.name, t)
+        for t, link in zip(tag_names, current, strict=True)
+        if link is None
+    ]
 
 
 def blob_prefixes(store: ReadableStore) -> list[str]:
@@ -113,41 +194,37 @@ def scan_listing(store: ReadableStore, *, tags: bool = True) -> dict[str, Reposi
     :func:`scan_repository`, which cost a request per folder and per link looked at, where
     a listing costs one per 1,000 keys and shows every link with it.
 
-    Such a store has no empty folders, so no dead revision is ever found; a tag is dead
-    when keys lie below its folder but no ``current/link``.
+    Such a store has no empty folders (nor symlinks), so no dead revision is ever found; a
+    tag is dead when keys lie below its folder but no ``current/link``.
     """
     scans: dict[str, RepositoryScan] = {}
     tag_folders: dict[tuple[str, str], bool] = {}  # (repository, tag) -> has current/link
     uploads: set[tuple[str, str]] = set()
     skip = len(layout.REPOSITORIES) + 1
     for stored in store.list_files(layout.REPOSITORIES):
-        split = layout.split_repository_path(stored.path[skip:])
-        if split is None:
-            if any(marker in stored.path.split("/") for marker in _MARKERS):
-                raise MarkError(
-                    f"{stored.path} belongs to a repository with an invalid name; rename or "
-                    "remove it before collecting (its blobs cannot be marked)"
-                )
+        parts = stored.path[skip:].split("/")
+        at = next((i for i, part in enumerate(parts) if part.startswith("_")), 0)
+        if not at:
             continue
-        scan = scans.get(split.repository)
+        name, section, rest = "/".join(parts[:at]), parts[at], tuple(parts[at + 1 :])
+        scan = scans.get(name)
         if scan is None:
-            scan = scans[split.repository] = RepositoryScan(split.repository)
-        rest = split.rest
-        if split.section == "_layers":
+            scan = scans[name] = RepositoryScan(name, unnamed=not names.is_repository_name(name))
+        if section == "_layers":
             if len(rest) == 3 and rest[0] == "sha256" and rest[2] == "link":
                 digest = layout.digest_from_hex(rest[1])
                 if digest is not None:
                     scan.layers[digest] = stored.path
-        elif split.section == "_manifests" and len(rest) >= 3:
+        elif section == "_manifests" and len(rest) >= 3:
             if rest[:2] == ("revisions", "sha256") and rest[3:] == ("link",):
                 digest = layout.digest_from_hex(rest[2])
                 if digest is not None:
                     scan.revisions.add(digest)
-            elif rest[0] == "tags" and names.is_tag_name(rest[1]):
-                key = (split.repository, rest[1])
+            elif rest[0] == "tags" and names.is_tag_name(rest[1]) and not scan.unnamed:
+                key = (name, rest[1])
                 tag_folders[key] = tag_folders.get(key, False) or rest[2:] == ("current", "link")
-        elif split.section == "_uploads" and rest:
-            uploads.add((split.repository, rest[0]))
+        elif section == "_uploads" and rest and not scan.unnamed:
+            uploads.add((name, rest[0]))
     if tags:
         for (name, tag), has_current in sorted(tag_folders.items()):
             if not has_current:

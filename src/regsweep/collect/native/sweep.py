@@ -53,8 +53,11 @@ def sweep_blobs(
     else:
         found = stat_all(store, pool, [layout.blob_data(d) for d in candidates])
     # a folder without data is no blob to the registry either, and may be one being
-    # committed right now (the registry makes the folder, then renames the data into it)
-    blobs = {d: f for d, f in zip(candidates, found, strict=True) if f is not None}
+    # committed right now (the registry makes the folder, then renames the data into it);
+    # a symlink is the registry's to follow, never regsweep's to move or delete through
+    blobs = {
+        d: f for d, f in zip(candidates, found, strict=True) if f is not None and not f.is_link
+    }
     if cutoff is not None:
         for digest in sorted(_young(store, pool, blobs, links, cutoff)):
             report.young.add(blobs.pop(digest).size)

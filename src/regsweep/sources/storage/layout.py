@@ -32,6 +32,10 @@ REPOSITORIES = f"{V2}/repositories"
 
 _HEX = re.compile(r"[0-9a-f]{64}")
 
+#: Below a repository's folder: one folder per manifest, and one per blob linked into it.
+REVISIONS = "_manifests/revisions/sha256"
+LAYERS = "_layers/sha256"
+
 
 def blob_data(digest: Digest) -> str:
     """A blob's bytes: a layer, a config or a manifest, whichever repository it is in."""
@@ -82,7 +86,7 @@ def tag_index_entry(repository: str, tag: str, digest: Digest) -> str:
 
 def revisions_folder(repository: str) -> str:
     """The folder holding one folder per manifest of the repository."""
-    return f"{repository_folder(repository)}/_manifests/revisions/sha256"
+    return f"{repository_folder(repository)}/{REVISIONS}"
 
 
 def revision_folder(repository: str, digest: Digest) -> str:
@@ -97,7 +101,7 @@ def revision_link(repository: str, digest: Digest) -> str:
 
 def layers_folder(repository: str) -> str:
     """The folder holding one folder per blob linked into the repository."""
-    return f"{repository_folder(repository)}/_layers/sha256"
+    return f"{repository_folder(repository)}/{LAYERS}"
 
 
 def layer_link(repository: str, digest: Digest) -> str:

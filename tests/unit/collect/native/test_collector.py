@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from regsweep.cli.render_gc import render_gc_report
-from regsweep.collect.native import MarkError, collect_native, restore_quarantine
+from regsweep.collect.native import collect_native, restore_quarantine
 from regsweep.collect.native.quarantine import QUARANTINE
 from regsweep.core.errors import OperationError
 from regsweep.sources.storage.local import LocalStore
@@ -241,38 +241,96 @@ def test_lock_keeps_a_second_collector_out(tree: Tree) -> None:
 
 
 def test_lock_is_released_when_the_collection_fails(tree: Tree) -> None:
-    tree.manifest("app", {"schemaVersion": 2, "layers": "not a list"}, "v1")
-    with pytest.raises(MarkError, match="cannot be parsed"):
-        offline(tree)
+    image = tree.image("app", "v1")
+    tree.delete_manifest("app", image["manifest"])
+
+    class Failing(LocalStore):
+        def delete_files(self, paths: Sequence[str]) -> int:
+            if any("/blobs/" in path for path in paths):
+                raise OSError("disk on fire")
+            return super().delete_files(paths)
+
+    with pytest.raises(OperationError, match="disk on fire"):
+        collect_native(Failing(tree.root), offline=True, now=NOW, workers=4)
     assert not (tree.root / LOCK).exists()
 
 
-def test_unparseable_manifest_stops_before_any_change(tree: Tree) -> None:
-    tree.image("app", "v1")
-    tree.blob(b"garbage blob")
+def test_an_unparseable_manifest_keeps_its_repository_whole_and_the_rest_is_collected(
+    tree: Tree,
+) -> None:
+    """The blobs it needs are unknown, but the registry serves them only through the
+    repository's ``_layers`` links: every blob linked there stays, and nothing more."""
+    kept = tree.image("app", "v1")
+    garbage_in_app = tree.image("app", "v2")
+    tree.delete_manifest("app", garbage_in_app["manifest"])
+    other = tree.image("web", "v1")
+    tree.delete_manifest("web", other["manifest"])
+    stray = tree.blob(b"garbage blob")
     bad = tree.blob(b"{not json")
     tree.link(tree.revision_link("app", bad).relative_to(tree.root), bad)
-    before = contents(tree.root)
+    app_before = tree_fingerprint(tree.repo("app"))
 
-    with pytest.raises(MarkError, match=hex_of(bad)):
-        offline(tree)
-    assert contents(tree.root) == before
+    report = offline(tree)
+
+    # app's unparseable manifest may need any blob app links, even v2's (unreferenced now)
+    assert {
+        kept["manifest"],
+        bad,
+        garbage_in_app["config"],
+        *garbage_in_app["layers"],
+    } <= tree.blobs()
+    assert not {stray, other["manifest"], other["config"], *other["layers"]} & tree.blobs()
+    assert report.damaged == {
+        "docker/registry/v2/repositories/app": f"manifest {bad} is missing or cannot be read"
+    }
+    assert report.kept_for_damage == 3  # v2's config and layers
+    assert tree_fingerprint(tree.repo("app")) == app_before  # not even cleaned up
+    assert any(hex_of(bad) in p and "cannot be read or parsed" in p for p in report.problems)
+    assert not report.complete and report.sweep_skipped == []
 
 
-def test_symlinked_revision_stops_before_any_change(tree: Tree, tmp_path: Path) -> None:
+def test_a_symlinked_revision_sweeps_no_blob_and_says_so(tree: Tree, tmp_path: Path) -> None:
+    """Which manifest the registry finds through the symlink is unknown, so any blob may be
+    one it needs; the rest of the collection (layer links, folders, uploads) goes on."""
     image = tree.image("app", "v1")
+    dropped = tree.image("web", "v1")
+    tree.delete_manifest("web", dropped["manifest"])
     tree.blob(b"garbage blob")
     folder = tree.revision_link("app", image["manifest"]).parent
     shutil.move(folder, tmp_path / "elsewhere")
     folder.symlink_to(tmp_path / "elsewhere")
-    before = contents(tree.root)
+    blobs, app_before = tree.blobs(), tree_fingerprint(tree.repo("app"))
+    outside = tree_fingerprint(tmp_path / "elsewhere")
 
-    with pytest.raises(OperationError, match="symlink"):
-        offline(tree)
-    assert contents(tree.root) == before
+    report = offline(tree)
+
+    assert tree.blobs() == blobs and report.deleted.count == 0
+    assert len(report.sweep_skipped) == 1
+    assert report.sweep_skipped[0].startswith("docker/registry/v2/repositories/app: ")
+    assert "symlink" in report.sweep_skipped[0]
+    assert tree_fingerprint(tree.repo("app")) == app_before
+    assert tree_fingerprint(tmp_path / "elsewhere") == outside
+    assert not (tree.revision_link("web", dropped["manifest"]).parent).exists()  # cleaned
 
 
-def test_missing_manifest_is_reported_not_fatal(tree: Tree) -> None:
+def test_a_symlinked_repository_sweeps_no_blob_and_says_so(tree: Tree, tmp_path: Path) -> None:
+    tree.image("team/app", "v1")
+    tree.blob(b"garbage blob")
+    folder = tree.repo("team")
+    shutil.move(folder, tmp_path / "team")
+    folder.symlink_to(tmp_path / "team")
+    blobs = tree.blobs()
+
+    report = offline(tree)
+
+    assert tree.blobs() == blobs
+    assert report.sweep_skipped == ["docker/registry/v2/repositories/team: a symlink, not followed"]
+    assert folder.is_symlink()
+
+
+def test_a_missing_manifest_keeps_the_blobs_of_its_image(tree: Tree) -> None:
+    """So the image can be repaired by pushing its manifest again; the registry's own GC
+    sweeps them (it skips such a revision)."""
     image = tree.image("app", "v1")
     tree.blob_path(image["manifest"]).unlink()
 
@@ -282,7 +340,23 @@ def test_missing_manifest_is_reported_not_fatal(tree: Tree) -> None:
         f"docker/registry/v2/blobs/sha256/{hex_of(image['manifest'])[:2]}/"
         f"{hex_of(image['manifest'])}/data: manifest missing (a revision or an index needs it)"
     ]
-    assert report.deleted.count == 3  # like the registry: a revision without its blob is skipped
+    assert report.deleted.count == 0
+    assert {image["config"], *image["layers"]} <= tree.blobs()
+    assert list(report.damaged) == ["docker/registry/v2/repositories/app"]
+
+
+def test_a_garbage_layer_link_goes_once_its_blob_is_swept(tree: Tree) -> None:
+    kept = tree.image("app", "v1")
+    dropped = tree.image("app", "v2")
+    tree.delete_manifest("app", dropped["manifest"])
+    for digest in (kept["layers"][0], dropped["layers"][0]):
+        tree.layer_link("app", digest).write_bytes(b"garbage")
+
+    report = offline(tree)
+
+    assert tree.layer_link("app", kept["layers"][0]).read_bytes() == b"garbage"  # in use
+    assert not tree.layer_link("app", dropped["layers"][0]).exists()
+    assert report.complete
 
 
 def test_dead_tags_and_old_uploads_are_removed(tree: Tree) -> None:
@@ -397,3 +471,30 @@ def test_offline_settles_the_quarantine_without_waiting(tree: Tree) -> None:
     assert not {gone["manifest"], gone["config"], *gone["layers"]} & tree.blobs()
     assert report.layer_links_removed == 3  # gone's links, now that its blobs are
     assert not (tree.root / "regsweep").exists()
+
+
+@pytest.mark.parametrize("mode", ["offline", "live"])
+def test_symlinks_among_tags_and_layer_links_stop_nothing_and_are_never_followed(
+    tree: Tree, tmp_path: Path, mode: str
+) -> None:
+    """Neither hides a manifest, so the collection goes on; what is behind them stays."""
+    kept = tree.image("app", "v1")
+    dropped = tree.image("app", "v2")
+    tree.delete_manifest("app", dropped["manifest"])
+    moved = {
+        "tag": tree.repo("app") / "_manifests" / "tags" / "v1",
+        "layer": tree.layer_link("app", dropped["layers"][0]).parent,
+    }
+    outside = {}
+    for name, folder in moved.items():
+        shutil.move(folder, tmp_path / name)
+        folder.symlink_to(tmp_path / name)
+        outside[name] = tree_fingerprint(tmp_path / name)
+
+    report = offline(tree) if mode == "offline" else live(tree, grace=timedelta(0))
+
+    assert {kept["manifest"], kept["config"], *kept["layers"]} <= tree.blobs()
+    assert dropped["config"] not in tree.blobs()  # swept (quarantined live)
+    assert all(folder.is_symlink() for folder in moved.values())
+    assert {name: tree_fingerprint(tmp_path / name) for name in moved} == outside
+    assert report.complete

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from regsweep.collect.native import MarkError, collect_native
+from regsweep.collect.native import collect_native
 from regsweep.collect.native.scan import find_repositories, scan_listing, scan_repository
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
@@ -53,7 +53,7 @@ def tree(tmp_path: Path) -> Tree:
 
 def test_one_listing_finds_what_the_folder_walk_finds(tree: Tree) -> None:
     store = LocalStore(tree.root)
-    walked = {name: scan_repository(store, name) for name in find_repositories(store)}
+    walked = {name: scan_repository(store, name) for name in find_repositories(store).names}
 
     listed = scan_listing(store)
 
@@ -97,11 +97,19 @@ def test_flat_collection_sweeps_the_same_blobs(tree: Tree, tmp_path: Path, offli
         assert not (copy / "docker/registry/v2/repositories/app/_manifests/tags/gone").exists()
 
 
-def test_a_repository_with_an_invalid_name_stops_the_flat_mark(tree: Tree) -> None:
-    tree.write(Path("docker/registry/v2/repositories/Bad/_layers/sha256/00/link"), b"x")
-    before = tree.blobs()
+@pytest.mark.parametrize("store", [LocalStore, FlatLocalStore])
+def test_a_repository_with_an_invalid_name_is_kept_whole(
+    tree: Tree, store: type[LocalStore]
+) -> None:
+    """The registry cannot serve it, but renaming it back would: what it names stays."""
+    dropped = tree.image("web", "v3")
+    tree.delete_manifest("web", dropped["manifest"])
+    copy = tree.repo("Bad")
+    shutil.copytree(tree.repo("app") / "_layers", copy / "_layers")
+    kept_by_copy = {f"sha256:{p.name}" for p in (copy / "_layers" / "sha256").iterdir()}
 
-    with pytest.raises(MarkError, match="invalid name"):
-        collect_native(FlatLocalStore(tree.root), offline=True, now=NOW, workers=4)
+    report = collect_native(store(tree.root), offline=True, now=NOW, workers=4)
 
-    assert tree.blobs() == before
+    assert kept_by_copy <= tree.blobs()
+    assert dropped["manifest"] not in tree.blobs()
+    assert list(report.damaged) == ["docker/registry/v2/repositories/Bad"]
