@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from regsweep.core import mediatypes
-from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Repository, Tag
+from regsweep.core.damage import Defect
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.verify import VerifyProblem, verify_inventory
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,7 +82,12 @@ def test_an_image_with_everything_in_place_pulls() -> None:
 
     assert report.ok
     assert (report.tags_checked, report.manifests_checked) == (1, 1)
-    assert report.to_json() == {"tags_checked": 1, "manifests_checked": 1, "problems": []}
+    assert report.to_json() == {
+        "tags_checked": 1,
+        "manifests_checked": 1,
+        "problems": [],
+        "unverified": [],
+    }
 
 
 def test_each_way_a_platform_of_an_index_can_be_broken_is_reported_with_its_platform() -> None:
@@ -183,3 +191,83 @@ def test_an_empty_registry_checks_nothing_and_is_fine() -> None:
     )
 
     assert report.ok and (report.tags_checked, report.manifests_checked) == (0, 0)
+
+
+# -- damage: verify sees what the registry sees ---------------------------------------------
+
+REVISION_LINK = "docker/registry/v2/repositories/app/_manifests/revisions/sha256/1/link"
+BLOB = "docker/registry/v2/blobs/sha256/11/1/data"
+
+
+def test_a_tag_over_an_empty_revision_link_is_broken_naming_the_link() -> None:
+    """The registry answers 500 for it, however whole the manifest blob is."""
+    repo = repository("app", {"v1": AMD}, {AMD}, {CONFIG, LAYER_1})
+    found = inventory(repo, manifests=[image(AMD)], blobs={AMD, CONFIG, LAYER_1})
+    damaged = Inventory(
+        found.repositories,
+        found.manifests,
+        found.blob_sizes,
+        problems=(
+            Problem(REVISION_LINK, "revision link: empty", Defect.REVISION_LINK, "app", AMD),
+        ),
+    )
+
+    report = verify_inventory(damaged)
+
+    assert not report.ok
+    assert [(p.repository, p.tag) for p in report.problems] == [("app", "v1")]
+    assert REVISION_LINK in report.problems[0].message
+    assert f"write {AMD} into it" in report.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("defect", "answer"),
+    [(Defect.MANIFEST_UNPARSEABLE, "500"), (Defect.MANIFEST_MISSING, "404")],
+)
+def test_a_tag_whose_manifest_is_cut_short_or_missing_is_broken_naming_the_blob(
+    defect: Defect, answer: str
+) -> None:
+    repo = repository("app", {"v1": AMD}, {AMD}, {CONFIG, LAYER_1})
+    problem = Problem(BLOB, "manifest does not parse", defect, "app", AMD)
+    damaged = Inventory({"app": repo}, {}, {CONFIG: 10, LAYER_1: 10}, problems=(problem,))
+
+    report = verify_inventory(damaged)
+
+    assert [p.tag for p in report.problems] == ["v1"]
+    assert BLOB in report.problems[0].message and answer in report.problems[0].message
+
+
+def test_an_unreadable_tag_link_is_a_broken_tag() -> None:
+    link = "docker/registry/v2/repositories/app/_manifests/tags/v2/current/link"
+    problem = Problem(link, "tag skipped: empty", Defect.TAG_LINK, "app", "v2")
+    damaged = Inventory({"app": repository("app", {}, set(), set())}, {}, {}, problems=(problem,))
+
+    report = verify_inventory(damaged)
+
+    assert report.tags_checked == 1
+    assert [(p.tag, link in p.message) for p in report.problems] == [("v2", True)]
+
+
+def test_a_garbage_layer_link_breaks_the_tags_that_need_its_blob() -> None:
+    link = f"docker/registry/v2/repositories/app/_layers/sha256/{LAYER_1[7:]}/link"
+    problem = Problem(link, "layer link holds no digest", Defect.LAYER_LINK, "app", LAYER_1)
+    repo = repository("app", {"v1": AMD}, {AMD}, {CONFIG})
+    found = inventory(repo, manifests=[image(AMD)], blobs={AMD, CONFIG, LAYER_1})
+
+    report = verify_inventory(
+        Inventory(found.repositories, found.manifests, found.blob_sizes, problems=(problem,))
+    )
+
+    assert [p.tag for p in report.problems] == ["v1"]
+    assert link in report.problems[0].message
+
+
+def test_what_regsweep_does_not_follow_is_listed_as_not_verified() -> None:
+    symlinked = Problem(
+        "docker/registry/v2/repositories/team", "symlink", Defect.REPOSITORY_SYMLINK, "team"
+    )
+    stray = Problem("docker/registry/v2/repositories/app/x", "stray", Defect.STRAY, "app")
+    report = verify_inventory(Inventory({}, {}, {}, problems=(symlinked, stray)))
+
+    assert report.problems == [] and report.unverified == [symlinked]
+    assert not report.ok

@@ -26,11 +26,15 @@ def verify_command(output: str, **params: Any) -> None:
     if terminal.json_output:
         terminal.json(report.to_json())
     else:
+        # one line each, never folded: these lines are read by grep as often as by people
         for problem in report.problems:
-            terminal.out.print(f"BROKEN {problem}", markup=False)
+            terminal.out.print(f"BROKEN {problem}", markup=False, soft_wrap=True)
+        for unchecked in report.unverified:
+            terminal.out.print(f"NOT VERIFIED {unchecked}", markup=False, soft_wrap=True)
+        unverified = f", {len(report.unverified)} not verified" if report.unverified else ""
         terminal.out.print(
             f"{report.tags_checked} tags and {report.manifests_checked} manifests checked, "
-            f"{len(report.problems)} problems"
+            f"{len(report.problems)} problems{unverified}"
         )
     if not report.ok:
         raise click.exceptions.Exit(EXIT_FAILED)

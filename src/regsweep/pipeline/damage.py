@@ -60,15 +60,16 @@ def refuse_uncollectable(inventory: Inventory, collect: CollectOptions) -> None:
 
 def skip_damaged(plan: Plan, inventory: Inventory) -> Plan:
     """``plan`` (read from a plan file) without the actions in repositories that are
-    damaged now, each of those listed as skipped: the registry may have changed since
-    the plan was made, and the same isolation holds as for a plan made now."""
+    damaged now, each of those listed as skipped, and with the problems found now: the
+    registry may have changed since the plan was made, and the same isolation holds as
+    for a plan made now."""
     damage = inventory.damage()
     touched = {a.repository for a in plan.actions}
     skipped = tuple(
         SkippedRepository(name, tuple(damage[name])) for name in sorted(touched & damage.keys())
     )
     if not skipped:
-        return plan
+        return replace(plan, problems=inventory.problems)
     names = {s.repository for s in skipped}
     actions = tuple(a for a in plan.actions if a.repository not in names)
     summary = replace(
@@ -77,4 +78,6 @@ def skip_damaged(plan: Plan, inventory: Inventory) -> Plan:
         manifests_to_delete=sum(1 for a in actions if a.kind is ActionKind.DELETE_MANIFEST),
         repositories_skipped=len(skipped),
     )
-    return replace(plan, actions=actions, summary=summary, skipped=skipped)
+    return replace(
+        plan, actions=actions, summary=summary, skipped=skipped, problems=inventory.problems
+    )

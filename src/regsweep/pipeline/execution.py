@@ -130,7 +130,8 @@ def execute(
                     storage = StorageBytes.around(
                         before, after, collection.report, purge_after=purge_after
                     )
-            verified = _verify(target, observer)
+            found_before = frozenset(p.location for p in plan.problems)
+            verified = _verify(target, observer, found_before)
             report = RunReport(
                 plan.summary,
                 False,
@@ -140,6 +141,7 @@ def execute(
                 verify=verified,
                 journal=journal_path,
                 skipped=plan.skipped,
+                known_damage=found_before,
             )
             if collection is not None:
                 journal.write("gc", **report.journal_record())
@@ -235,13 +237,19 @@ def verify_target(target: Target, observer: Observer | None = None) -> VerifyRep
     return verify_inventory(discovered.inventory)
 
 
-def _verify(target: Target, observer: Observer) -> VerifyReport:
-    """The verification that ends a run, its verdict said as it is known."""
+def _verify(target: Target, observer: Observer, known: frozenset[str]) -> VerifyReport:
+    """The verification that ends a run, its verdict said as it is known: what damage
+    found before the run explains is said as such, the run did not cause it."""
     report = verify_target(target, observer)
     if report.ok:
         observer.info(f"verified: all {report.tags_checked} tags resolve with every blob present")
     for problem in report.problems:
-        observer.error(f"broken: {problem}")
+        if problem.damage in known:
+            observer.warn(f"still broken, by damage found before the run: {problem}")
+        else:
+            observer.error(f"broken: {problem}")
+    for unchecked in report.unverified:
+        observer.warn(f"not verified: {unchecked}")
     return report
 
 

@@ -102,4 +102,5 @@ def test_a_plan_file_loses_the_actions_of_repositories_damaged_now() -> None:
     assert [s.repository for s in isolated.skipped] == ["app"]
     assert isolated.summary.tags_to_delete == 2
     assert isolated.summary.repositories_skipped == 1
-    assert skip_damaged(plan, inventory()) is plan
+    assert skip_damaged(plan, inventory()) == plan
+    assert isolated.problems == found.problems  # what the run knew of before it began
