@@ -71,10 +71,13 @@ class Injected:
         return self.kind in STOPS_REGISTRY_GC
 
 
-def inject(root: Path, repository: str, kind: str, *, outside: Path) -> Injected | None:
+def inject(
+    root: Path, repository: str, kind: str, *, outside: Path, layer: str | None = None
+) -> Injected | None:
     """Write ``kind`` into ``repository`` of the tree at ``root`` (``outside``: a folder
-    outside the root for symlink targets); None when the repository has nothing the kind
-    needs (no tag, no layer link)."""
+    outside the root for symlink targets; ``layer``: the blob whose link a
+    ``layer-link-garbage`` damages, default the first linked); None when the repository has
+    nothing the kind needs (no tag, no layer link)."""
     tags = _tags(root)
     mine = {t: d for t, d in tags.items() if t.partition(":")[0] == repository}
     revisions = sorted(_revisions(root, repository))
@@ -136,8 +139,8 @@ def inject(root: Path, repository: str, kind: str, *, outside: Path) -> Injected
         linked = sorted(p.name for p in layers.iterdir()) if layers.is_dir() else []
         if not linked:
             return None
-        layer = f"sha256:{linked[0]}"
-        link = layers / linked[0] / "link"
+        layer = layer or f"sha256:{linked[0]}"
+        link = layers / layer.removeprefix("sha256:") / "link"
         _overwrite(link, b"garbage")
         broken = _needing(root, tags, layer, repository)
         return Injected(kind, repository, _rel(root, link), frozenset(), broken)

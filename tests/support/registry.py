@@ -268,10 +268,11 @@ class RegistryServer:
             if adopted and (process is None or adopted != process.pid):
                 stop_pid(adopted, timeout)
 
-    def damage(self, repository: str, kind: str) -> Injected | None:
+    def damage(self, repository: str, kind: str, *, layer: str | None = None) -> Injected | None:
         """Write one kind of damage into ``repository``'s storage, as years of operation
         leave it (see tests/support/damage.py); symlinks point below ``tmp_dir/outside``."""
-        return inject(self.root, repository, kind, outside=self.tmp_dir / "outside" / kind)
+        outside = self.tmp_dir / "outside" / kind
+        return inject(self.root, repository, kind, outside=outside, layer=layer)
 
     def restart(self) -> None:
         """Stop and start on the same port; this also empties the in-memory blob cache."""
