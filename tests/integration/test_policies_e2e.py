@@ -408,12 +408,12 @@ def test_the_safety_brake_stops_a_mistyped_policy_before_anything_is_deleted(
 
     dry = regsweep("run", *base, "--dry-run", env=env)
     assert dry.returncode == 0
-    assert "safety brake (a real run would stop here)" in dry.stderr
+    assert "safety brake (a real run would ask to confirm this first cleanup)" in dry.stderr
     assert tree_fingerprint(root) == before
 
     plan_path = tmp_path / "plan.json"
     planned = regsweep("plan", *base[:4], "--out", str(plan_path), env=env)
-    assert "regsweep run or apply would stop on this plan" in planned.stderr
+    assert "regsweep run or apply would ask to confirm this first cleanup" in planned.stderr
     applied = regsweep("apply", str(plan_path), *base[:2], *base[4:], env=env)
     assert applied.returncode == 2
     assert "safety brake" in applied.stderr

@@ -17,7 +17,9 @@ from regsweep.core.errors import EXIT_FAILED
 from regsweep.core.model import Digest, Inventory
 from regsweep.pipeline import discover, execute, open_target
 from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, skip_damaged
+from regsweep.plan.brake import judge
 from regsweep.plan.file import inventory_fingerprint, read_plan_file
+from regsweep.state.history import default_history_path, load_history
 
 #: Revisions linked less than this before the plan's discovery began are treated as pushed
 #: after it and re-checked: storage timestamps come from the storage's clock, the discovery
@@ -56,12 +58,17 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     if not terminal.json_output:
         render_plan(terminal.out, plan)
     refuse_uncollectable(inventory, run_options.collect)
+    history = load_history(run_options.history or default_history_path(target.identity))
+    # the plan's policies are text only: the policy is not judged, the scope and clock are
+    verdict = judge(
+        plan.actions, inventory, settings.brake_limits(), history, None, saved.created_at
+    )
     enforce_brake(
-        plan.actions,
-        inventory,
+        verdict,
         saved.policies,
-        settings.brake_limits(),
+        registry=str(target.identity),
         force=force,
+        confirm_first=settings.confirm_first_cleanup,
         dry_run=settings.dry_run,
         terminal=terminal,
     )
@@ -71,6 +78,8 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         run_options,
         known=_known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN),
         manifests=inventory.manifests,
+        planned_at=saved.created_at,
+        discovered_at=saved.discovered_at,
         observer=terminal,
     )
     render_run_report(terminal, report)

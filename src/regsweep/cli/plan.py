@@ -15,8 +15,9 @@ from regsweep.cli.terminal import Terminal
 from regsweep.core.durations import parse_duration
 from regsweep.core.errors import UsageError
 from regsweep.pipeline import open_target, plan_registry
-from regsweep.plan.brake import check_brake
+from regsweep.plan.brake import judge
 from regsweep.plan.file import write_plan_file
+from regsweep.state.history import default_history_path, load_history
 
 
 @click.command("plan")
@@ -57,10 +58,18 @@ def plan_command(
         terminal.json({**plan.to_json(), "age_source": planned.inventory.age_source, **pulls})
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
-    for excess in check_brake(plan.actions, planned.inventory, settings.brake_limits()):
-        terminal.warn(
-            escape(f"safety brake: regsweep run or apply would stop on this plan: {excess}")
-        )
+    history = load_history(default_history_path(planned.target.identity))
+    verdict = judge(
+        plan.actions,
+        planned.inventory,
+        settings.brake_limits(),
+        history,
+        planned.policies,
+        planned.now,
+    )
+    stop = "ask to confirm this first cleanup" if verdict.confirmable else "stop on this plan"
+    for finding in verdict.findings():
+        terminal.warn(escape(f"safety brake: regsweep run or apply would {stop}: {finding}"))
     if out_file is not None:
         write_plan_file(out_file, planned.plan_file(lifetime))
         terminal.info(f"plan written to {out_file}; apply it with: regsweep apply {out_file}")

@@ -19,6 +19,8 @@ from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
 from regsweep.pipeline import open_target, plan_registry, run
 from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable
+from regsweep.plan.brake import judge
+from regsweep.state.history import default_history_path, load_history
 
 
 @click.command("run")
@@ -40,12 +42,21 @@ def run_command(output: str, force: bool, **params: Any) -> None:
     if not terminal.json_output:
         render_plan(terminal.out, planned.plan)
     refuse_uncollectable(planned.inventory, run_options.collect)
-    enforce_brake(
+    history = load_history(run_options.history or default_history_path(planned.target.identity))
+    verdict = judge(
         planned.plan.actions,
         planned.inventory,
-        planned.policies.describe(),
         settings.brake_limits(),
+        history,
+        planned.policies,
+        planned.now,
+    )
+    enforce_brake(
+        verdict,
+        planned.policies.describe(),
+        registry=str(planned.target.identity),
         force=force,
+        confirm_first=settings.confirm_first_cleanup,
         dry_run=settings.dry_run,
         terminal=terminal,
     )

@@ -398,6 +398,13 @@ class Settings(BaseSettings):
         ge=0,
         le=100,
     )
+    confirm_first_cleanup: bool = setting(
+        False,
+        group=Group.APPLY,
+        flags=("--confirm-first-cleanup",),
+        help="Let a registry's first cleanup go past the safety brake's limits (asked at a "
+        "terminal); later runs keep the brake, judged by the registry's history.",
+    )
     max_delete_per_repository: float | None = setting(
         None,
         group=Group.APPLY,

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -38,6 +39,13 @@ class Terminal:
 
     def error(self, message: str) -> None:
         self.err.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
+
+    def ask(self, question: str) -> bool | None:
+        """Ask a yes/no question at the terminal (default no); None when nobody can answer:
+        input is not a terminal (cron, CI, a pipe), or the output is JSON for a program."""
+        if self.json_output or not (sys.stdin.isatty() and self.err.is_terminal):
+            return None
+        return click.confirm(question, default=False, err=True)
 
     def json(self, data: object) -> None:
         """Machine output: one JSON document on stdout, nothing else there."""

@@ -23,6 +23,7 @@ from regsweep.core.model import Digest, Manifest
 from regsweep.pipeline.collection import collect_after_apply
 from regsweep.pipeline.damage import refuse_uncollectable
 from regsweep.pipeline.discovery import discover
+from regsweep.pipeline.history import record_cleanup
 from regsweep.pipeline.observer import LoggingObserver, Observer
 from regsweep.pipeline.planning import Planned
 from regsweep.pipeline.report import RunReport, StorageBytes
@@ -30,6 +31,7 @@ from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.planner import Plan
 from regsweep.sources.api.client import DEFAULT_CONCURRENCY
 from regsweep.sources.storage.discovery import list_blob_sizes
+from regsweep.state.history import default_history_path
 from regsweep.state.journal import Journal, default_journal_path
 from regsweep.state.lock import registry_lock
 from regsweep.state.writable import check_writable
@@ -47,6 +49,8 @@ class RunOptions:
     untag_method: UntagMethod = UntagMethod.AUTO
     #: the journal file; None: the default in regsweep's state folder
     journal: Path | None = None
+    #: the registry's run history (for the brake); None: the default, beside the journal
+    history: Path | None = None
     collect: CollectOptions = field(default_factory=CollectOptions)
     #: the command named in the lock file, for whoever finds the registry locked
     command: str = "run"
@@ -68,6 +72,8 @@ def run(planned: Planned, options: RunOptions, observer: Observer | None = None)
         options,
         known=known,
         manifests=planned.inventory.manifests,
+        planned_at=planned.now,
+        discovered_at=planned.discovered_at,
         observer=observer,
     )
 
@@ -79,10 +85,14 @@ def execute(
     *,
     known: Mapping[str, frozenset[Digest]],
     manifests: Mapping[Digest, Manifest],
+    planned_at: datetime,
+    discovered_at: datetime,
     observer: Observer | None = None,
 ) -> RunReport:
     """Apply ``plan``, collect garbage, verify every tag; a dry run says what a real run
-    would collect with, and changes nothing.
+    would collect with, and changes nothing. A real run is recorded in the registry's
+    history (``planned_at``, ``discovered_at``: when the plan was made, and its discovery
+    began), which the brake of later runs reads.
 
     :func:`preflight` runs first. ``known`` are the revisions the plan was computed from:
     any other revision found while applying was pushed since and is checked for references
@@ -119,6 +129,13 @@ def execute(
                 journal.write("skipped", **skipped.to_json())
             applied = asyncio.run(
                 _apply(plan, target, options, known, manifests, journal, observer)
+            )
+            record_cleanup(
+                options.history or default_history_path(target.identity),
+                plan,
+                applied,
+                planned_at=planned_at,
+                discovered_at=discovered_at,
             )
             if applied.ok and collects(options.collect, target.store):
                 before = _storage_bytes(target)

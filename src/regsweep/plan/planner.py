@@ -155,6 +155,8 @@ class Plan:
     reclaimable_blobs: frozenset[Digest] = field(default_factory=frozenset)
     #: repositories in scope that nothing is deleted from, because of damage
     skipped: tuple[SkippedRepository, ...] = ()
+    #: every repository some policy covers, the skipped ones included
+    scope: frozenset[str] = frozenset()
 
     @property
     def untags(self) -> list[Action]:
@@ -231,10 +233,12 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
     deleted_revisions: dict[str, set[Digest]] = {}
     damage = inventory.damage()
     skipped: list[SkippedRepository] = []
+    scope: set[str] = set()
     for name in sorted(inventory.repositories.keys() | damage.keys()):
         chosen = policies.policy_for(name)
         if chosen is None:
             continue
+        scope.add(name)
         if name in damage:
             skipped.append(SkippedRepository(name, tuple(damage[name])))
             continue
@@ -268,6 +272,7 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         problems=inventory.problems,
         reclaimable_blobs=frozenset(reclaimable),
         skipped=tuple(skipped),
+        scope=frozenset(scope),
     )
 
 
