@@ -3,10 +3,12 @@
     python -m benchmarks.soak_random_e2e [--examples 300] [--faults]
 
 Runs tests/integration/test_random_e2e.py with ``--examples`` random registries and
-policies (storage mode with the registry's GC, with regsweep's own collector, and API mode),
-then prints how many examples ran, the actions applied, the pulls skopeo verified and the
-failures. ``--faults`` also runs the long profile of tests/integration/test_faults.py (ten
-fault schedules per mode, twelve kill points per collector mode).
+policies (storage mode with the registry's GC, with regsweep's own collector, and API mode;
+some with one kind of damage written into one repository), then prints how many examples
+ran, the actions applied, the pulls skopeo verified, the blobs freed, the defects injected
+and the repositories skipped for them, and the failures. ``--faults`` also runs the long
+profile of tests/integration/test_faults.py (ten fault schedules per mode, twelve kill
+points per collector mode).
 """
 
 from __future__ import annotations
@@ -60,8 +62,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{done.stdout.splitlines()[-1] if done.stdout else 'no output'} (full output: {log})")
     modes = ", ".join(f"{m} {n}" for m, n in sorted(Counter(r["mode"] for r in rows).items()))
     print(f"random end-to-end examples: {len(rows)} ({modes})")
-    for key in ("manifests", "tags", "untags", "manifest_deletes", "pulls"):
-        print(f"  {key}: {sum(row[key] for row in rows)}")
+    for key in ("manifests", "tags", "untags", "manifest_deletes", "pulls", "blobs_freed"):
+        print(f"  {key}: {sum(row.get(key, 0) for row in rows)}")
+    defects = Counter(row["defect"] for row in rows if row.get("defect"))
+    print(
+        f"defects injected: {sum(defects.values())} ("
+        + ", ".join(f"{kind} {n}" for kind, n in sorted(defects.items()))
+        + ")"
+    )
+    print(f"  repositories skipped: {sum(row.get('skipped', 0) for row in rows)}")
+    print(
+        f"  tags broken by the damage itself: {sum(row.get('broken_by_damage', 0) for row in rows)}"
+    )
+    # every example pulls its kept tags with skopeo and fails on the first that does not
+    print(f"  kept tags broken by regsweep: {'0' if done.returncode == 0 else 'see the failure'}")
     # pytest's progress dots come first on the line: ".FAULTS api harsh 3 ..."
     faults = [line.lstrip(".") for line in done.stdout.splitlines()]
     faults = [line for line in faults if line.startswith(("FAULTS", "KILLED"))]

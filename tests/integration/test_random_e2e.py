@@ -13,6 +13,12 @@ storage mode with the registry's GC, in storage mode with regsweep's own collect
   kept index and at least one tag per repository;
 - a second plan finds nothing to do.
 
+Some examples (storage modes) first have one kind of damage written into one repository
+(the registry fixture's damage step, tests/support/damage.py). Then the run skips exactly
+that repository and leaves it untouched (exit 1), or, where the registry's collector would
+stop on it, changes nothing at all (exit 2); everything else holds for the rest, and every
+kept tag the damage itself did not break still pulls.
+
 The CI runs a few examples; ``REGSWEEP_HYPOTHESIS_PROFILE=long`` (or
 ``benchmarks/soak_random_e2e.py``) runs hundreds. ``REGSWEEP_E2E_STATS=FILE`` appends one
 JSON line of figures per example.
@@ -34,11 +40,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.support.cli import clean_env, local_gc, regsweep
+from tests.support.damage import SKIPS, Injected, snapshot
 from tests.support.images import Pusher
 from tests.support.random_registry import Built, RegistrySpec, build, must_keep, registry_specs
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
-from tests.support.storage import registry_state
+from tests.support.storage import blob_digests, registry_state
 
 LONG = os.environ.get("REGSWEEP_HYPOTHESIS_PROFILE") == "long"
 EXAMPLES = int(os.environ.get("REGSWEEP_E2E_EXAMPLES", "300" if LONG else "5"))
@@ -46,6 +53,9 @@ EXAMPLES = int(os.environ.get("REGSWEEP_E2E_EXAMPLES", "300" if LONG else "5"))
 EXAMPLES_PER_REGISTRY = 25
 #: Tags pulled with skopeo per example, besides every index and one tag per repository.
 EXTRA_PULLS = 2
+#: Damage that keeps ``verify`` from checking a repository or a tag (a symlink, an invalid
+#: name): listed as not verified, exit 1.
+UNCHECKABLE = frozenset({"tag-symlink", "revision-symlink", "repository-symlink", "invalid-name"})
 
 
 class Registries:
@@ -58,14 +68,16 @@ class Registries:
         self.used = 0
         self.server: RegistryServer | None = None
 
-    def next(self) -> tuple[RegistryServer, str]:
+    def next(self, *, alone: bool = False) -> tuple[RegistryServer, str]:
+        """A registry and the prefix of the next example; ``alone``: a registry of its own,
+        used by no later example (damage stays where it was written)."""
         number = next(self.counter)
-        if self.server is None or self.used >= EXAMPLES_PER_REGISTRY:
+        if self.server is None or self.used >= EXAMPLES_PER_REGISTRY or alone:
             self.close()
             self.server = RegistryServer.create(self.folder / f"registry-{number}")
             self.server.start()
             self.used = 0
-        self.used += 1
+        self.used = EXAMPLES_PER_REGISTRY if alone else self.used + 1
         return self.server, f"e{number}"
 
     def close(self) -> None:
@@ -91,12 +103,18 @@ def test_a_random_registry_is_cleaned_as_planned_and_everything_kept_pulls(
     registries: Registries, spec: RegistrySpec
 ) -> None:
     started = time.monotonic()
-    registry, prefix = registries.next()
+    damaged = spec.damage is not None and spec.mode != "api"
+    registry, prefix = registries.next(alone=damaged)
     with tempfile.TemporaryDirectory(dir=registries.folder) as scratch:
         work = Path(scratch)
         with Pusher(registry.url) as pusher:
             built = build(spec, pusher, registry.root, prefix)
-        figures = check_example(spec, built, registry, prefix, work)
+        injected = None
+        if damaged:
+            assert spec.damage is not None
+            target = spec.repos[spec.damage.repo % len(spec.repos)].name
+            injected = registry.damage(f"{prefix}/{target}", spec.damage.kind)
+        figures = check_example(spec, built, registry, prefix, work, injected)
     figures.update(mode=spec.mode, seconds=round(time.monotonic() - started, 2))
     if stats := os.environ.get("REGSWEEP_E2E_STATS"):
         with open(stats, "a", encoding="utf-8") as out:
@@ -104,7 +122,12 @@ def test_a_random_registry_is_cleaned_as_planned_and_everything_kept_pulls(
 
 
 def check_example(
-    spec: RegistrySpec, built: Built, registry: RegistryServer, prefix: str, work: Path
+    spec: RegistrySpec,
+    built: Built,
+    registry: RegistryServer,
+    prefix: str,
+    work: Path,
+    injected: Injected | None = None,
 ) -> dict[str, Any]:
     env = clean_env(work)
     scope = ["--repositories", f"{prefix}/.*", *spec.policy.flags()]
@@ -113,6 +136,13 @@ def check_example(
         where += ["--registry-dir", str(registry.root)]
     mine = lambda entries: {e for e in entries if e.startswith(f"{prefix}/")}  # noqa: E731
     before = [mine(part) for part in registry_state(registry.root)[:2]]
+    untouched = snapshot(registry.root, injected) if injected else None
+    blobs_before = blob_digests(registry.root)
+    figures: dict[str, Any] = {
+        "defect": injected.kind if injected else None,
+        "skipped": 0,
+        "broken_by_damage": len(injected.broken) if injected else 0,
+    }
 
     plan = json_of(regsweep("plan", *where, *scope, "--output", "json", env=env))
     journal = work / "journal.jsonl"
@@ -127,8 +157,23 @@ def check_example(
         f"--journal={journal}",
         env={**env, "GC_OFFLINE": "true"},
     )
-    assert run.returncode == 0, run.stderr
     after = [mine(part) for part in registry_state(registry.root)[:2]]
+    figures["blobs_freed"] = len(blobs_before - blob_digests(registry.root))
+    if injected is not None and injected.stops_registry_gc and spec.mode == "storage":
+        # the registry's collector would stop on it: nothing changed, and it is said
+        assert run.returncode == 2 and "--gc native" in run.stderr, run.stderr
+        assert after == before and figures["blobs_freed"] == 0
+        return {**figures, "manifests": built.manifests, "tags": len(before[0]), "pulls": 0}
+    skipped = [s["repository"] for s in plan.get("skipped", [])]
+    figures["skipped"] = len(skipped)
+    if injected is not None and injected.kind in SKIPS:
+        assert run.returncode == 1 and skipped == [injected.repository], (skipped, run.stderr)
+        assert snapshot(registry.root, injected) == untouched
+    elif injected is not None:  # a garbage layer link hides nothing: nothing is skipped
+        assert skipped == []
+        assert run.returncode in (0, 1), run.stderr  # 1 when a kept tag needs its blob
+    else:
+        assert run.returncode == 0, run.stderr
 
     # every deletion was planned, with a reason, and the run did exactly the plan
     planned = {action_key(a): a for a in plan["actions"]}
@@ -146,8 +191,11 @@ def check_example(
     for entry in revisions_before - revisions_after:
         assert ("delete_manifest", entry) in planned, entry
     assert tags_after <= tags_before  # nothing re-pointed, nothing new
+    damaged = injected.untouched if injected else frozenset()
     for entry in tags_after:  # read from storage: even a tag the API hides must resolve
         name, _, digest = entry.partition("@")
+        if name.partition(":")[0] in damaged:
+            continue  # left as the damage made it
         assert f"{name.partition(':')[0]}@{digest}" in revisions_after, f"{entry} dangles"
 
     # the rules keep what they must; the tags left pull, every index among them
@@ -155,13 +203,22 @@ def check_example(
     names_after = {t.partition("@")[0] for t in tags_after}
     assert must_keep(spec, built, names_before) <= names_after
     verify = regsweep("verify", *where, env=env)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    pulled = pull_sample(registry, built, tags_after, work)
+    # only what the damage itself broke is broken (BROKEN repo:tag: why)
+    lines = verify.stdout.splitlines()
+    broken = {line.split()[1].rstrip(":") for line in lines if line.startswith("BROKEN")}
+    assert broken <= (injected.broken if injected else set()), verify.stdout
+    unchecked = injected is not None and injected.kind in UNCHECKABLE
+    assert verify.returncode == (1 if broken or unchecked else 0), verify.stdout
+    if injected is not None and injected.kind == "layer-link-garbage":
+        assert run.returncode == (1 if broken else 0), run.stderr
+    intact = {t for t in tags_after if t.partition("@")[0] not in broken}
+    pulled = pull_sample(registry, built, intact, work)
 
     # a second plan has nothing left to do
     again = json_of(regsweep("plan", *where, *scope, "--output", "json", env=env))
     assert again["actions"] == [], again["actions"]
     return {
+        **figures,
         "manifests": built.manifests,
         "tags": len(tags_before),
         "untags": sum(1 for a in planned.values() if a["action"] == "untag"),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
+from tests.support.damage import KINDS
 from tests.support.images import PushedManifest, Pusher
 from tests.support.storage import set_manifest_time, set_push_time
 
@@ -99,11 +100,22 @@ class PolicySpec:
 
 
 @dataclass(frozen=True)
+class DamageSpec:
+    """One kind of damage (tests/support/damage.py) written into one repository."""
+
+    kind: str
+    #: which repository of the example, modulo their number
+    repo: int
+
+
+@dataclass(frozen=True)
 class RegistrySpec:
     repos: tuple[RepoSpec, ...]
     policy: PolicySpec
     #: "storage" (registry GC), "native" (storage, run --gc native) or "api"
     mode: str
+    #: damage written into the storage once pushed (storage modes only), or None
+    damage: DamageSpec | None = None
 
 
 def _images() -> st.SearchStrategy[ImageSpec]:
@@ -141,7 +153,10 @@ def registry_specs() -> st.SearchStrategy[RegistrySpec]:
         exclude=st.sampled_from(EXCLUDES),
         grace_zero=st.booleans(),
     )
-    return st.builds(RegistrySpec, repos, policies, st.sampled_from(("storage", "native", "api")))
+    damage = st.one_of(st.none(), st.builds(DamageSpec, st.sampled_from(KINDS), st.integers(0, 2)))
+    return st.builds(
+        RegistrySpec, repos, policies, st.sampled_from(("storage", "native", "api")), damage
+    )
 
 
 @dataclass

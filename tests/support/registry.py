@@ -271,7 +271,7 @@ class RegistryServer:
     def damage(self, repository: str, kind: str, *, layer: str | None = None) -> Injected | None:
         """Write one kind of damage into ``repository``'s storage, as years of operation
         leave it (see tests/support/damage.py); symlinks point below ``tmp_dir/outside``."""
-        outside = self.tmp_dir / "outside" / kind
+        outside = self.tmp_dir / "outside" / f"{kind}-{repository.replace('/', '-')}"
         return inject(self.root, repository, kind, outside=outside, layer=layer)
 
     def restart(self) -> None:
