@@ -62,8 +62,8 @@ def main() -> int:
         template, expired = build_template(work / "template")
         print(f"{'damage':<22} {'way':<19} {'exit':>4} {'cleaned':>8} {'freed':>6} {'pulling':>8}")
         for kind in KINDS:
-            for way in WAYS:
-                outcome = trial(template, expired, kind, way, work / f"{kind}-{way[:5]}")
+            for number, way in enumerate(WAYS):
+                outcome = trial(template, expired, kind, way, work / f"{kind}-{number}")
                 pulling = f"{outcome.pulling}/{outcome.pullable}"
                 print(
                     f"{kind:<22} {way:<19} {outcome.exit:>4} {outcome.cleaned:>6}/5 "

@@ -21,7 +21,7 @@ from regsweep.state.history import default_history_path, load_history
 
 
 @click.command("plan")
-@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS)
+@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS, names=("keep_empty_repositories",))
 @click.option("--show-kept", is_flag=True, help="Also list every kept tag with the reason.")
 @click.option(
     "--out",
@@ -51,6 +51,7 @@ def plan_command(
         policies,
         terminal,
         pulls=settings.pull_store(needed=policies.reads_pulls),
+        keep_empty_repositories=settings.keep_empty_repositories,
     )
     plan = planned.plan
     if terminal.json_output:

@@ -89,6 +89,11 @@ def render_plan(console: Console, plan: Plan, *, show_kept: bool = False) -> Non
         for skipped in plan.skipped:
             table.add_row(skipped.repository, Text(abbreviate_digests(skipped.reason)))
         console.print(table)
+    if plan.empty:
+        names = ", ".join(e.repository for e in plan.empty)
+        console.print(
+            f"empty repositories removed once done (--keep-empty-repositories keeps them): {names}"
+        )
     render_summary(console, plan)
 
 
@@ -136,6 +141,8 @@ def render_run_report(terminal: Terminal, report: RunReport) -> None:
         for outcome in _NOTED_OUTCOMES:
             if count := applied.count(outcome):
                 parts.append(f"{count} {outcome.value.replace('_', ' ')}")
+    if report.empty.removed:
+        parts.append(f"removed {len(report.empty.removed)} empty repositories")
     if report.storage is not None:
         parts.append(_storage_line(report.storage))
     parts.append(f"{round(report.seconds, 3):.1f}s")

@@ -36,6 +36,7 @@ def run_command(output: str, force: bool, **params: Any) -> None:
         policies,
         terminal,
         pulls=settings.pull_store(needed=policies.reads_pulls),
+        keep_empty_repositories=settings.keep_empty_repositories,
     )
     if settings.strict:
         refuse_damage(planned.inventory)

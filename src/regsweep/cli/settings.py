@@ -330,6 +330,13 @@ class Settings(BaseSettings):
     dry_run: bool = setting(
         False, group=Group.APPLY, flags=("--dry-run",), help="Show the plan, change nothing."
     )
+    keep_empty_repositories: bool = setting(
+        False,
+        group=Group.APPLY,
+        flags=("--keep-empty-repositories",),
+        help="Keep repositories the run leaves with no tag and no manifest (by default they "
+        "are removed on storage, so they leave _catalog).",
+    )
     strict: bool = setting(
         False,
         group=Group.APPLY,

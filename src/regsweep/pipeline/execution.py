@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from regsweep.apply.api import check_registry, registry_deleter
+from regsweep.apply.empty import EmptyReport, remove_empty_repositories
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.apply.registry_api import apply_over_api
 from regsweep.apply.runner import ApplyReport, apply_actions
@@ -137,6 +138,11 @@ def execute(
                 planned_at=planned_at,
                 discovered_at=discovered_at,
             )
+            emptied = (
+                remove_empty_repositories(target.store, plan.empty, journal)
+                if applied.ok and target.store is not None
+                else EmptyReport()
+            )
             if applied.ok and collects(options.collect, target.store):
                 before = _storage_bytes(target)
                 now = datetime.now(UTC)
@@ -159,6 +165,7 @@ def execute(
                 journal=journal_path,
                 skipped=plan.skipped,
                 known_damage=found_before,
+                empty=emptied,
             )
             if collection is not None:
                 journal.write("gc", **report.journal_record())

@@ -50,12 +50,15 @@ def plan_registry(
     observer: Observer | None = None,
     *,
     pulls: Path | None = None,
+    keep_empty_repositories: bool = False,
 ) -> Planned:
     """The first two steps of every command: read the registry, apply the policies.
 
     Only the repositories some policy covers are read over the API (storage is read whole:
     one listing serves every repository). ``pulls``: the pull store whose pulls (and, in
-    API mode, pushes) the tags carry into the plan.
+    API mode, pushes) the tags carry into the plan. Repositories the plan leaves empty are
+    removed on storage unless ``keep_empty_repositories``; the API cannot remove them, and
+    the plan says so.
     """
     observer = observer or LoggingObserver()
     discovered = discover(
@@ -70,5 +73,12 @@ def plan_registry(
     for line in policies.describe():
         observer.info(line)
     now = datetime.now(UTC)
-    plan = build_plan(inventory, policies, now)
+    remove = not keep_empty_repositories and target.store is not None
+    plan = build_plan(inventory, policies, now, remove_empty=remove)
+    if plan.left_empty and not keep_empty_repositories:
+        observer.warn(
+            f"{len(plan.left_empty)} repositories are left empty (e.g. {plan.left_empty[0]}); "
+            "the registry API has no way to remove a repository, so they stay in _catalog: "
+            "run with --registry-dir (or --storage) to remove them"
+        )
     return Planned(target, inventory, policies, plan, discovered.started, now, read)

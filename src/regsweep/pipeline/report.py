@@ -3,10 +3,11 @@ the journal all read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from regsweep.apply.empty import EmptyReport
 from regsweep.apply.runner import ApplyReport
 from regsweep.collect.collection import AnyCollection
 from regsweep.collect.native import GcReport
@@ -83,6 +84,8 @@ class RunReport:
     skipped: tuple[SkippedRepository, ...] = ()
     #: where discovery found damage before the run changed anything
     known_damage: frozenset[str] = frozenset()
+    #: the empty repositories removed (storage), and those kept after all
+    empty: EmptyReport = field(default_factory=EmptyReport)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +119,8 @@ class RunReport:
             if self.storage.purge_after is not None:
                 out["storage_bytes_quarantined"] = self.storage.quarantined
                 out["quarantine_purge_after"] = self.storage.purge_after.isoformat()
+        if self.empty.removed or self.empty.kept:
+            out["empty_repositories"] = self.empty.to_json()
         if self.verify is not None:
             out["verify"] = self.verify.to_json()
         out["seconds"] = round(self.seconds, 3)

@@ -145,6 +145,18 @@ class SkippedRepository:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class EmptyRepository:
+    """A repository the plan leaves with no tag and no manifest, nothing written in it
+    since ``written_before``: removed on storage, so it leaves ``_catalog`` too."""
+
+    repository: str
+    written_before: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"repository": self.repository, "written_before": self.written_before.isoformat()}
+
+
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
@@ -157,6 +169,10 @@ class Plan:
     skipped: tuple[SkippedRepository, ...] = ()
     #: every repository some policy covers, the skipped ones included
     scope: frozenset[str] = frozenset()
+    #: repositories left empty and old enough to remove (storage), once the actions are done
+    empty: tuple[EmptyRepository, ...] = ()
+    #: repositories left empty that this plan cannot remove (the API has no way to)
+    left_empty: tuple[str, ...] = ()
 
     @property
     def untags(self) -> list[Action]:
@@ -171,6 +187,8 @@ class Plan:
             "actions": [a.to_json() for a in self.actions],
             "summary": self.summary.to_json(),
             "skipped": [s.to_json() for s in self.skipped],
+            "remove_empty_repositories": [e.to_json() for e in self.empty],
+            "left_empty": list(self.left_empty),
         }
 
 
@@ -218,8 +236,20 @@ class RepositoryPlan:
         return f"{link}, which is kept: {self.why_kept(parent, manifests)}"
 
 
-def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) -> Plan:
+def build_plan(
+    inventory: Inventory,
+    policy: Policy | PolicySet,
+    now: datetime,
+    *,
+    remove_empty: bool = False,
+) -> Plan:
     """Plan the deletions ``policy`` asks for in ``inventory`` as of ``now``.
+
+    A repository the plan leaves with no tag and no manifest, and where nothing was written
+    within the policy's untagged grace (an upload, a link: a push may be starting), is
+    listed in :attr:`Plan.empty` when ``remove_empty`` (storage), else in
+    :attr:`Plan.left_empty`. A registry keeps empty repositories in ``_catalog`` forever
+    (distribution #2747).
 
     ``policy`` is one policy or an ordered set: each repository is planned by the first
     policy that matches it, and left alone when none does (see :func:`plan_repository`).
@@ -234,6 +264,7 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
     damage = inventory.damage()
     skipped: list[SkippedRepository] = []
     scope: set[str] = set()
+    empty: list[EmptyRepository] = []
     for name in sorted(inventory.repositories.keys() | damage.keys()):
         chosen = policies.policy_for(name)
         if chosen is None:
@@ -253,6 +284,8 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         untags.extend(planned.untags)
         deletes.extend(planned.deletes)
         deleted_revisions[name] = {a.digest for a in planned.deletes}
+        if _left_empty(planned, now):
+            empty.append(EmptyRepository(name, now - chosen.untagged_grace))
     reclaimable, already = _reclaimable(inventory, deleted_revisions, damage.keys())
     summary = Summary(
         repositories=len(inventory.repositories),
@@ -273,6 +306,23 @@ def build_plan(inventory: Inventory, policy: Policy | PolicySet, now: datetime) 
         reclaimable_blobs=frozenset(reclaimable),
         skipped=tuple(skipped),
         scope=frozenset(scope),
+        empty=tuple(empty) if remove_empty else (),
+        left_empty=() if remove_empty else tuple(e.repository for e in empty),
+    )
+
+
+def _left_empty(planned: RepositoryPlan, now: datetime) -> bool:
+    """Whether the plan leaves the repository without tags and manifests, nothing written
+    in it within the grace (unknown over the API: then it counts as old enough, since the
+    plan can only say it cannot remove it)."""
+    repository = planned.repository
+    untagged = {a.tag for a in planned.untags}
+    deleted = {a.digest for a in planned.deletes}
+    last = repository.last_write
+    return (
+        repository.tags.keys() <= untagged
+        and repository.revisions.keys() <= deleted
+        and (last is None or now - last > planned.policy.untagged_grace)
     )
 
 

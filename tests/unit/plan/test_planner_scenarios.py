@@ -388,3 +388,18 @@ def test_a_cycle_of_artifact_tags_does_not_reorder_the_signature_of_an_image_out
     order = deleted(plan)
     assert set(order) == {app.digest, sig.digest, other.digest}
     assert order.index(sig.digest) < order.index(app.digest)
+
+
+def test_a_repository_left_without_tags_and_manifests_is_removed_once_old_enough() -> None:
+    """Storage only (``remove_empty``): over the API the plan can only say it is left."""
+    gone = image("gone", "layer")
+    repo = repository("app", [gone], {"feature-x": (gone, OLD)})
+    old = replace(repo, last_write=NOW - timedelta(days=60))
+    young = replace(repo, last_write=NOW - timedelta(minutes=5))
+
+    removed = build_plan(inventory(old, manifests=[gone]), DEFAULT, NOW, remove_empty=True)
+    assert [e.repository for e in removed.empty] == ["app"] and removed.left_empty == ()
+    kept = build_plan(inventory(young, manifests=[gone]), DEFAULT, NOW, remove_empty=True)
+    assert kept.empty == ()
+    api = build_plan(inventory(old, manifests=[gone]), DEFAULT, NOW)
+    assert api.empty == () and api.left_empty == ("app",)

@@ -64,6 +64,13 @@ def _checked_repository_folder(repository: str) -> str:
     return f"{REPOSITORIES}/{check_repository(repository)}"
 
 
+def metadata_folders(repository: str) -> list[str]:
+    """The repository's own folders, which removing it removes: not the folder itself,
+    which may hold other repositories (``team/app`` inside ``team``)."""
+    folder = repository_folder(repository)
+    return [f"{folder}/_manifests", f"{folder}/_layers", f"{folder}/_uploads"]
+
+
 def tags_folder(repository: str) -> str:
     """The folder holding one folder per tag of the repository."""
     return f"{repository_folder(repository)}/_manifests/tags"
