@@ -51,7 +51,9 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
             inventory, pulls, terminal, age_by_push=target.mode is Mode.API
         )
     if repository not in inventory.repositories:
-        raise UsageError(f"no repository {repository!r} in the registry")
+        raise UsageError(
+            f"no repository {repository!r} in the registry (regsweep plan --show-kept lists them)"
+        )
     policy = policies.policy_for(repository)
     if policy is None:
         data: dict[str, Any] = {

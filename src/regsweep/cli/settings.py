@@ -716,7 +716,7 @@ def load_settings(flags: dict[str, Any], config_file: Path | None = None) -> Set
     Raises :class:`UsageError` with one line naming the setting and what is wrong.
     """
     if config_file is not None and not config_file.is_file():
-        raise UsageError(f"config file {config_file} does not exist")
+        raise UsageError(f"config file {config_file} does not exist: give an existing --config")
 
     class _Layered(Settings):
         @classmethod

@@ -144,13 +144,23 @@ def runs_elsewhere(argv: Sequence[str]) -> bool:
     return bool(words) and Path(words[0]).name in LAUNCHERS
 
 
+#: What gets past a command that cannot be built, besides giving it: per purpose.
+_INSTEAD = {
+    "collect garbage": ("--gc-command", "--gc native (regsweep's own collector) or --gc none"),
+    "restart the registry": ("--restart-command", "--no-restart (and restart it yourself)"),
+}
+
+
 def _split(template: str, purpose: str) -> list[str]:
+    flag, instead = _INSTEAD[purpose]
     try:
         words = shlex.split(template)
     except ValueError as exc:
-        raise UsageError(f"cannot parse the {purpose} command {template!r}: {exc}") from None
+        raise UsageError(
+            f"cannot parse the {purpose} command {template!r}: {exc}; fix {flag}"
+        ) from None
     if not words:
-        raise UsageError(f"the {purpose} command is empty")
+        raise UsageError(f"the {purpose} command is empty: give {flag}, or pass {instead}")
     return words
 
 
@@ -158,10 +168,12 @@ def _fill(
     words: list[str], *, name: str | None, config: str, purpose: str, flag: str
 ) -> tuple[str, ...]:
     """``{name}`` and ``{config}`` filled in each word; :class:`MissingSettingError` when the
-    name is used and not set."""
+    name is used and not set, naming every way past it (``regsweep gc`` on a stopped copy
+    of the storage has no container to restart: ``--no-restart``)."""
     if any("{name}" in word for word in words) and not name:
         raise MissingSettingError(
-            f"cannot {purpose}: set DOCKER_REGISTRY_NAME (the registry's container) or give {flag}"
+            f"cannot {purpose}: set DOCKER_REGISTRY_NAME (the registry's container), give "
+            f"{flag}, or pass {_INSTEAD[purpose][1]}"
         )
     return tuple(w.replace("{name}", name or "").replace("{config}", config) for w in words)
 
@@ -193,7 +205,8 @@ def parse_gc_output(output: str) -> tuple[int, int, int, tuple[str, ...]]:
     match = _SUMMARY.search(output)
     if match is None:
         raise OperationError(
-            "garbage-collect ran but printed no summary line; is it a distribution registry?"
+            "garbage-collect ran but printed no summary line; is it a distribution registry? "
+            "Check --gc-command, or collect with --gc native"
         )
     marked, blobs, manifests = (int(g) for g in match.groups())
     return marked, blobs, manifests, tuple(_ELIGIBLE.findall(output))
@@ -216,7 +229,8 @@ def run_registry_gc(
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise OperationError(
-            f"garbage collection failed (exit {done.returncode}): {' | '.join(tail)}"
+            f"garbage collection failed (exit {done.returncode}): {' | '.join(tail)}; check "
+            "--gc-command, or collect with --gc native (regsweep gc)"
         )
     marked, blobs, manifests, digests = parse_gc_output(done.stdout)
     return GcResult(tuple(argv), marked, blobs, manifests, digests)
@@ -242,5 +256,7 @@ def restart_registry(
         raise OperationError(f"restart timed out after {timeout} s") from None
     if done.returncode != 0:
         raise OperationError(
-            f"restart failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"
+            f"restart failed (exit {done.returncode}): {done.stderr.strip()[-300:]}; restart "
+            "the registry by hand now (its blob cache may serve the blobs just collected), "
+            "and check --restart-command"
         )

@@ -78,7 +78,9 @@ class PlanFile:
             )
         if registry != self.registry:
             raise UsageError(
-                f"the plan was made for the registry at {self.registry}, not {registry}"
+                f"the plan was made for the registry at {self.registry}, not {registry}: give "
+                "the storage and URL it was made for, or make a plan for this one with "
+                "regsweep plan --out"
             )
 
 
@@ -129,7 +131,9 @@ def read_plan_file(path: Path) -> PlanFile:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"plan file {path}: not JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise UsageError(f"plan file {path}: not a regsweep plan file")
+        raise UsageError(
+            f"plan file {path}: not a regsweep plan file (write one with regsweep plan --out)"
+        )
     if document.get("version") != VERSION:
         raise UsageError(
             f"plan file {path}: version {document.get('version')!r}, this regsweep reads "

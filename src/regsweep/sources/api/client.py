@@ -93,7 +93,10 @@ def check_registry_url(url: str) -> str:
             "--password-stdin (or REGISTRY_USERNAME/REGISTRY_PASSWORD)"
         )
     if parts.query or parts.fragment:
-        raise UsageError(f"the registry URL must not have a query or fragment: {url!r}")
+        raise UsageError(
+            f"the registry URL must not have a query or fragment: {url!r}; give the base URL "
+            "(e.g. https://registry.example:5000)"
+        )
     return url.rstrip("/")
 
 
