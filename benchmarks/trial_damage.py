@@ -121,7 +121,9 @@ def trial(
             ),
             freed=len(before - blob_digests(registry.root)),
             pulling=_pulling(registry, injected, folder),
-            pullable=len(REPOSITORIES) * len(KEPT) - len(injected.broken),
+            pullable=sum(
+                1 for name in REPOSITORIES for tag in KEPT if f"{name}:{tag}" not in injected.broken
+            ),
         )
     finally:
         registry.stop()
