@@ -155,6 +155,12 @@ def execute(
                     )
             found_before = frozenset(p.location for p in plan.problems)
             verified = _verify(target, observer, found_before)
+            # damage out of the run's scope is not the run's to answer for (exit 0); in
+            # scope it is listed, and the run is done except it (exit 1)
+            in_scope = plan.scope | {a.repository for a in plan.actions}
+            excused = frozenset(
+                p.location for p in plan.problems if p.repository not in in_scope
+            )
             report = RunReport(
                 plan.summary,
                 False,
@@ -164,7 +170,7 @@ def execute(
                 verify=verified,
                 journal=journal_path,
                 skipped=plan.skipped,
-                known_damage=found_before,
+                known_damage=excused,
                 empty=emptied,
             )
             if collection is not None:

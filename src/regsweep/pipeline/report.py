@@ -82,7 +82,7 @@ class RunReport:
     refusal: str | None = None
     #: repositories in scope left untouched because of damage (the plan's)
     skipped: tuple[SkippedRepository, ...] = ()
-    #: where discovery found damage before the run changed anything
+    #: where discovery found damage, before the run changed anything, out of its scope
     known_damage: frozenset[str] = frozenset()
     #: the empty repositories removed (storage), and those kept after all
     empty: EmptyReport = field(default_factory=EmptyReport)
@@ -90,9 +90,8 @@ class RunReport:
     @property
     def ok(self) -> bool:
         """Every step that ran succeeded, no repository was skipped, and nothing is broken
-        but by damage found before the run (which it did not cause, and which is out of its
-        scope, or the repository would be skipped): exit 0. Otherwise the run is done
-        except what it lists: exit 1."""
+        but by damage found before the run out of its scope (which it did not cause, nor
+        was asked about): exit 0. Otherwise the run is done except what it lists: exit 1."""
         return (
             (self.apply is None or self.apply.ok)
             and (self.verify is None or self.verify.ok_besides(self.known_damage))
