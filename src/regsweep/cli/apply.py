@@ -57,7 +57,8 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         terminal.info(line)
     if not terminal.json_output:
         render_plan(terminal.out, plan)
-    refuse_uncollectable(inventory, run_options.collect)
+    if not settings.dry_run:
+        refuse_uncollectable(inventory, run_options.collect)
     history = load_history(run_options.history or default_history_path(target.identity))
     # the plan's policies are text only: the policy is not judged, the scope and clock are
     verdict = judge(

@@ -9,8 +9,8 @@ and the planner's reasons carry full digests for it.
 from __future__ import annotations
 
 import re
-from datetime import UTC
 from collections.abc import Sequence
+from datetime import UTC
 
 from rich.console import Console, JustifyMethod
 from rich.filesize import decimal

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from regsweep.cli.brake import enforce_brake
 from regsweep.cli.options import options, settings_from
@@ -18,7 +19,7 @@ from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
 from regsweep.pipeline import open_target, plan_registry, run
-from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable
+from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, uncollectable
 from regsweep.plan.brake import judge
 from regsweep.state.history import default_history_path, load_history
 
@@ -42,7 +43,10 @@ def run_command(output: str, force: bool, **params: Any) -> None:
         refuse_damage(planned.inventory)
     if not terminal.json_output:
         render_plan(terminal.out, planned.plan)
-    refuse_uncollectable(planned.inventory, run_options.collect)
+    if not settings.dry_run:
+        refuse_uncollectable(planned.inventory, run_options.collect)
+    elif (blocked := uncollectable(planned.inventory, run_options.collect)) is not None:
+        terminal.warn(escape(f"a real run would stop before deleting anything: {blocked}"))
     history = load_history(run_options.history or default_history_path(planned.target.identity))
     verdict = judge(
         planned.plan.actions,

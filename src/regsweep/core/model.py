@@ -156,6 +156,8 @@ class AgedBy(Enum):
         """What ``tag``'s own time is: over the API, a push the pull store recorded stands
         for the build time (:attr:`TagActivity.aged_by_push`), and is called a push."""
         return AgedBy.PUSH if tag.activity is not None and tag.activity.aged_by_push else self
+
+
 def first_problem(problems: Sequence[Problem]) -> str:
     """The first of ``problems``, and how many more, in one line."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -37,7 +37,15 @@ def refuse_damage(inventory: Inventory) -> None:
 
 def refuse_uncollectable(inventory: Inventory, collect: CollectOptions) -> None:
     """Stop (exit 2, nothing changed) a run whose collector is the registry's own when
-    damage anywhere in the registry stops that collector.
+    damage anywhere in the registry stops that collector (see :func:`uncollectable`)."""
+    reason = uncollectable(inventory, collect)
+    if reason is not None:
+        raise UsageError(reason)
+
+
+def uncollectable(inventory: Inventory, collect: CollectOptions) -> str | None:
+    """Why the chosen collector cannot get through the registry, in one line naming the
+    file and the way out; None when it can.
 
     ``registry garbage-collect`` gives up on the first revision link holding no digest or
     manifest that does not parse, in any repository, in or out of the run's scope (see
@@ -46,16 +54,17 @@ def refuse_uncollectable(inventory: Inventory, collect: CollectOptions) -> None:
     own collector works around such damage, so the refusal names it.
     """
     if collect.collector is not Collector.REGISTRY:
-        return
+        return None
     blocking = [
         p for p in inventory.problems if p.defect is not None and breaks_registry_gc(p.defect)
     ]
-    if blocking:
-        raise UsageError(
-            f"the registry's garbage-collect stops on {first_problem(blocking)}, so deleting now "
-            "would free nothing; nothing was changed. Use --gc native (regsweep's collector "
-            "works around it), or repair the file"
-        )
+    if not blocking:
+        return None
+    return (
+        f"the registry's garbage-collect stops on {first_problem(blocking)}, so deleting now "
+        "would free nothing; nothing was changed. Use --gc native (regsweep's collector "
+        "works around it), or repair the file"
+    )
 
 
 def skip_damaged(plan: Plan, inventory: Inventory) -> Plan:

@@ -61,11 +61,12 @@ def run(planned: Planned, options: RunOptions, observer: Observer | None = None)
     """Carry out a plan just made (``regsweep run``): every revision the planner saw is
     known, any other one found while applying was pushed since and is re-checked.
 
-    Raises :class:`~regsweep.core.errors.UsageError` (nothing changed) when the chosen
-    collector cannot get through the registry's damage (see
+    A real run raises :class:`~regsweep.core.errors.UsageError` (nothing changed) when the
+    chosen collector cannot get through the registry's damage (see
     :func:`~regsweep.pipeline.damage.refuse_uncollectable`).
     """
-    refuse_uncollectable(planned.inventory, options.collect)
+    if not options.dry_run:
+        refuse_uncollectable(planned.inventory, options.collect)
     known = {name: frozenset(r.revisions) for name, r in planned.inventory.repositories.items()}
     return execute(
         planned.plan,
@@ -158,9 +159,7 @@ def execute(
             # damage out of the run's scope is not the run's to answer for (exit 0); in
             # scope it is listed, and the run is done except it (exit 1)
             in_scope = plan.scope | {a.repository for a in plan.actions}
-            excused = frozenset(
-                p.location for p in plan.problems if p.repository not in in_scope
-            )
+            excused = frozenset(p.location for p in plan.problems if p.repository not in in_scope)
             report = RunReport(
                 plan.summary,
                 False,
