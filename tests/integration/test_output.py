@@ -100,7 +100,11 @@ def test_two_registries_keep_two_journals_each_record_naming_its_registry(
     again = run(registries[0])  # nothing left to delete, still journalled
 
     journals = tmp_path / "regsweep" / "journals"
-    assert sorted(journals.iterdir()) == sorted([first, second])
+    assert sorted(journals.glob("*.jsonl")) == sorted([first, second])
+    # each registry's run history (for the brake) sits beside its journal
+    assert sorted(journals.glob("*.history.sqlite")) == sorted(
+        p.with_suffix(".history.sqlite") for p in (first, second)
+    )
     assert again == first
     for path, registry, runs in ((first, registries[0], 2), (second, registries[1], 1)):
         records = [json.loads(line) for line in path.read_text().splitlines()]
