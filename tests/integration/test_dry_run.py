@@ -45,9 +45,10 @@ def test_without_a_container_name_the_dry_run_says_what_a_real_run_needs(
     # everything a real run will ask for, in one line
     assert (
         "warning: a real run would stop before deleting anything: cannot collect garbage: "
-        "set DOCKER_REGISTRY_NAME (the registry's container) or give --gc-command; cannot "
-        "restart the registry: set DOCKER_REGISTRY_NAME (the registry's container) or give "
-        "--restart-command"
+        "set DOCKER_REGISTRY_NAME (the registry's container), give --gc-command, or pass "
+        "--gc native (regsweep's own collector) or --gc none; cannot restart the registry: "
+        "set DOCKER_REGISTRY_NAME (the registry's container), give --restart-command, or "
+        "pass --no-restart (and restart it yourself)"
     ) in lines
     assert "would delete" not in stderr  # no collector ran, not even dry
 
@@ -87,8 +88,8 @@ def test_a_gc_command_without_a_restart_command_is_a_question_for_the_real_run(
         f"garbage collection: docker-registry garbage-collect {registry.config_path}"
     ]
     assert report["refusal"] == (
-        "cannot restart the registry: set DOCKER_REGISTRY_NAME (the registry's container) "
-        "or give --restart-command"
+        "cannot restart the registry: set DOCKER_REGISTRY_NAME (the registry's container), "
+        "give --restart-command, or pass --no-restart (and restart it yourself)"
     )
 
 

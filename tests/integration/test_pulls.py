@@ -153,7 +153,14 @@ def test_without_a_pull_store_the_plan_json_is_what_it_was(
     set_push_time(registry.root, "app", "build-1", time.time() - 40 * DAY)
     env = clean_env(tmp_path / "state")  # no pull store in the state folder
     plan = regsweep_json("plan", "--registry-dir", str(registry.root), env=env)
-    assert set(plan) == {"actions", "summary", "age_source"}
+    assert set(plan) == {
+        "actions",
+        "summary",
+        "age_source",
+        "skipped",
+        "remove_empty_repositories",
+        "left_empty",
+    }
     [untag] = plan["actions"]
     assert set(untag) == {"action", "repository", "tag", "digest", "reason", "pushed_at", "wave"}
     refused = regsweep(
