@@ -12,11 +12,11 @@ from rich.filesize import decimal
 from rich.table import Table
 
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.planning import plan_from
 from regsweep.cli.render import column
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.durations import format_duration
-from regsweep.pipeline import open_target, plan_registry
 from regsweep.plan.usage import Usage, disk_usage
 
 
@@ -33,14 +33,8 @@ def du_command(output: str, sort: str, **params: Any) -> None:
     """Per repository: bytes used in total, unique to it, shared, and reclaimable by the policy."""
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    policies = settings.policies()
     by_pull = sort == "last-pull"
-    planned = plan_registry(
-        open_target(settings.target_spec()),
-        policies,
-        terminal,
-        pulls=settings.pull_store(needed=policies.reads_pulls or by_pull),
-    )
+    planned = plan_from(settings, terminal, reads_pulls=by_pull)
     usage = disk_usage(planned.inventory, planned.policies, planned.plan)
     if by_pull:
         usage = usage.by_last_pull()

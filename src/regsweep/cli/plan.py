@@ -9,15 +9,13 @@ import click
 from rich.markup import escape
 
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.planning import brake_verdict, plan_from
 from regsweep.cli.render import render_plan
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.durations import parse_duration
 from regsweep.core.errors import UsageError
-from regsweep.pipeline import open_target, plan_registry
-from regsweep.plan.brake import judge
 from regsweep.plan.file import write_plan_file
-from regsweep.state.history import default_history_path, load_history
 
 
 @click.command("plan")
@@ -45,29 +43,14 @@ def plan_command(
     except ValueError as exc:
         raise UsageError(f"--expires-in: {exc}") from None
     terminal = Terminal(json_output=output == "json")
-    policies = settings.policies()
-    planned = plan_registry(
-        open_target(settings.target_spec()),
-        policies,
-        terminal,
-        pulls=settings.pull_store(needed=policies.reads_pulls),
-        keep_empty_repositories=settings.keep_empty_repositories,
-    )
+    planned = plan_from(settings, terminal)
     plan = planned.plan
     if terminal.json_output:
         pulls = {"pulls": planned.pulls.to_json()} if planned.pulls is not None else {}
         terminal.json({**plan.to_json(), "age_source": planned.inventory.age_source, **pulls})
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
-    history = load_history(default_history_path(planned.target.identity))
-    verdict = judge(
-        plan.actions,
-        planned.inventory,
-        settings.brake_limits(),
-        history,
-        planned.policies,
-        planned.now,
-    )
+    verdict = brake_verdict(settings, planned)
     stop = "ask to confirm this first cleanup" if verdict.confirmable else "stop on this plan"
     for finding in verdict.findings():
         terminal.warn(escape(f"safety brake: regsweep run or apply would {stop}: {finding}"))

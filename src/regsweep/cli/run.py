@@ -14,14 +14,13 @@ from rich.markup import escape
 
 from regsweep.cli.brake import enforce_brake
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.planning import brake_verdict, plan_from
 from regsweep.cli.render import render_plan, render_run_report, render_skipped
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
-from regsweep.pipeline import open_target, plan_registry, run
+from regsweep.pipeline import run
 from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, uncollectable
-from regsweep.plan.brake import judge
-from regsweep.state.history import default_history_path, load_history
 
 
 @click.command("run")
@@ -31,14 +30,7 @@ def run_command(output: str, force: bool, **params: Any) -> None:
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     run_options = settings.run_options(command="run", collect=settings.collect_options())
-    policies = settings.policies()
-    planned = plan_registry(
-        open_target(settings.target_spec()),
-        policies,
-        terminal,
-        pulls=settings.pull_store(needed=policies.reads_pulls),
-        keep_empty_repositories=settings.keep_empty_repositories,
-    )
+    planned = plan_from(settings, terminal)
     if settings.strict:
         refuse_damage(planned.inventory)
     if not terminal.json_output:
@@ -47,17 +39,8 @@ def run_command(output: str, force: bool, **params: Any) -> None:
         refuse_uncollectable(planned.inventory, run_options.collect)
     elif (blocked := uncollectable(planned.inventory, run_options.collect)) is not None:
         terminal.warn(escape(f"a real run would stop before deleting anything: {blocked}"))
-    history = load_history(run_options.history or default_history_path(planned.target.identity))
-    verdict = judge(
-        planned.plan.actions,
-        planned.inventory,
-        settings.brake_limits(),
-        history,
-        planned.policies,
-        planned.now,
-    )
     enforce_brake(
-        verdict,
+        brake_verdict(settings, planned, run_options.history),
         planned.policies.describe(),
         registry=str(planned.target.identity),
         force=force,

@@ -7,7 +7,11 @@ render and choose an exit code, and a library user calls the same functions.
     target.py      TargetSpec -> Target: storage, API, or both, chosen once
     discovery.py   Target -> Inventory (storage or API)
     planning.py    Target + PolicySet -> Planned (the plan and what it came from)
-    execution.py   Plan -> RunReport: apply, collect, verify (or the dry run)
+    execution.py   Plan -> RunReport: pre-flight, apply, collect, verify (or the dry run)
+    collection.py  the collection after apply, and regsweep gc on its own
+    damage.py      what storage damage refuses (--strict, a collector it would stop)
+    history.py     a real run recorded in its registry's history (the brake reads it)
+    pulls.py       listen, import access logs, read the pull store into a plan's tags
     report.py      RunReport, read by the JSON output, the text summary and the journal
     observer.py    how a use case reports progress without owning a screen
 """
