@@ -21,7 +21,7 @@ from regsweep.plan.usage import Usage, disk_usage
 
 
 @click.command("du")
-@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS)
+@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS, Group.IN_USE)
 @click.option(
     "--sort",
     type=click.Choice(["size", "last-pull"]),

@@ -21,6 +21,7 @@ from regsweep.core.durations import format_duration
 from regsweep.core.errors import UsageError
 from regsweep.core.model import AgedBy, Digest, Inventory, Tag, parse_digest
 from regsweep.pipeline import Mode, discover, open_target
+from regsweep.pipeline.in_use import read_in_use
 from regsweep.pipeline.pulls import read_pulls
 from regsweep.plan.planner import Action, RepositoryPlan, plan_repository
 from regsweep.policy.rules import (
@@ -35,13 +36,14 @@ from regsweep.policy.rules import (
 
 @click.command("explain")
 @click.argument("reference")
-@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS)
+@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS, Group.IN_USE)
 def explain_command(reference: str, output: str, **params: Any) -> None:
     """Explain the decision for a repository, a tag (REPO:TAG) or a manifest (REPO@DIGEST)."""
     repository, tag, digest = parse_reference(reference)
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     policies = settings.policies()
+    in_use = settings.in_use_spec()
     target = open_target(settings.target_spec())
     inventory = discover(target, terminal, include=lambda name: name == repository).inventory
     pulls = settings.pull_store(needed=policies.reads_pulls)
@@ -54,6 +56,8 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
         raise UsageError(
             f"no repository {repository!r} in the registry (regsweep plan --show-kept lists them)"
         )
+    if in_use is not None:
+        policies = policies.protecting(read_in_use(in_use, inventory, terminal))
     policy = policies.policy_for(repository)
     if policy is None:
         data: dict[str, Any] = {

@@ -19,7 +19,14 @@ from regsweep.plan.file import write_plan_file
 
 
 @click.command("plan")
-@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS, names=("keep_empty_repositories",))
+@options(
+    Group.REGISTRY,
+    Group.API,
+    Group.POLICY,
+    Group.PULLS,
+    Group.IN_USE,
+    names=("keep_empty_repositories",),
+)
 @click.option("--show-kept", is_flag=True, help="Also list every kept tag with the reason.")
 @click.option(
     "--out",

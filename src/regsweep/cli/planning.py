@@ -14,14 +14,18 @@ from regsweep.state.history import default_history_path, load_history
 
 def plan_from(settings: Settings, terminal: Terminal, *, reads_pulls: bool = False) -> Planned:
     """Open the target, discover and plan with the settings' policies; the pull store is
-    read when a policy needs it or the caller does (``reads_pulls``)."""
+    read when a policy needs it or the caller does (``reads_pulls``); the images in use
+    (``--in-use``, ``--in-use-command``) are read before discovery, so a failing listing
+    stops the command before anything is read or changed."""
     policies = settings.policies()
+    in_use = settings.in_use_spec()
     return plan_registry(
         open_target(settings.target_spec()),
         policies,
         terminal,
         pulls=settings.pull_store(needed=policies.reads_pulls or reads_pulls),
         keep_empty_repositories=settings.keep_empty_repositories,
+        in_use=in_use,
     )
 
 

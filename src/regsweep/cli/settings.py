@@ -16,6 +16,7 @@ take (:class:`~regsweep.pipeline.target.TargetSpec`,
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
@@ -56,6 +57,7 @@ from regsweep.collect.registry import (
 from regsweep.core.durations import parse_duration
 from regsweep.core.errors import UsageError
 from regsweep.pipeline.execution import RunOptions
+from regsweep.pipeline.in_use import InUseSpec
 from regsweep.pipeline.pulls import ListenOptions
 from regsweep.pipeline.target import TargetSpec
 from regsweep.plan.brake import BrakeLimits
@@ -97,6 +99,8 @@ class Group(Enum):
     PULLS = "pulls"
     #: the notifications endpoint: listen
     LISTEN = "listen"
+    #: the images workloads run: plan, run, du, explain (beside a policy file too)
+    IN_USE = "in_use"
 
 
 def setting(
@@ -326,6 +330,29 @@ class Settings(BaseSettings):
         flags=("--max-body",),
         help="Largest envelope accepted, in bytes (default 1 MiB); larger ones are answered 413.",
         ge=1024,
+    )
+    #: the images workloads run, kept by every policy (see regsweep.policy.in_use)
+    in_use_file: Path | None = setting(
+        None,
+        group=Group.IN_USE,
+        flags=("--in-use",),
+        file=True,
+        help="File of image references in use (host/repo:tag, host/repo@sha256:...), as "
+        "docker ps, podman ps or kubectl print them: never deleted.",
+    )
+    in_use_command: str | None = setting(
+        None,
+        group=Group.IN_USE,
+        flags=("--in-use-command",),
+        help="Command printing the image references in use (run without a shell); if it "
+        "fails, nothing is deleted.",
+    )
+    registry_hosts: str | None = setting(
+        None,
+        group=Group.IN_USE,
+        flags=("--registry-host",),
+        help="The names workloads pull this registry by, comma-separated "
+        "(registry.example.com,10.0.0.5:5000); default: the host of --registry-url.",
     )
     dry_run: bool = setting(
         False, group=Group.APPLY, flags=("--dry-run",), help="Show the plan, change nothing."
@@ -609,6 +636,32 @@ class Settings(BaseSettings):
                     f"--token-file {self.listen_token_file}: expected one token on one line"
                 )
         return ListenOptions(host, port, self.pull_store_path(), token, self.listen_max_body)
+
+    def in_use_spec(self) -> InUseSpec | None:
+        """Where the images in use are read, or None when no source is given.
+
+        References are matched to this registry by the host they name, so the host must be
+        known: a guess would either protect nothing or match another registry's images.
+        """
+        if self.in_use_file is None and self.in_use_command is None:
+            return None
+        hosts = [h.strip().lower() for h in (self.registry_hosts or "").split(",") if h.strip()]
+        if not hosts and self.registry_url is not None:
+            hosts = [urlsplit(self.registry_url).netloc.rpartition("@")[2].lower()]
+        if not hosts:
+            raise UsageError(
+                "--in-use and --in-use-command match references by the registry's name: give "
+                "the names workloads pull it by, --registry-host HOST[:PORT] (REGISTRY_HOSTS)"
+            )
+        command = None
+        if self.in_use_command is not None:
+            try:
+                command = tuple(shlex.split(self.in_use_command))
+            except ValueError as exc:
+                raise UsageError(f"--in-use-command {self.in_use_command!r}: {exc}") from None
+            if not command:
+                raise UsageError("--in-use-command is empty")
+        return InUseSpec(frozenset(hosts), self.in_use_file, command)
 
     def brake_limits(self) -> BrakeLimits:
         """The safety brake's limits."""

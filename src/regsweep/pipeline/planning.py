@@ -8,6 +8,7 @@ from pathlib import Path
 
 from regsweep.core.model import Inventory
 from regsweep.pipeline.discovery import discover
+from regsweep.pipeline.in_use import InUseSpec, read_in_use
 from regsweep.pipeline.observer import LoggingObserver, Observer
 from regsweep.pipeline.pulls import PullsRead, read_pulls
 from regsweep.pipeline.target import Mode, Target
@@ -51,14 +52,16 @@ def plan_registry(
     *,
     pulls: Path | None = None,
     keep_empty_repositories: bool = False,
+    in_use: InUseSpec | None = None,
 ) -> Planned:
     """The first two steps of every command: read the registry, apply the policies.
 
     Only the repositories some policy covers are read over the API (storage is read whole:
     one listing serves every repository). ``pulls``: the pull store whose pulls (and, in
-    API mode, pushes) the tags carry into the plan. Repositories the plan leaves empty are
-    removed on storage unless ``keep_empty_repositories``; the API cannot remove them, and
-    the plan says so.
+    API mode, pushes) the tags carry into the plan. ``in_use`` names the images workloads
+    run: they are read after discovery, as close to the deletions as planning allows, and
+    every policy keeps them. Repositories the plan leaves empty are removed on storage
+    unless ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
     """
     observer = observer or LoggingObserver()
     discovered = discover(
@@ -70,6 +73,8 @@ def plan_registry(
         inventory, read = read_pulls(
             inventory, pulls, observer, age_by_push=target.mode is Mode.API
         )
+    if in_use is not None:
+        policies = policies.protecting(read_in_use(in_use, inventory, observer))
     for line in policies.describe():
         observer.info(line)
     now = datetime.now(UTC)

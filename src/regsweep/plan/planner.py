@@ -444,6 +444,10 @@ def _roots(
         tagged.setdefault(tag.digest, []).append(tag.name)
     for digest, names in tagged.items():
         roots[digest] = f"tagged by kept tag {', '.join(sorted(names))}"
+    if policy.in_use is not None:
+        # a workload runs it by digest, or it is the index of one that does: say which
+        for digest, why in policy.in_use.manifests_of(repository.name).items():
+            roots[digest] = why
     return roots
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from regsweep.core.artifacts import tag_subject
 from regsweep.core.durations import format_duration
 from regsweep.core.model import AgedBy, Digest, Repository, Tag
 from regsweep.core.pulls import unseen_pulls
+from regsweep.policy.in_use import InUse, InUseImages
 
 #: Tags never deleted unless the user says otherwise: the usual branch names and version
 #: tags (``1``, ``20``, ``v3``, ``1.2``, ``v1.2.3``, ``10.1.0``, ``2.0.0-rc1``,
@@ -288,6 +289,9 @@ class Policy:
         """Whether a rule of this policy needs the pull store."""
         return self.pulled_within is not None or self.keep_most_recently_pulled > 0
 
+    #: the images workloads run (``--in-use``): kept by every policy, see regsweep.policy.in_use
+    in_use: InUse | None = None
+
     def applies_to(self, repository: str) -> bool:
         """Whether this policy may delete anything in ``repository``."""
         if self.repositories is not None and not self.repositories.fullmatch(repository):
@@ -303,6 +307,8 @@ class Policy:
             rules.append(TagPattern(self.exclude_tags))
         if self.pinned:
             rules.append(PinnedDigests(self.pinned))
+        if self.in_use is not None:
+            rules.append(InUseImages(self.in_use))
         if self.keep_last > 0:
             rules.append(MostRecentlyPushed(self.keep_last))
         if self.keep_versions > 0:
@@ -358,6 +364,10 @@ class PolicySet:
     def reads_pulls(self) -> bool:
         """Whether some policy keeps tags by their pulls (the pull store must be read)."""
         return any(p.reads_pulls for p in self.policies)
+
+    def protecting(self, in_use: InUse) -> PolicySet:
+        """The same policies, each keeping the images in use as well."""
+        return replace(self, policies=tuple(replace(p, in_use=in_use) for p in self.policies))
 
     def policy_for(self, repository: str) -> Policy | None:
         return next((p for p in self.policies if p.applies_to(repository)), None)

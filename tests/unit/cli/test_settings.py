@@ -85,6 +85,7 @@ def test_every_flagged_setting_is_an_option_of_the_commands_of_its_group() -> No
         Group.NATIVE: ("gc",),
         Group.PULLS: ("plan", "run", "du", "explain", "listen", "pulls import"),
         Group.LISTEN: ("listen",),
+        Group.IN_USE: ("plan", "run", "du", "explain"),
     }
     for name, info in Settings.model_fields.items():
         extra = info.json_schema_extra
@@ -207,3 +208,34 @@ def test_a_local_gc_command_reads_the_config_it_is_given_and_sees_no_setting() -
     assert options.gc_argv == ("docker-registry", "garbage-collect", "/srv/config.yml")
     assert options.gc_config == Path("/srv/config.yml")
     assert options.withheld_env == OWN_ENV_NAMES
+
+
+def test_images_in_use_match_the_registry_by_the_host_of_its_url_or_the_names_given(
+    tmp_path: Path,
+) -> None:
+    in_use = tmp_path / "in-use.txt"
+    from_url = load_settings({"in_use_file": in_use, "registry_url": "https://Reg.example:5000"})
+    named = load_settings({"in_use_file": in_use, "registry_hosts": "reg.local, 10.0.0.5:5000"})
+    kubectl = "kubectl get pods -o 'jsonpath={..image}'"
+    command = load_settings({"in_use_command": kubectl})
+
+    assert (spec := from_url.in_use_spec()) is not None and spec.hosts == {"reg.example:5000"}
+    assert (spec := named.in_use_spec()) is not None
+    assert spec.hosts == {"reg.local", "10.0.0.5:5000"} and spec.file == in_use
+    with pytest.raises(UsageError, match="--registry-host"):
+        command.in_use_spec()
+    spec = load_settings({"in_use_command": kubectl, "registry_hosts": "reg.local"}).in_use_spec()
+    assert spec is not None
+    assert spec.command == ("kubectl", "get", "pods", "-o", "jsonpath={..image}")
+    assert load_settings({}).in_use_spec() is None
+
+
+def test_images_in_use_are_kept_beside_a_policy_file(tmp_path: Path) -> None:
+    """Not a flat policy setting: a policy file does not replace them."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies: [{name: all, keep: {last: 1}}]\n")
+    settings = load_settings(
+        {"policy_file": policy, "in_use_file": tmp_path / "x", "registry_hosts": "reg.local"}
+    )
+    assert settings.policies().policies[0].name == "all"
+    assert settings.in_use_spec() is not None
