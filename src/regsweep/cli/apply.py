@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from regsweep.cli.brake import enforce_brake
+from regsweep.cli.metrics_file import metrics_file
 from regsweep.cli.options import options, settings_from
 from regsweep.cli.render import render_plan, render_run_report, render_skipped
 from regsweep.cli.settings import Group
@@ -41,52 +42,54 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
     # have needed
     saved = read_plan_file(plan_file)
     settings = settings_from(params)
-    terminal = Terminal(json_output=output == "json")
-    run_options = settings.run_options(command="apply", collect=settings.collect_options())
-    target = open_target(settings.target_spec())
-    saved.check_usable(datetime.now(UTC), target.identity)
-    inventory = discover(target, terminal).inventory
-    if settings.strict:
-        refuse_damage(inventory)
-    plan = skip_damaged(saved.plan, inventory)
-    if inventory_fingerprint(inventory) == saved.fingerprint:
-        terminal.info("the registry is as it was when the plan was made")
-    else:
-        terminal.info("the registry changed since the plan was made: each action is re-checked")
-    for line in saved.policies:
-        terminal.info(line)
-    if not terminal.json_output:
-        render_plan(terminal.out, plan)
-    if not settings.dry_run:
-        refuse_uncollectable(inventory, run_options.collect)
-    history = load_history(run_options.history or default_history_path(target.identity))
-    # the plan's policies are text only: the policy is not judged, the scope and clock are
-    verdict = judge(
-        plan.actions, inventory, settings.brake_limits(), history, None, saved.created_at
-    )
-    enforce_brake(
-        verdict,
-        saved.policies,
-        registry=str(target.identity),
-        force=force,
-        confirm_first=settings.confirm_first_cleanup,
-        dry_run=settings.dry_run,
-        terminal=terminal,
-    )
-    report = execute(
-        plan,
-        target,
-        run_options,
-        known=_known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN),
-        manifests=inventory.manifests,
-        planned_at=saved.created_at,
-        discovered_at=saved.discovered_at,
-        observer=terminal,
-    )
-    render_run_report(terminal, report)
-    render_skipped(terminal, report.skipped)
-    if not report.ok:
-        raise click.exceptions.Exit(EXIT_FAILED)
+    with metrics_file(settings) as record:
+        terminal = Terminal(json_output=output == "json")
+        run_options = settings.run_options(command="apply", collect=settings.collect_options())
+        target = open_target(settings.target_spec())
+        saved.check_usable(datetime.now(UTC), target.identity)
+        inventory = discover(target, terminal).inventory
+        if settings.strict:
+            refuse_damage(inventory)
+        plan = skip_damaged(saved.plan, inventory)
+        if inventory_fingerprint(inventory) == saved.fingerprint:
+            terminal.info("the registry is as it was when the plan was made")
+        else:
+            terminal.info("the registry changed since the plan was made: each action is re-checked")
+        for line in saved.policies:
+            terminal.info(line)
+        if not terminal.json_output:
+            render_plan(terminal.out, plan)
+        if not settings.dry_run:
+            refuse_uncollectable(inventory, run_options.collect)
+        history = load_history(run_options.history or default_history_path(target.identity))
+        # the plan's policies are text only: the policy is not judged, the scope and clock are
+        verdict = judge(
+            plan.actions, inventory, settings.brake_limits(), history, None, saved.created_at
+        )
+        enforce_brake(
+            verdict,
+            saved.policies,
+            registry=str(target.identity),
+            force=force,
+            confirm_first=settings.confirm_first_cleanup,
+            dry_run=settings.dry_run,
+            terminal=terminal,
+        )
+        report = execute(
+            plan,
+            target,
+            run_options,
+            known=_known_revisions(inventory, saved.discovered_at - CLOCK_MARGIN),
+            manifests=inventory.manifests,
+            planned_at=saved.created_at,
+            discovered_at=saved.discovered_at,
+            observer=terminal,
+        )
+        record(report)
+        render_run_report(terminal, report)
+        render_skipped(terminal, report.skipped)
+        if not report.ok:
+            raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _known_revisions(inventory: Inventory, before: datetime) -> dict[str, frozenset[Digest]]:

@@ -13,6 +13,7 @@ import click
 from rich.markup import escape
 
 from regsweep.cli.brake import enforce_brake
+from regsweep.cli.metrics_file import metrics_file
 from regsweep.cli.options import options, settings_from
 from regsweep.cli.planning import brake_verdict, plan_from
 from regsweep.cli.render import render_plan, render_run_report, render_skipped
@@ -28,28 +29,30 @@ from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, uncoll
 def run_command(output: str, force: bool, **params: Any) -> None:
     """Delete what the policy no longer keeps, collect garbage, and verify every kept tag."""
     settings = settings_from(params)
-    terminal = Terminal(json_output=output == "json")
-    run_options = settings.run_options(command="run", collect=settings.collect_options())
-    planned = plan_from(settings, terminal)
-    if settings.strict:
-        refuse_damage(planned.inventory)
-    if not terminal.json_output:
-        render_plan(terminal.out, planned.plan)
-    if not settings.dry_run:
-        refuse_uncollectable(planned.inventory, run_options.collect)
-    elif (blocked := uncollectable(planned.inventory, run_options.collect)) is not None:
-        terminal.warn(escape(f"a real run would stop before deleting anything: {blocked}"))
-    enforce_brake(
-        brake_verdict(settings, planned, run_options.history),
-        planned.policies.describe(),
-        registry=str(planned.target.identity),
-        force=force,
-        confirm_first=settings.confirm_first_cleanup,
-        dry_run=settings.dry_run,
-        terminal=terminal,
-    )
-    report = run(planned, run_options, terminal)
-    render_run_report(terminal, report)
-    render_skipped(terminal, report.skipped)
-    if not report.ok:
-        raise click.exceptions.Exit(EXIT_FAILED)
+    with metrics_file(settings) as record:
+        terminal = Terminal(json_output=output == "json")
+        run_options = settings.run_options(command="run", collect=settings.collect_options())
+        planned = plan_from(settings, terminal)
+        if settings.strict:
+            refuse_damage(planned.inventory)
+        if not terminal.json_output:
+            render_plan(terminal.out, planned.plan)
+        if not settings.dry_run:
+            refuse_uncollectable(planned.inventory, run_options.collect)
+        elif (blocked := uncollectable(planned.inventory, run_options.collect)) is not None:
+            terminal.warn(escape(f"a real run would stop before deleting anything: {blocked}"))
+        enforce_brake(
+            brake_verdict(settings, planned, run_options.history),
+            planned.policies.describe(),
+            registry=str(planned.target.identity),
+            force=force,
+            confirm_first=settings.confirm_first_cleanup,
+            dry_run=settings.dry_run,
+            terminal=terminal,
+        )
+        report = run(planned, run_options, terminal)
+        record(report)
+        render_run_report(terminal, report)
+        render_skipped(terminal, report.skipped)
+        if not report.ok:
+            raise click.exceptions.Exit(EXIT_FAILED)

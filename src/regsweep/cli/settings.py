@@ -413,6 +413,15 @@ class Settings(BaseSettings):
     journal: Path | None = setting(
         None, group=Group.APPLY, flags=("--journal",), help="Journal file (JSON lines)."
     )
+    #: node_exporter's textfile collector reads only ``*.prom`` files of its folder
+    metrics_file: Path | None = setting(
+        None,
+        group=Group.APPLY,
+        flags=("--metrics-file",),
+        file=True,
+        help="Write the run's Prometheus metrics to this .prom file (node_exporter's textfile "
+        "collector), atomically, however the run ends.",
+    )
     concurrency: int = setting(
         DEFAULT_CONCURRENCY,
         group=Group.APPLY,
@@ -497,6 +506,20 @@ class Settings(BaseSettings):
             split_address(value)
         return value
 
+    @field_validator("metrics_file")
+    @classmethod
+    def _prom(cls, value: Path | None) -> Path | None:
+        """Refused now, not after the run: a file the collector never reads, or one that
+        cannot be written, would leave the cleanup unmonitored without a word."""
+        if value is not None:
+            if value.suffix != ".prom":
+                raise ValueError(
+                    f"{value}: the textfile collector reads only files ending in .prom"
+                )
+            if not value.parent.is_dir():
+                raise ValueError(f"{value}: folder {value.parent} does not exist")
+        return value
+
     @field_validator("max_delete", "max_delete_per_repository", mode="before")
     @classmethod
     def _percent(cls, value: Any) -> Any:
@@ -552,6 +575,10 @@ class Settings(BaseSettings):
             s3=S3Options(self.s3_endpoint, self.s3_region, self.s3_path_style),
             registry=self.registry_access(),
         )
+
+    def registry_label(self) -> str:
+        """The registry as metrics label it: its storage, else its URL."""
+        return str(self.storage or self.registry_dir or self.registry_url or "")
 
     def registry_access(self) -> RegistryAccess | None:
         """How to reach the registry's API, or None when no URL is given."""

@@ -26,6 +26,7 @@ from regsweep.pipeline.damage import refuse_uncollectable
 from regsweep.pipeline.discovery import discover
 from regsweep.pipeline.history import record_cleanup
 from regsweep.pipeline.observer import LoggingObserver, Observer
+from regsweep.pipeline.phases import Phase, PhaseTimer
 from regsweep.pipeline.planning import Planned
 from regsweep.pipeline.report import RunReport, StorageBytes
 from regsweep.pipeline.target import Mode, Target
@@ -68,7 +69,7 @@ def run(planned: Planned, options: RunOptions, observer: Observer | None = None)
     if not options.dry_run:
         refuse_uncollectable(planned.inventory, options.collect)
     known = {name: frozenset(r.revisions) for name, r in planned.inventory.repositories.items()}
-    return execute(
+    report = execute(
         planned.plan,
         planned.target,
         options,
@@ -78,6 +79,7 @@ def run(planned: Planned, options: RunOptions, observer: Observer | None = None)
         discovered_at=planned.discovered_at,
         observer=observer,
     )
+    return replace(report, phases={**planned.phases, **report.phases})
 
 
 def execute(
@@ -106,6 +108,7 @@ def execute(
     """
     observer = observer or LoggingObserver()
     started = time.monotonic()
+    timer = PhaseTimer()
     if options.dry_run:
         return replace(
             _dry_run(plan, target, options, observer),
@@ -129,9 +132,10 @@ def execute(
             journal.write("start", plan=plan.summary.to_json())
             for skipped in plan.skipped:
                 journal.write("skipped", **skipped.to_json())
-            applied = asyncio.run(
-                _apply(plan, target, options, known, manifests, journal, observer)
-            )
+            with timer.phase(Phase.APPLY):
+                applied = asyncio.run(
+                    _apply(plan, target, options, known, manifests, journal, observer)
+                )
             record_cleanup(
                 options.history or default_history_path(target.identity),
                 plan,
@@ -145,17 +149,19 @@ def execute(
                 else EmptyReport()
             )
             if applied.ok and collects(options.collect, target.store):
-                before = _storage_bytes(target)
-                now = datetime.now(UTC)
-                collection = collect_after_apply(options.collect, target, observer, now=now)
-                after = _storage_bytes(target)
+                with timer.phase(Phase.COLLECT):
+                    before = _storage_bytes(target)
+                    now = datetime.now(UTC)
+                    collection = collect_after_apply(options.collect, target, observer, now=now)
+                    after = _storage_bytes(target)
                 if collection is not None and before is not None and after is not None:
                     purge_after = now + options.collect.native.quarantine_delay
                     storage = StorageBytes.around(
                         before, after, collection.report, purge_after=purge_after
                     )
             found_before = frozenset(p.location for p in plan.problems)
-            verified = _verify(target, observer, found_before)
+            with timer.phase(Phase.VERIFY):
+                verified = _verify(target, observer, found_before)
             # damage out of the run's scope is not the run's to answer for (exit 0); in
             # scope it is listed, and the run is done except it (exit 1)
             in_scope = plan.scope | {a.repository for a in plan.actions}
@@ -171,6 +177,7 @@ def execute(
                 skipped=plan.skipped,
                 known_damage=excused,
                 empty=emptied,
+                phases=timer.seconds,
             )
             if collection is not None:
                 journal.write("gc", **report.journal_record())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from regsweep.core.model import Inventory
 from regsweep.pipeline.discovery import discover
 from regsweep.pipeline.in_use import InUseSpec, read_in_use
 from regsweep.pipeline.observer import LoggingObserver, Observer
+from regsweep.pipeline.phases import Phase, PhaseTimer
 from regsweep.pipeline.pulls import PullsRead, read_pulls
 from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.file import PlanFile, inventory_fingerprint
@@ -30,6 +32,8 @@ class Planned:
     now: datetime
     #: the pull store the plan read; None when none was
     pulls: PullsRead | None = None
+    #: seconds spent discovering and planning
+    phases: Mapping[Phase, float] = field(default_factory=dict)
 
     def plan_file(self, lifetime: timedelta) -> PlanFile:
         """The plan as a file for review and ``regsweep apply``, usable for ``lifetime``."""
@@ -64,26 +68,29 @@ def plan_registry(
     unless ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
     """
     observer = observer or LoggingObserver()
-    discovered = discover(
-        target, observer, include=lambda name: policies.policy_for(name) is not None
-    )
-    inventory = discovered.inventory
-    read = None
-    if pulls is not None:
-        inventory, read = read_pulls(
-            inventory, pulls, observer, age_by_push=target.mode is Mode.API
+    timer = PhaseTimer()
+    with timer.phase(Phase.DISCOVER):
+        discovered = discover(
+            target, observer, include=lambda name: policies.policy_for(name) is not None
         )
-    if in_use is not None:
-        policies = policies.protecting(read_in_use(in_use, inventory, observer))
-    for line in policies.describe():
-        observer.info(line)
-    now = datetime.now(UTC)
-    remove = not keep_empty_repositories and target.store is not None
-    plan = build_plan(inventory, policies, now, remove_empty=remove)
-    if plan.left_empty and not keep_empty_repositories:
-        observer.warn(
-            f"{len(plan.left_empty)} repositories are left empty (e.g. {plan.left_empty[0]}); "
-            "the registry API has no way to remove a repository, so they stay in _catalog: "
-            "run with --registry-dir (or --storage) to remove them"
-        )
-    return Planned(target, inventory, policies, plan, discovered.started, now, read)
+    with timer.phase(Phase.PLAN):
+        inventory = discovered.inventory
+        read = None
+        if pulls is not None:
+            inventory, read = read_pulls(
+                inventory, pulls, observer, age_by_push=target.mode is Mode.API
+            )
+        if in_use is not None:
+            policies = policies.protecting(read_in_use(in_use, inventory, observer))
+        for line in policies.describe():
+            observer.info(line)
+        now = datetime.now(UTC)
+        remove = not keep_empty_repositories and target.store is not None
+        plan = build_plan(inventory, policies, now, remove_empty=remove)
+        if plan.left_empty and not keep_empty_repositories:
+            observer.warn(
+                f"{len(plan.left_empty)} repositories are left empty (e.g. {plan.left_empty[0]}); "
+                "the registry API has no way to remove a repository, so they stay in _catalog: "
+                "run with --registry-dir (or --storage) to remove them"
+            )
+    return Planned(target, inventory, policies, plan, discovered.started, now, read, timer.seconds)

@@ -3,6 +3,7 @@ the journal all read."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from regsweep.apply.runner import ApplyReport
 from regsweep.collect.collection import AnyCollection
 from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
+from regsweep.pipeline.phases import Phase
 from regsweep.plan.planner import SkippedRepository, Summary
 from regsweep.verify import VerifyReport
 
@@ -86,6 +88,8 @@ class RunReport:
     known_damage: frozenset[str] = frozenset()
     #: the empty repositories removed (storage), and those kept after all
     empty: EmptyReport = field(default_factory=EmptyReport)
+    #: seconds per phase that ran (discover and plan too, when the run planned)
+    phases: Mapping[Phase, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -123,6 +127,7 @@ class RunReport:
         if self.verify is not None:
             out["verify"] = self.verify.to_json()
         out["seconds"] = round(self.seconds, 3)
+        out["phases"] = {phase.value: round(s, 3) for phase, s in self.phases.items()}
         return out
 
     def journal_record(self) -> dict[str, object]:
