@@ -7,12 +7,13 @@ mistyped command should not pay for the HTTP client, pydantic and the storage dr
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
+from typing import NoReturn
 
 import click
 
 from regsweep import __version__
+from regsweep.cli.logs import LogFormat, configure_logging, json_logs, terminal_log
 from regsweep.core.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
 
 #: Each command: the module and function that define it, and its one-line help (shown by
@@ -82,10 +83,17 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="regsweep")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice([f.value for f in LogFormat]),
+    default=LogFormat.TEXT.value,
+    show_default=True,
+    help="stderr as lines for people, or one JSON object a line for log collectors "
+    "(every command; give it before the command).",
+)
+def cli(verbose: int, log_format: str) -> None:
     """Keep a self-hosted Docker/OCI registry from filling its disk, safely."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(LogFormat(log_format), verbose)
     # every retry of a request to the registry is logged (imported here: it loads stamina)
     import stamina
 
@@ -99,15 +107,23 @@ def main() -> None:
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_FAILED)
+        _fatal("aborted", EXIT_FAILED)
     except click.ClickException as exc:
+        if json_logs():
+            _fatal(exc.format_message(), EXIT_USAGE)
         exc.show()
         sys.exit(EXIT_USAGE)
     except RegsweepError as exc:
-        click.echo(f"regsweep: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fatal(f"regsweep: error: {exc}", exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_FAILED)
+        _fatal("interrupted", EXIT_FAILED)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fatal(message: str, code: int) -> NoReturn:
+    """The one line that ends a failed command, in the log format chosen, and its exit."""
+    if json_logs():
+        terminal_log.error("%s", message.removeprefix("regsweep: error: "))
+    else:
+        click.echo(message, err=True)
+    sys.exit(code)

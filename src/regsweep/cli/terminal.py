@@ -1,6 +1,8 @@
 """The one object that owns the screen: data on stdout, status and progress on stderr.
 
-Keeping stdout for data alone is what makes ``--output json`` pipeable into ``jq``.
+Keeping stdout for data alone is what makes ``--output json`` pipeable into ``jq``. With
+``--log-format json`` the status, warnings and errors become JSON lines on stderr
+(:mod:`regsweep.cli.logs`), and spinners and bars are left out.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from contextlib import contextmanager
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
+from regsweep.cli.logs import json_logs, terminal_log
 from regsweep.cli.render_gc import render_gc_report
 from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
@@ -28,17 +32,30 @@ class Terminal:
         self.err = Console(stderr=True, highlight=False)
         self.json_output = json_output
         self.quiet = quiet
+        self.json_logs = json_logs()
 
     def info(self, message: str) -> None:
         """A status line on stderr."""
-        if not self.quiet:
+        if self.quiet:
+            return
+        if self.json_logs:
+            terminal_log.info("%s", message)
+        else:
             self.err.print(message, markup=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+        """A warning on stderr; ``message`` may hold rich markup."""
+        if self.json_logs:
+            terminal_log.warning("%s", Text.from_markup(message).plain)
+        else:
+            self.err.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
+        """An error on stderr; ``message`` may hold rich markup."""
+        if self.json_logs:
+            terminal_log.error("%s", Text.from_markup(message).plain)
+        else:
+            self.err.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
 
     def ask(self, question: str) -> bool | None:
         """Ask a yes/no question at the terminal (default no); None when nobody can answer:
@@ -56,7 +73,7 @@ class Terminal:
     def status(self, message: str) -> Iterator[StatusUpdate | None]:
         """A spinner on stderr for a long step (nothing when stderr is not a terminal);
         yields the function that changes its text."""
-        if self.quiet or not self.err.is_terminal:
+        if self.quiet or self.json_logs or not self.err.is_terminal:
             yield None
             return
         with self.err.status(message) as spinner:
@@ -69,7 +86,7 @@ class Terminal:
     @contextmanager
     def progress(self, description: str, *, total: int) -> Iterator[Callable[[], None]]:
         """A progress bar on stderr; yields the function that advances it by one."""
-        if self.quiet or not self.err.is_terminal or total == 0:
+        if self.quiet or self.json_logs or not self.err.is_terminal or total == 0:
             yield lambda: None
             return
         columns = (
