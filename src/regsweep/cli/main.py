@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "regsweep.cli.pulls:pulls_group",
         "The pull store: import the registry's access logs.",
     ),
+    "status": (
+        "regsweep.cli.status:status_command",
+        "Show what the last runs did: when, deleted, bytes freed, failures, skipped repositories.",
+    ),
 }
 
 
