@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -44,10 +44,18 @@ class ListenerProcess:
     from its first line), stopped by its own pid."""
 
     def __init__(
-        self, db: Path, token_file: Path, env: dict[str, str], log: Path, port: int = 0
+        self,
+        db: Path,
+        token_file: Path,
+        env: dict[str, str],
+        log: Path,
+        port: int = 0,
+        args: Sequence[str] = (),
     ) -> None:
         self.db, self.token_file, self.env, self.log_path = db, token_file, env, log
         self.port = port
+        #: more flags of ``regsweep listen`` (``--schedule``, ``--metrics-file``)
+        self.args = tuple(args)
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -67,6 +75,7 @@ class ListenerProcess:
                 str(self.token_file),
                 "--pulls-db",
                 str(self.db),
+                *self.args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -59,6 +59,7 @@ from regsweep.core.errors import UsageError
 from regsweep.pipeline.execution import RunOptions
 from regsweep.pipeline.in_use import InUseSpec
 from regsweep.pipeline.pulls import ListenOptions
+from regsweep.pipeline.schedule import Schedule
 from regsweep.pipeline.target import TargetSpec
 from regsweep.plan.brake import BrakeLimits
 from regsweep.policy.file import load_policy_file
@@ -74,6 +75,7 @@ from regsweep.sources.api.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, ch
 from regsweep.sources.api.open import RegistryAccess
 from regsweep.sources.events.listener import DEFAULT_MAX_BODY
 from regsweep.sources.storage.s3 import S3Location, S3Options
+from regsweep.state.journal import state_dir
 from regsweep.state.pulls import default_pulls_path
 
 T = TypeVar("T")
@@ -324,6 +326,14 @@ class Settings(BaseSettings):
         help="File holding the bearer token every POST must carry (the registry sends it "
         "through its endpoint's headers).",
     )
+    #: the nightly cleanup run by the listener (docker compose has no scheduler)
+    cleanup_schedule: str | None = setting(
+        None,
+        group=Group.LISTEN,
+        flags=("--schedule",),
+        help="Also run the cleanup (regsweep run, its settings from the environment) on this "
+        "cron schedule, e.g. '0 3 * * *', one run at a time.",
+    )
     listen_max_body: int = setting(
         DEFAULT_MAX_BODY,
         group=Group.LISTEN,
@@ -506,6 +516,13 @@ class Settings(BaseSettings):
             split_address(value)
         return value
 
+    @field_validator("cleanup_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            Schedule(value)
+        return value
+
     @field_validator("metrics_file")
     @classmethod
     def _prom(cls, value: Path | None) -> Path | None:
@@ -662,7 +679,14 @@ class Settings(BaseSettings):
                 raise UsageError(
                     f"--token-file {self.listen_token_file}: expected one token on one line"
                 )
-        return ListenOptions(host, port, self.pull_store_path(), token, self.listen_max_body)
+        return ListenOptions(
+            host, port, self.pull_store_path(), token, self.listen_max_body, self.metrics_path()
+        )
+
+    def metrics_path(self) -> Path:
+        """The metrics file: ``--metrics-file``, else ``regsweep.prom`` in the state folder
+        (where ``listen --schedule`` has its runs write it and ``/metrics`` reads it)."""
+        return self.metrics_file or state_dir() / "regsweep.prom"
 
     def in_use_spec(self) -> InUseSpec | None:
         """Where the images in use are read, or None when no source is given.

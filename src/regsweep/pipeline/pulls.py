@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +37,8 @@ class ListenOptions:
     #: every POST must carry ``Authorization: Bearer <token>``; None: no token asked
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY
+    #: the metrics file of the last cleanup, served on ``GET /metrics``
+    metrics_file: Path | None = None
 
 
 class Listening:
@@ -52,6 +54,7 @@ class Listening:
                 token=options.token,
                 max_body=options.max_body,
                 report=observer.error,
+                metrics=_file_reader(options.metrics_file) if options.metrics_file else None,
             )
         except OSError as exc:
             self._writer.close()
@@ -88,6 +91,19 @@ class Listening:
         self._server.server_close()
         self._writer.close()
         self._observer.info("stopped; every acknowledged event is in the pull store")
+
+
+def _file_reader(path: Path) -> Callable[[], bytes]:
+    """What ``GET /metrics`` answers: the file as the last run wrote it (whole: it is
+    replaced by a rename), or nothing before the first run."""
+
+    def read() -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return b""
+
+    return read
 
 
 def stop_on_signal(listening: Listening) -> None:

@@ -16,7 +16,8 @@ Every request is answered, and every refusal is one line through ``report``:
 Nothing of a refused request is recorded, and the registry sends again what it was not
 answered 2xx for. A 200 means every event of the envelope is committed: the listener hands
 them to the ``sink`` and answers only once it returns. ``GET /healthz`` answers 200 while
-the sink can record.
+the sink can record. ``GET /metrics`` answers what the ``metrics`` callable gives: the last
+cleanup's series in the Prometheus text format, for a scraper that cannot read a textfile.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from regsweep.core.errors import OperationError
 from regsweep.core.pulls import Event
 from regsweep.sources.events.notifications import MalformedEnvelopeError, read_envelope
 
 EVENTS_PATH = "/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 
 #: The registry pretty-prints envelopes (about 1 KB per event) and sends a few events per
 #: envelope; a megabyte holds a thousand.
@@ -81,10 +85,12 @@ class NotificationListener(ThreadingHTTPServer):
         token: str | None,
         max_body: int = DEFAULT_MAX_BODY,
         report: Callable[[str], None],
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
         self.sink = sink
         self.max_body = max_body
         self.report = report
+        self.metrics = metrics
         self._authorization = f"Bearer {token}".encode() if token else None
         super().__init__(address, _Handler)
 
@@ -110,7 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
-        if urlsplit(self.path).path != HEALTH_PATH:
+        path = urlsplit(self.path).path
+        if path == METRICS_PATH and self.server.metrics is not None:
+            self._send(200, self.server.metrics(), CONTENT_TYPE_LATEST)
+        elif path != HEALTH_PATH:
             self._answer(404, "not found")
         elif self.server.sink.alive:
             self._answer(200, "ok")
@@ -165,9 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, reason)
 
     def _answer(self, status: int, text: str) -> None:
-        body = f"{text}\n".encode()
+        self._send(status, f"{text}\n".encode(), "text/plain; charset=utf-8")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
