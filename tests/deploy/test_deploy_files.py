@@ -151,8 +151,10 @@ def test_the_kubernetes_manifests_match_the_kubernetes_schemas() -> None:
     manifests = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
     assert manifests
     done = subprocess.run(
-        [tool("kubernetes-validate"), "--strict", "--kubernetes-version", "1.30.0"]
-        + [str(m) for m in manifests],
+        [
+            *(tool("kubernetes-validate"), "--strict", "--kubernetes-version", "1.30.0"),
+            *map(str, manifests),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -174,3 +176,64 @@ def test_the_cronjob_runs_one_valid_cleanup_at_a_time(monkeypatch: pytest.Monkey
     variables = {e["name"]: e["value"] for e in container["env"]}
     check_settings(variables, monkeypatch, "cronjob.yaml")
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def test_the_compose_file_matches_the_compose_specification() -> None:
+    done = subprocess.run(
+        [
+            *(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec"),
+            str(DEPLOY / "compose" / "compose.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_compose_listener_runs_a_valid_command_with_valid_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = compose()["services"]["regsweep"]
+    context = parse_command_line(service["command"])
+    assert context.command.name == "listen"
+    assert context.params["cleanup_schedule"] == "0 3 * * *"
+    assert context.params["listen_token_file"] == Path("/run/secrets/regsweep-token")
+    check_settings(service["environment"], monkeypatch, "compose.yaml")
+    # the cleanup goes through the registry's container, as the seed's did
+    assert (
+        service["environment"]["DOCKER_REGISTRY_NAME"]
+        == compose()["services"]["registry"]["container_name"]
+    )
+
+
+def test_the_listener_serves_the_metrics_the_cronjob_writes_on_the_cronjobs_node() -> None:
+    (cronjob,) = [d for d in kubernetes_documents("cronjob.yaml") if d["kind"] == "CronJob"]
+    job_pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (deployment,) = [d for d in kubernetes_documents("listener.yaml") if d["kind"] == "Deployment"]
+    listener_pod = deployment["spec"]["template"]
+    (listener,) = listener_pod["spec"]["containers"]
+    listen = parse_command_line(listener["args"])
+    run = parse_command_line(job_pod["containers"][0]["args"])
+
+    assert listen.command.name == "listen"
+    assert listen.params["metrics_file"] == run.params["metrics_file"]
+    # both on one node, where the ReadWriteOnce state volume is
+    (term,) = job_pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert (
+        term["labelSelector"]["matchLabels"].items() <= listener_pod["metadata"]["labels"].items()
+    )
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for pod in (job_pod, listener_pod["spec"])
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {"regsweep-state"}
+    assert listener["readinessProbe"]["httpGet"]["path"] == "/healthz"
