@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from tests.support.cli import clean_env, local_gc, regsweep, regsweep_json
@@ -20,7 +21,12 @@ def test_status_shows_each_runs_deletions_bytes_and_failure_newest_first(
     first = regsweep_json("run", *where, *local_gc(registry), env=env)
     registry.restart()
     pusher.push_image("shop/web", "feature-new")  # something for the next run to keep
-    broken_gc = ["--gc-command", "docker-registry garbage-collect /no/such/config.yml"]
+    # a collector that passes the pre-flight (it is found, its config names this storage)
+    # and fails once the deletes are done
+    failing = tmp_path / "garbage-collect.py"
+    failing.write_text("raise SystemExit('garbage-collect: the disk is on fire')\n")
+    broken_gc = ["--gc-command", f"{sys.executable} {failing} {{config}}"]
+    broken_gc += ["--docker-registry-config", str(registry.config_path)]
     second = regsweep("run", *where, *broken_gc, "--no-restart", env=env)
     assert second.returncode == 1, second.stderr
 
