@@ -10,6 +10,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cli import clean_env, local_gc, regsweep
+from tests.support.damage import inject
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 from tests.support.scenario import build_scenario
@@ -49,6 +50,7 @@ def test_the_metrics_file_carries_the_runs_figures_and_keeps_the_last_success_on
     freed = report["storage_bytes_before"] - report["storage_bytes_after"]
     assert value("regsweep_last_run_freed_bytes") == freed > 0
     assert value("regsweep_last_run_dry_run") == 0
+    assert value("regsweep_last_run_repositories_skipped") == 0
     success = value("regsweep_last_success_timestamp_seconds")
     assert started <= success == value("regsweep_last_run_timestamp_seconds") <= time.time()
     phases = {
@@ -99,3 +101,26 @@ def test_a_metrics_file_the_collector_would_not_read_is_refused(
         assert done.returncode == 2
         assert message in done.stderr and "metrics_file" in done.stderr
         assert not path.exists()
+
+
+def test_a_run_that_skips_a_damaged_repository_counts_it_and_status_names_it(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    build_scenario(pusher, registry.root)
+    inject(registry.root, "tools/ci/runner", "tag-link-empty", outside=tmp_path / "outside")
+    metrics = tmp_path / "regsweep.prom"
+    where = ["--registry-dir", str(registry.root)]
+    env = clean_env(tmp_path)
+
+    done = regsweep("run", *where, *local_gc(registry), "--metrics-file", str(metrics), env=env)
+    status = json.loads(regsweep("status", *where, "--output", "json", env=env).stdout)
+
+    assert done.returncode == 1, done.stderr  # done, except the repository listed
+    label = (("registry", str(registry.root)),)
+    written = samples(metrics)
+    assert written[("regsweep_last_run_repositories_skipped", label)] == 1
+    assert written[("regsweep_last_run_exit_code", label)] == 1
+    assert written[("regsweep_last_run_tags_deleted", label)] > 0  # the others were cleaned
+    assert ("regsweep_last_success_timestamp_seconds", label) not in written
+    (run,) = status["runs"]
+    assert run["skipped_repositories"] == ["tools/ci/runner"]

@@ -134,6 +134,12 @@ def _report_series(report: RunReport, registry: str) -> Iterator[Metric]:
         registry,
         applied.count(Outcome.DELETED, ActionKind.DELETE_MANIFEST) if applied else 0,
     )
+    yield _gauge(
+        "regsweep_last_run_repositories_skipped",
+        "Repositories the last run left alone because discovery could not read them whole.",
+        registry,
+        len(report.skipped),
+    )
     if report.storage is not None:
         yield _gauge(
             "regsweep_last_run_freed_bytes",
