@@ -47,8 +47,17 @@ def test_status_shows_each_runs_deletions_bytes_and_failure_newest_first(
     assert "failed" in text.stdout and "done" in text.stdout
     assert "last run stopped:" in text.stdout
 
+    # the run history the brake keeps beside the journal holds both runs too
+    recent, earlier = status["history"]
+    assert earlier["tags"] == first["plan"]["tags"]
+    assert earlier["tags_deleted"] == oldest["tags_deleted"]
+    assert recent["tags_deleted"] == 0
+    assert earlier["repositories_not_cleaned"] == [] and status["history_problem"] is None
+    assert "run history (what the safety brake judges by)" in text.stdout
+
     only_one = regsweep_json("status", *where, "--last", "1", env=env)
     assert [run["started"] for run in only_one["runs"]] == [newest["started"]]
+    assert len(only_one["history"]) == 1
 
 
 def test_status_of_a_registry_never_cleaned_says_so(

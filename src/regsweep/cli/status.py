@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich import box
 from rich.filesize import decimal
+from rich.markup import escape
 from rich.table import Table
 
 from regsweep.cli.options import options, settings_from
@@ -28,7 +29,10 @@ from regsweep.state.runs import JournalRun
     "--last", default=10, show_default=True, type=click.IntRange(min=1), help="Runs shown."
 )
 def status_command(output: str, last: int, **params: Any) -> None:
-    """Show what the last runs did: when, deleted, bytes freed, failures, skipped repositories."""
+    """Show what the last runs did: when, deleted, bytes freed, failures, skipped repositories.
+
+    From the registry's journal and its run history; changes nothing.
+    """
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
     target = open_target(settings.target_spec())
@@ -78,7 +82,38 @@ def render_status(terminal: Terminal, status: RegistryStatus) -> None:
         terminal.out.print(f"last run stopped: {latest.error}", markup=False)
     for failure in latest.failures:
         terminal.out.print(f"failed: {abbreviate_digests(failure)}", markup=False)
-    terminal.out.print(f"journal: {status.journal}", markup=False)
+    terminal.out.print(f"journal: {status.journal}", markup=False, soft_wrap=True)
+    render_history(terminal, status)
+
+
+def render_history(terminal: Terminal, status: RegistryStatus) -> None:
+    """What the safety brake will judge the next run by."""
+    if status.history_problem is not None:
+        terminal.warn(escape(status.history_problem))
+        return
+    if not status.history:
+        terminal.out.print("run history: none yet (the next run is the registry's first cleanup)")
+        return
+    table = Table(
+        column("planned (UTC)"),
+        column("tags then", justify="right"),
+        column("deleted", justify="right"),
+        column("repositories cleaned", justify="right"),
+        column("not cleaned"),
+        title="run history (what the safety brake judges by)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for run in status.history:
+        table.add_row(
+            run.at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(run.tags),
+            str(run.tags_deleted),
+            f"{len(run.cleaned)} of {len(run.covered)}",
+            ", ".join(sorted(run.covered - run.cleaned)) or "-",
+        )
+    terminal.out.print(table)
+    terminal.out.print(f"history: {status.history_file}", markup=False, soft_wrap=True)
 
 
 def _took(run: JournalRun) -> str:
