@@ -154,6 +154,7 @@ class _Params:
     now: float
     spread: float
     plan: tuple[tuple[str, ...], ...]  # per tagged build: tag kinds, "latest" on the last
+    uniform: bool  # every repository alike: build-N tags, build times in push order
 
 
 @dataclass
@@ -192,10 +193,11 @@ def repository_name(index: int, *, nested: bool = True) -> str:
     )[index % 8]
 
 
-def _tag_plan(tags: int) -> tuple[tuple[str, ...], ...]:
+def _tag_plan(tags: int, *, releases: bool = True) -> tuple[tuple[str, ...], ...]:
     """Tag kinds per tagged build so that a repository ends with exactly ``tags`` tags.
 
-    One primary tag per build, a release tag on every fourth build, ``latest`` on the newest.
+    One primary tag per build, a release tag on every fourth build (unless ``releases`` is
+    false), ``latest`` on the newest.
     """
     if tags <= 0:
         return ()
@@ -204,7 +206,7 @@ def _tag_plan(tags: int) -> tuple[tuple[str, ...], ...]:
     while remaining > 0:
         kinds = ["primary"]
         remaining -= 1
-        if remaining > 0 and len(builds) % 4 == 3:
+        if releases and remaining > 0 and len(builds) % 4 == 3:
             kinds.append("release")
             remaining -= 1
         builds.append(kinds)
@@ -295,7 +297,8 @@ class _Repository:
         self.name = repository_name(index, nested=p.nested)
         self.rng = random.Random(f"regsweep-synth:{p.seed}:{index}")
         self.oci = index % 3 == 2  # a third of the repositories are pushed by OCI tooling
-        self.epoch_created = index % 5 == 4  # reproducible builds stamp 1970-01-01
+        # reproducible builds stamp 1970-01-01
+        self.epoch_created = index % 5 == 4 and not p.uniform
         self.images = 0  # per-repository image counter, picks the shared base layer
         self.layer_links: set[str] = set()
         repo = w.mkdirs(p.v2 + "/repositories", self.name)
@@ -330,11 +333,12 @@ class _Repository:
         for _ in range(own):
             data = rng.randbytes(p.layer_size)
             layers.append((w.blob(data), len(data)))
-        created = (
-            "1970-01-01T00:00:00Z"
-            if self.epoch_created
-            else _stamp(pushed - 60 - rng.random() * 600)
-        )
+        if self.epoch_created:
+            created = "1970-01-01T00:00:00Z"
+        elif p.uniform:
+            created = _stamp(pushed - 60)  # built a minute before its push: same order
+        else:
+            created = _stamp(pushed - 60 - rng.random() * 600)
         config: dict[str, object] = {
             "architecture": arch,
             "os": "linux",
@@ -420,7 +424,7 @@ class _Repository:
         self.w.result.tags += 1
 
     def primary_tag(self, build: int, used: set[str]) -> str:
-        style = self.index % 3
+        style = 2 if self.p.uniform else self.index % 3
         if style == 0:
             name = f"feature-{build}" if build % 6 == 5 else f"main-{build}"
         elif style == 1:
@@ -514,6 +518,7 @@ def synthesize(
     now: float | None = None,
     age_spread_days: float = 90.0,
     workers: int | None = None,
+    uniform: bool = False,
 ) -> SynthStats:
     """Write a registry storage tree under ``root`` and return what was written.
 
@@ -524,6 +529,10 @@ def synthesize(
     ``untagged_per_repository`` adds that many older builds that only ``latest`` used to
     point at. ``now`` defaults to the current time; pass it for byte-identical mtimes.
     ``workers`` defaults to the CPU count (at most 4) for trees of 5,000 tags and more.
+    ``uniform`` makes every repository alike, as a side-by-side with a client that ranks
+    tags by name needs: one ``build-N`` tag per build (N in push order), no release tags,
+    and build times in push order (none stamped 1970), so the newest by build time, by push
+    time and by name are the same tags.
 
     Refuses to write into an existing ``<root>/docker/registry/v2`` so that stats always
     describe the whole tree.
@@ -560,7 +569,8 @@ def synthesize(
         seed=seed,
         now=time.time() if now is None else now,
         spread=age_spread_days * _DAY,
-        plan=_tag_plan(tags_per_repository),
+        plan=_tag_plan(tags_per_repository, releases=not uniform),
+        uniform=uniform,
     )
     total = _Result()
     _Writer(str(v2), total).mkdirs(str(root), "docker/registry/v2/blobs/sha256")
@@ -843,6 +853,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--age-spread-days", type=float, default=90.0)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument(
+        "--uniform",
+        action="store_true",
+        help="every repository alike: build-N tags, no release tags, build times in push order",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="delete an existing ROOT/docker/registry/v2 first"
     )
     parser.add_argument("--walk", action="store_true", help="time bare_walk over the result")
@@ -871,6 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         now=args.now,
         age_spread_days=args.age_spread_days,
         workers=args.workers,
+        uniform=args.uniform,
     )
     out = stats.summary()
     if args.walk:
