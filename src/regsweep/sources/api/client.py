@@ -1,7 +1,9 @@
 """An async client for the OCI distribution API, made for cleaning registries.
 
-One :class:`httpx.AsyncClient` (pooled connections) behind a semaphore that bounds how many
-requests are in flight, so a large registry is read quickly without overloading it. Every
+One :class:`httpx.AsyncClient` (pooled keep-alive connections) behind an adaptive window
+of requests in flight (:mod:`~regsweep.sources.api.pace`), so a large registry is read as
+fast as it answers without overloading it; every request is counted by kind
+(:mod:`~regsweep.sources.api.budget`). Every
 manifest request sends all four manifest media types and every digest is computed from the
 bytes received: a registry that converts or substitutes a manifest (distribution 2.8 serves
 the linux/amd64 child of a list to a client that only accepts the Docker v2 type) would
@@ -10,9 +12,9 @@ otherwise hand us a digest whose deletion breaks a multi-arch image.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ssl
+import time
 from types import TracebackType
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -28,6 +30,7 @@ from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.core.pulls import USER_AGENT_PRODUCT
 from regsweep.core.version import VERSION
 from regsweep.sources.api.auth import RegistryAuth
+from regsweep.sources.api.budget import RequestCounts, request_kind
 from regsweep.sources.api.errors import (
     MalformedAnswerError,
     RegistryAuthError,
@@ -40,6 +43,7 @@ from regsweep.sources.api.errors import (
     transport_error,
     transport_reason,
 )
+from regsweep.sources.api.pace import AdaptiveLimit
 from regsweep.sources.api.pagination import PAGE_SIZE, PageGuard, next_page
 from regsweep.sources.api.retry import (
     IDEMPOTENT_METHODS,
@@ -48,9 +52,13 @@ from regsweep.sources.api.retry import (
     RetryPolicy,
 )
 
-#: Requests in flight at once. distribution serves a few hundred small requests per second
-#: on two cores; more parallelism only queues inside the registry.
-DEFAULT_CONCURRENCY = 8
+#: The most requests in flight at once (``--concurrency``). The window starts lower and
+#: grows only while the registry keeps up (see regsweep.sources.api.pace): on loopback
+#: distribution's CPU is the ceiling well below this, across a WAN each request waits a
+#: round trip that only requests in flight overlap.
+DEFAULT_CONCURRENCY = 32
+#: Requests in flight at first, from where the window finds the registry's pace.
+INITIAL_CONCURRENCY = 4
 #: Seconds to connect, or between two reads of an answer.
 DEFAULT_TIMEOUT = 30.0
 
@@ -124,7 +132,9 @@ class RegistryClient:
 
     ``auth`` is an :class:`httpx.Auth` (see :mod:`regsweep.sources.api.auth`); ``verify`` an
     SSL context (see :mod:`regsweep.sources.api.tls`), ``True`` for the system CAs, or
-    ``False`` (``--insecure``). ``transport`` replaces the network, for tests.
+    ``False`` (``--insecure``). ``concurrency`` is the most requests in flight at once.
+    ``counts`` receives every request sent (shared by the clients of one step of a run).
+    ``transport`` replaces the network, for tests.
     """
 
     def __init__(
@@ -136,11 +146,16 @@ class RegistryClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        counts: RequestCounts | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_registry_url(url)
         self._retry = retry or RetryPolicy()
-        self._slots = asyncio.Semaphore(concurrency)
+        self.pace = AdaptiveLimit(
+            initial=min(INITIAL_CONCURRENCY, concurrency), ceiling=concurrency
+        )
+        self.counts = counts if counts is not None else RequestCounts()
+        self._opened = 0.0
         # trust_env=False: a proxy, .netrc or SSL_CERT_FILE from the environment must not
         # silently change which server (and which credentials) regsweep deletes with.
         self._http = httpx.AsyncClient(
@@ -155,10 +170,14 @@ class RegistryClient:
             # named, so that its reads are not mistaken for pulls (regsweep.core.pulls)
             headers={"User-Agent": f"{USER_AGENT_PRODUCT}/{VERSION}"},
         )
-        self.requests_sent = 0
+
+    @property
+    def requests_sent(self) -> int:
+        return self.counts.total
 
     async def __aenter__(self) -> RegistryClient:
         await self._http.__aenter__()
+        self._opened = time.monotonic()
         return self
 
     async def __aexit__(
@@ -168,6 +187,7 @@ class RegistryClient:
         tb: TracebackType | None,
     ) -> None:
         await self._http.__aexit__(exc_type, exc, tb)
+        self.counts.seconds += time.monotonic() - self._opened
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -497,8 +517,11 @@ class RegistryClient:
                 wait_jitter=retry.wait_jitter,
             ):
                 with attempt:
-                    async with self._slots:
-                        self.requests_sent += 1
+                    kind = request_kind(method, path if isinstance(path, str) else path.path)
+                    async with self.pace.slot(kind) as slot:
+                        self.counts.by_kind[kind] += 1
+                        if attempt.num > 1:
+                            self.counts.retries += 1
                         response = await self._http.request(
                             method,
                             path,
@@ -506,6 +529,10 @@ class RegistryClient:
                             content=content,
                             params=params,
                             follow_redirects=follow_redirects,
+                        )
+                        status = response.status_code
+                        slot.answered(
+                            status, retry.wait_asked(response) if status in RETRY_STATUSES else None
                         )
                     if response.status_code in RETRY_STATUSES:
                         raise RetryableAnswer(response)

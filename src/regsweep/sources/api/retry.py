@@ -58,13 +58,18 @@ class RetryPolicy:
 
         def decide(exc: Exception) -> bool | float:
             if isinstance(exc, RetryableAnswer):
-                wait = retry_after(exc.response)
-                return True if wait is None else min(wait, self.max_retry_after)
+                wait = self.wait_asked(exc.response)
+                return True if wait is None else wait
             if isinstance(exc, httpx.ConnectError):
                 return connect_errors
             return isinstance(exc, httpx.TransportError)
 
         return decide
+
+    def wait_asked(self, response: httpx.Response) -> float | None:
+        """The server's ``Retry-After``, at most ``max_retry_after``; None when it sent none."""
+        wait = retry_after(response)
+        return None if wait is None else min(wait, self.max_retry_after)
 
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
