@@ -14,7 +14,7 @@ said to be outside the N most recent either.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -251,6 +251,13 @@ class UnknownPushTime:
         return {t.name: aged.unknown for t in tags if t.pushed_at is None}
 
 
+#: Rules that decide by a tag's name or digest, never by its push time.
+_JUDGES_BY_NAME = (TagPattern, PinnedDigests, NewestVersions)
+#: Rules that decide each tag on its own: a tag the rules above keep is decided whatever
+#: its push time (see Policy.ages_needed).
+_JUDGES_EACH_TAG_ALONE = (*_JUDGES_BY_NAME, PushedWithin, UnknownPushTime)
+
+
 @dataclass(frozen=True)
 class Policy:
     """One retention policy over the repositories it scopes.
@@ -321,6 +328,29 @@ class Policy:
             rules.append(MostRecentlyPulled(self.keep_most_recently_pulled))
         rules.append(UnknownPushTime())
         return tuple(rules)
+
+    def ages_needed(
+        self, repository: str, tags: Mapping[str, Digest], now: datetime
+    ) -> frozenset[str]:
+        """The tags whose push time the rules need to decide them.
+
+        Over the API a push time is a build time read from the image's config: a request per
+        image that only changes a decision if a rule looks at it. A tag kept by its name or
+        its digest is kept whatever its age, so its age is not needed, unless a rule ranks
+        tags by age (the N most recently pushed: the tag takes a place in the ranking, and
+        unaged it would leave that place to an older tag, keeping more than the same policy
+        keeps from storage). A rule this method does not know (one added later) is assumed
+        to need every age. Artifact tags always get one: an orphan's grace needs it.
+        """
+        rules = self.rules()
+        if not all(isinstance(rule, _JUDGES_EACH_TAG_ALONE) for rule in rules):
+            return frozenset(tags)
+        named = [Tag(repository, n, d, None) for n, d in tags.items() if tag_subject(n) is None]
+        kept: set[str] = set()
+        for rule in rules:
+            if isinstance(rule, _JUDGES_BY_NAME):
+                kept.update(rule.keeps(named, now))
+        return frozenset(tags.keys() - kept)
 
     def scope(self) -> str:
         """The repositories this policy covers, in words."""

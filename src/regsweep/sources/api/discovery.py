@@ -12,6 +12,12 @@ digest, so that an untagged subject is not mistaken for a missing one (which wou
 signature an orphan, and delete it); and where the registry has the referrers API (not
 distribution 2.8), every manifest's untagged referrers are listed through it.
 
+Only what a decision needs is asked (the budget is stated in
+:mod:`~regsweep.sources.api.budget`): a manifest is read once per digest for the whole
+registry (content-addressed, its bytes cannot change), one known from elsewhere is only
+checked to exist where it is named (``HEAD``), and a build time is read only for the tags
+whose age a rule needs (``ages_needed``) and the manifests they reach.
+
 Every request of a repository runs concurrently under the client's bound. Anything that
 cannot be read is reported as a problem and left out, which always errs on the side of
 keeping: an unreadable manifest is never deleted, and a repository with an unusable tag
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,6 +61,8 @@ MAX_CONFIG_SIZE = 1 << 20
 MAX_DEPTH = 4
 
 Progress = Callable[[str], None]
+#: The tags of a repository (name -> digest) whose build time a rule needs to decide them.
+AgesNeeded = Callable[[str, Mapping[str, Digest]], Collection[str]]
 
 
 @dataclass
@@ -70,10 +78,19 @@ class _Repo:
 
 
 class _Scanner:
-    """Shared state of one discovery: manifests and build times are read once per digest."""
+    """Shared state of one discovery: manifests and build times are read once per digest.
 
-    def __init__(self, client: RegistryClient) -> None:
+    ``known`` are manifests read earlier in the same run. ``verifying`` asks what a pull
+    needs, checked to exist in each repository: every tag and index child (``HEAD`` where
+    the bytes are known), no build time, no artifact.
+    """
+
+    def __init__(
+        self, client: RegistryClient, known: Mapping[Digest, Manifest], *, verifying: bool
+    ) -> None:
         self.client = client
+        self.known = known
+        self.verifying = verifying
         self.manifests: dict[Digest, Manifest] = {}
         self.problems: list[Problem] = []
         self._configs: dict[Digest, asyncio.Task[datetime | None]] = {}
@@ -91,12 +108,13 @@ class _Scanner:
             )
             return None
         await asyncio.gather(*(self._tag(repo, tag) for tag in tags))
-        repo.subjects.update(s for t in repo.tags if (s := tag_subject(t)) is not None)
+        if not self.verifying:  # a pull needs no artifact
+            repo.subjects.update(s for t in repo.tags if (s := tag_subject(t)) is not None)
         while True:
             # Subjects only once every tag is read: most are tagged images, read already.
             for subject in sorted(repo.subjects - repo.revisions - repo.seen.keys()):
                 repo.seen[subject] = asyncio.create_task(self._child(repo, subject, 1, "subject"))
-            if self._referrers_api is not False:
+            if self._referrers_api is not False and not self.verifying:
                 for digest in sorted(repo.revisions - repo.asked.keys()):
                     repo.asked[digest] = asyncio.create_task(self._referrers(repo, digest))
             tasks = [*repo.seen.values(), *repo.asked.values()]
@@ -105,6 +123,18 @@ class _Scanner:
             await asyncio.gather(*pending)
 
     async def _tag(self, repo: _Repo, tag: str) -> None:
+        """Resolve a tag: one GET (digest and bytes), or when verifying one HEAD, and a GET
+        only for a digest not read yet in this run."""
+        if self.verifying:
+            head = await self.client.head_manifest(repo.name, tag)
+            if head is None:
+                log.info("%s:%s disappeared during verification", repo.name, tag)
+                return
+            if self._known(head.digest) is not None:
+                repo.tags[tag] = head.digest
+                repo.revisions.add(head.digest)
+                await self._follow(repo, head.digest, 0)
+                return
         fetched = await self.client.get_manifest(repo.name, tag)
         if fetched is None:
             log.info("%s:%s disappeared during discovery", repo.name, tag)
@@ -113,9 +143,16 @@ class _Scanner:
         self._parse(repo, fetched.digest, fetched.raw)
         await self._follow(repo, fetched.digest, 0)
 
+    def _known(self, digest: Digest) -> Manifest | None:
+        """The manifest if read already in this run (its bytes cannot have changed)."""
+        manifest = self.manifests.get(digest)
+        if manifest is None and (manifest := self.known.get(digest)) is not None:
+            self.manifests[digest] = manifest
+        return manifest
+
     def _parse(self, repo: _Repo, digest: Digest, raw: bytes) -> None:
         repo.revisions.add(digest)
-        if digest not in self.manifests:
+        if self._known(digest) is None:
             try:
                 self.manifests[digest] = parse_manifest(digest, raw)
             except ManifestError as exc:
@@ -124,7 +161,7 @@ class _Scanner:
                 )
                 return
         subject = self.manifests[digest].subject
-        if subject is not None:
+        if subject is not None and not self.verifying:
             # The API cannot list untagged manifests, so a signature's subject must be
             # looked up: otherwise an untagged subject would look missing and its
             # signature orphaned (and deleted).
@@ -148,22 +185,30 @@ class _Scanner:
         """Read a manifest referenced by another (an index's child, a subject, a referrer).
 
         Only an index's children are known to be in the repository (the registry checks
-        them when the index is pushed); a subject or a referrer read in another repository
-        is asked for again here, since nothing checks that it exists in this one.
+        them when the index is pushed), except when verifying; a subject or a referrer read
+        in another repository is checked to exist in this one (a HEAD: its bytes are known).
         """
-        known = digest in repo.revisions or (digest in self.manifests and role == "child")
-        if known:
+        if digest in repo.revisions:
+            pass
+        elif (manifest := self._known(digest)) is not None:
+            trusted = role == "child" and not self.verifying
+            if not trusted and await self.client.head_manifest(repo.name, digest) is None:
+                self._missing(repo, digest, role)
+                return
             repo.revisions.add(digest)
+            if manifest.subject is not None and not self.verifying:
+                repo.subjects.add(manifest.subject)
         else:
             fetched = await self.client.get_manifest(repo.name, digest)
             if fetched is None:
-                if role == "child":
-                    self.problems.append(
-                        Problem(f"{repo.name}@{digest}", "child of an index is missing")
-                    )
+                self._missing(repo, digest, role)
                 return
             self._parse(repo, digest, fetched.raw)
         await self._follow(repo, digest, depth)
+
+    def _missing(self, repo: _Repo, digest: Digest, role: str) -> None:
+        if role == "child":
+            self.problems.append(Problem(f"{repo.name}@{digest}", "child of an index is missing"))
 
     async def _referrers(self, repo: _Repo, digest: Digest) -> None:
         """Read the untagged referrers of ``digest`` through the referrers API, if any.
@@ -188,11 +233,40 @@ class _Scanner:
                     self._child(repo, referrer, 1, "referrer")
                 )
 
-    async def build_times(self, repos: list[_Repo]) -> dict[Digest, datetime | None]:
-        """Build time of every manifest: annotation, else config ``created``, else children."""
+    def aged(self, repos: list[_Repo], ages_needed: AgesNeeded | None) -> set[Digest]:
+        """The manifests whose build time a rule may need: those reached from a tag whose
+        age is needed, and every untagged one not reached from a tag (a subject, a
+        referrer: an orphan's grace needs it)."""
+        wanted: set[Digest] = set()
+        for repo in repos:
+            needing = set(repo.tags) if ages_needed is None else ages_needed(repo.name, repo.tags)
+            tagged = self._reached(repo.tags.values())
+            roots = {d for t, d in repo.tags.items() if t in needing}
+            wanted |= self._reached(roots) | (repo.revisions - tagged)
+        return wanted
+
+    def _reached(self, digests: Iterable[Digest]) -> set[Digest]:
+        """``digests`` and every index child below them."""
+        reached: set[Digest] = set()
+        stack = [(d, 0) for d in digests]
+        while stack:
+            digest, depth = stack.pop()
+            if digest in reached:
+                continue
+            reached.add(digest)
+            manifest = self.manifests.get(digest)
+            if manifest is not None and depth < MAX_DEPTH:
+                stack.extend((c.digest, depth + 1) for c in manifest.children)
+        return reached
+
+    async def build_times(
+        self, repos: list[_Repo], wanted: set[Digest]
+    ) -> dict[Digest, datetime | None]:
+        """Build time of each ``wanted`` manifest: annotation, else config ``created``, else
+        its children's; a config is read once per digest, and only for those."""
         configs: dict[Digest, str] = {}
         for repo in repos:
-            for digest in repo.revisions:
+            for digest in repo.revisions & wanted:
                 manifest = self.manifests.get(digest)
                 if manifest is None or ages.annotated_time(manifest.annotations) is not None:
                     continue
@@ -225,7 +299,7 @@ class _Scanner:
                 times[digest] = when
             return times[digest]
 
-        for digest in list(self.manifests):
+        for digest in wanted:
             time_of(digest)
         return times
 
@@ -254,22 +328,34 @@ async def discover_api(
     client: RegistryClient,
     *,
     include: Callable[[str], bool] | None = None,
+    repositories: Collection[str] | None = None,
     progress: Progress | None = None,
     check_blobs: bool = False,
+    ages_needed: AgesNeeded | None = None,
+    known: Mapping[Digest, Manifest] | None = None,
 ) -> Inventory:
     """Read the inventory of the registry behind ``client`` (pinged by the caller).
 
     ``include`` limits discovery to the repositories a policy applies to; the others are
-    not read at all (over the API every repository costs requests). ``check_blobs`` asks
-    the registry for every config and layer (one HEAD each per repository): the
-    repositories' ``layers`` and ``blob_sizes`` then hold only blobs that exist, which is
-    what :func:`regsweep.verify.verify_inventory` checks after a run.
+    not read at all (over the API every repository costs requests). ``repositories``
+    names them instead of the catalog. ``ages_needed`` says which tags' build times a
+    rule needs (None: every tag's); the others get none (``Tag.pushed_at`` None).
+    ``known`` are manifests already read in this run, never read again.
+
+    ``check_blobs`` verifies: every tag, index child, config and layer is checked to exist
+    in its repository (one HEAD each where the bytes are known), and no build time or
+    artifact is read. The repositories' ``revisions``, ``layers`` and ``blob_sizes`` then
+    hold only what exists, which is what :func:`regsweep.verify.verify_inventory` checks.
     """
     say = progress or (lambda _message: None)
-    scanner = _Scanner(client)
-    say("listing repositories")
+    scanner = _Scanner(client, known or {}, verifying=check_blobs)
     names = []
-    for name in await client.list_repositories():
+    if repositories is None:
+        say("listing repositories")
+        listed = await client.list_repositories()
+    else:
+        listed = sorted(repositories)
+    for name in listed:
         if not is_repository_name(name):
             scanner.problems.append(Problem(name[:255], "invalid repository name; skipped"))
         elif include is None or include(name):
@@ -277,8 +363,10 @@ async def discover_api(
     say(f"reading {len(names)} repositories")
     found = await asyncio.gather(*(scanner.repository(n) for n in names))
     repos = [r for r in found if r is not None]
-    say("reading build times")
-    times = await scanner.build_times(repos)
+    wanted = set() if check_blobs else scanner.aged(repos, ages_needed)
+    if wanted:
+        say("reading build times")
+    times = await scanner.build_times(repos, wanted)
     sizes = _blob_sizes(scanner.manifests)
     present: dict[str, set[Digest]] | None = None
     if check_blobs:
@@ -286,12 +374,13 @@ async def discover_api(
         present = await scanner.existing_blobs(repos)
         existing = set().union(*present.values()) if present else set()
         sizes = {d: n for d, n in sizes.items() if d in existing or d in scanner.manifests}
-    repositories: dict[str, Repository] = {}
-    unknown = 0
+    found_repositories: dict[str, Repository] = {}
+    unknown = unaged = 0
     for repo in repos:
         tags = {t: Tag(repo.name, t, d, times.get(d)) for t, d in sorted(repo.tags.items())}
-        unknown += sum(1 for t in tags.values() if t.pushed_at is None)
-        repositories[repo.name] = Repository(
+        unaged += sum(1 for t in tags.values() if t.digest not in wanted)
+        unknown += sum(1 for t in tags.values() if t.pushed_at is None and t.digest in wanted)
+        found_repositories[repo.name] = Repository(
             name=repo.name,
             tags=tags,
             # A revision's "first linked" time is unknown over the API; its build time is
@@ -306,8 +395,10 @@ async def discover_api(
     source = AGE_SOURCE
     if unknown:
         source += f"; {unknown} tag(s) have no usable build time (missing or 1970) and are kept"
+    if unaged and not check_blobs:
+        source += f"; {unaged} tag(s) kept by name or digest were not aged (no rule needs it)"
     return Inventory(
-        repositories=repositories,
+        repositories=found_repositories,
         manifests=dict(scanner.manifests),
         blob_sizes=sizes,
         problems=tuple(scanner.problems),

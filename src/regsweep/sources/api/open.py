@@ -4,12 +4,13 @@ credentials, TLS), and discovery through it."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from regsweep.core.model import Inventory
+from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.sources.api.auth import RegistryAuth
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -17,7 +18,7 @@ from regsweep.sources.api.client import (
     check_registry_url,
 )
 from regsweep.sources.api.credentials import resolve_credentials
-from regsweep.sources.api.discovery import discover_api
+from regsweep.sources.api.discovery import AgesNeeded, discover_api
 from regsweep.sources.api.tls import ssl_context
 
 
@@ -40,12 +41,13 @@ class RegistryAccess:
     insecure: bool = False
     #: seconds to connect, or between two reads of an answer; see RetryPolicy
     timeout: float = DEFAULT_TIMEOUT
-    #: requests in flight at once
+    #: the most requests in flight at once (the window adapts below it)
     concurrency: int = DEFAULT_CONCURRENCY
 
 
-def open_registry(access: RegistryAccess) -> RegistryClient:
-    """A client for ``access.url`` (not yet pinged: ``await client.ping()``).
+def open_registry(access: RegistryAccess, counts: RequestCounts | None = None) -> RegistryClient:
+    """A client for ``access.url`` (not yet pinged: ``await client.ping()``), counting the
+    requests it sends into ``counts``.
 
     Everything that can be wrong locally (URL, credentials, certificate files) is a
     :class:`~regsweep.core.errors.UsageError` here, before any request.
@@ -67,6 +69,7 @@ def open_registry(access: RegistryAccess) -> RegistryClient:
         verify=verify,
         concurrency=access.concurrency,
         timeout=access.timeout,
+        counts=counts,
     )
 
 
@@ -74,12 +77,23 @@ async def discover_registry(
     access: RegistryAccess,
     *,
     include: Callable[[str], bool] | None = None,
+    repositories: Collection[str] | None = None,
     progress: Callable[[str], None] | None = None,
     check_blobs: bool = False,
+    ages_needed: AgesNeeded | None = None,
+    known: Mapping[Digest, Manifest] | None = None,
+    counts: RequestCounts | None = None,
 ) -> Inventory:
-    """Ping the registry (bad URL, TLS or login: exit 2 here), then discover it over the API."""
-    async with open_registry(access) as client:
+    """Ping the registry (bad URL, TLS or login: exit 2 here), then discover it over the API
+    (see :func:`~regsweep.sources.api.discovery.discover_api`)."""
+    async with open_registry(access, counts) as client:
         await client.ping()
         return await discover_api(
-            client, include=include, progress=progress, check_blobs=check_blobs
+            client,
+            include=include,
+            repositories=repositories,
+            progress=progress,
+            check_blobs=check_blobs,
+            ages_needed=ages_needed,
+            known=known,
         )
