@@ -41,7 +41,7 @@ def login(password: str = PASSWORD) -> RegistryAuth:
 
 
 def untag_old_keep_latest(client: RegistryClient, digest: str) -> Awaitable[object]:
-    return Untagger(client).untag("app", "old", Digest(digest), keep_digest=True)
+    return Untagger(client).untag("app", "old", Digest(digest))
 
 
 # -- htpasswd ----------------------------------------------------------------------------

@@ -38,8 +38,8 @@ def test_old_tag_sharing_latest_is_removed_and_latest_still_pulls(
 
     async def use(client: RegistryClient) -> tuple[UntagMethod, Untagged, Untagged]:
         untagger = Untagger(client)
-        first = await untagger.untag("app", "old", Digest(image.digest), keep_digest=True)
-        second = await untagger.untag("multi", "1.0", Digest(index.digest), keep_digest=True)
+        first = await untagger.untag("app", "old", Digest(image.digest))
+        second = await untagger.untag("multi", "1.0", Digest(index.digest))
         return await untagger.method("app"), first, second
 
     method, first, second = with_client(registry.url, use)
@@ -72,24 +72,11 @@ def test_a_tag_repushed_since_planning_is_left_alone(
 
     async def use(client: RegistryClient) -> Untagged:
         untagger = Untagger(client)
-        return await untagger.untag("app", "v1", Digest(planned.digest), keep_digest=True)
+        return await untagger.untag("app", "v1", Digest(planned.digest))
 
     result = with_client(registry.url, use)
     assert result.outcome is Outcome.SKIPPED
     assert tag_names(registry.root, "app") == {"v1", "keep"}
-
-
-def test_nothing_to_do_when_the_manifest_delete_takes_the_tag(
-    registry: RegistryServer, pusher: Pusher
-) -> None:
-    image = pusher.push_image("app", "v1")
-
-    async def use(client: RegistryClient) -> Untagged:
-        untagger = Untagger(client, UntagMethod.THROWAWAY)
-        return await untagger.untag("app", "v1", Digest(image.digest), keep_digest=False)
-
-    assert with_client(registry.url, use).deferred
-    assert tag_names(registry.root, "app") == {"v1"}
 
 
 def test_forcing_tag_delete_on_2_8_fails_without_changing_anything(
@@ -100,7 +87,7 @@ def test_forcing_tag_delete_on_2_8_fails_without_changing_anything(
 
     async def use(client: RegistryClient) -> Untagged:
         untagger = Untagger(client, UntagMethod.TAG_DELETE)
-        return await untagger.untag("app", "old", Digest(image.digest), keep_digest=True)
+        return await untagger.untag("app", "old", Digest(image.digest))
 
     with pytest.raises(TagDeleteUnsupportedError, match="400 DIGEST_INVALID"):
         with_client(registry.url, use)

@@ -227,7 +227,7 @@ def test_a_throwaway_left_by_an_interrupted_untag_is_removed_by_the_next_run(
     async def interrupted() -> None:
         async with _DeletesFail(registry.url) as client:
             untagger = Untagger(client, UntagMethod.THROWAWAY)
-            await untagger.untag("app", "feature-old", Digest(release.digest), keep_digest=True)
+            await untagger.untag("app", "feature-old", Digest(release.digest))
 
     with pytest.raises(RegistryAPIError):
         asyncio.run(interrupted())

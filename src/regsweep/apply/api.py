@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 
 from regsweep.apply.storage import ManifestDeleter
 from regsweep.plan.planner import Plan
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.open import RegistryAccess, open_registry
 
 
-async def check_registry(access: RegistryAccess, plan: Plan, *, api_mode: bool) -> None:
+async def check_registry(
+    access: RegistryAccess, plan: Plan, *, api_mode: bool, counts: RequestCounts | None = None
+) -> None:
     """Ping the registry and probe its deletes before regsweep writes anything at all.
 
     A wrong URL or login, or a registry with deletes disabled, is then an exit-2 error
@@ -21,7 +24,7 @@ async def check_registry(access: RegistryAccess, plan: Plan, *, api_mode: bool) 
     This is the only probe of a run: the throw-away untag method relies on it.
     """
     deleting = plan.actions if api_mode else plan.manifest_deletes
-    async with open_registry(access) as client:
+    async with open_registry(access, counts) as client:
         await client.ping()
         if deleting:
             await client.check_delete_enabled(deleting[0].repository)
@@ -29,7 +32,7 @@ async def check_registry(access: RegistryAccess, plan: Plan, *, api_mode: bool) 
 
 @asynccontextmanager
 async def registry_deleter(
-    access: RegistryAccess | None,
+    access: RegistryAccess | None, counts: RequestCounts | None = None
 ) -> AsyncIterator[ManifestDeleter | None]:
     """A client that deletes manifests through the registry, or None without a URL.
 
@@ -40,5 +43,5 @@ async def registry_deleter(
     if access is None:
         yield None
         return
-    async with open_registry(access) as client:
+    async with open_registry(access, counts) as client:
         yield client

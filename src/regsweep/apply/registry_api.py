@@ -1,11 +1,24 @@
 """Carry out a plan through the registry API alone (no storage access).
 
-Every action first re-reads what it acts on, because the registry keeps serving pushes
-between planning and applying. Before the manifest deletes of a repository in a wave,
-its tags are listed and resolved again: a manifest that a tag points at now, or that a
-manifest tagged since planning references (a new index, a signature), is skipped and
-reported, never deleted. The same check tells the runner whether a manifest an artifact
-relies on is still going. Untags re-resolve their tag (see :class:`Untagger`).
+Every deletion is re-checked first, because the registry keeps serving pushes between
+planning and applying, and each re-check is made once (the budget is stated in
+:mod:`regsweep.sources.api.budget`):
+
+- a tag removed on its own (by name, or through a throw-away manifest because its manifest
+  stays) is re-resolved with a HEAD right before (see :class:`Untagger`);
+- a repository that loses a manifest is listed and every tag in it resolved once per run,
+  when the first of its deletions is judged. That one reading answers every question about
+  the repository, in every wave: whether a manifest the plan deletes is tagged now, or
+  referenced by a manifest tagged since planning (a new index, a signature), in which case
+  its delete is skipped and reported; whether a manifest an artifact or a platform relies
+  on is still going (asked by the runner); and where an expired tag that leaves with its
+  manifest's DELETE points now (distribution 2.x deletes a tag only with its manifest).
+
+One reading per repository rather than one per wave keeps the requests proportional to the
+deletions, not to the tags times the waves, and makes every judgement about a repository
+agree: an expired tag left to its manifest's delete is left only if that same reading lets
+the manifest go. What changes in the registry after the reading and before a DELETE is
+not seen, as nothing read before a DELETE can see what happens between the two.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
 from regsweep.plan.planner import Action, Plan
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.open import RegistryAccess, open_registry
 from regsweep.state.journal import Journal
@@ -42,23 +56,43 @@ class ApiApplier:
         self.untagger = untagger
         self.manifests = manifests
         self.doomed = {(a.repository, a.digest) for a in plan.manifest_deletes}
-        #: tags the plan removes: they may still point at a doomed manifest (deferred)
+        #: tags the plan removes: they may still point at a doomed manifest
         self.untagging = {(a.repository, a.tag): a.digest for a in plan.untags}
-        self._tags: dict[tuple[str, int], asyncio.Task[dict[str, Digest]]] = {}
+        #: each repository's tags as read once in this run (see the module docstring)
+        self._tags: dict[str, asyncio.Task[dict[str, Digest]]] = {}
         self._fetched: dict[tuple[str, Digest], asyncio.Task[Manifest | str | None]] = {}
 
     async def untag(self, action: Action, digest_kept: DigestKept) -> ActionResult:
-        """Untag; a tag on a manifest the plan deletes may be left to that delete.
+        """Untag; a tag on a manifest the plan deletes may leave with that manifest.
 
-        Only while that manifest is still going: one kept after all (tagged again since
-        planning, say) would keep the expired tag with it, reported as deleted.
+        Only on a registry that cannot delete a tag by name, and only while that manifest
+        is still going: one kept after all (tagged again since planning, say) would keep
+        the expired tag with it, reported as deleted; that tag is removed on its own.
         """
         assert action.tag is not None
-        kept = await digest_kept()
-        done = await self.untagger.untag(
-            action.repository, action.tag, action.digest, keep_digest=kept is not None
+        repository = action.repository
+        leaves_with_manifest = (
+            (repository, action.digest) in self.doomed
+            and not await self.untagger.deletes_by_name(repository)
+            and await digest_kept() is None
         )
+        if leaves_with_manifest:
+            return await self._left_to_its_manifest(action)
+        done = await self.untagger.untag(repository, action.tag, action.digest)
         return ActionResult(action, done.outcome, done.detail)
+
+    async def _left_to_its_manifest(self, action: Action) -> ActionResult:
+        """The tag's re-check is the repository's reading; its manifest's DELETE removes it
+        (distribution deletes every tag on a deleted digest)."""
+        assert action.tag is not None
+        now = (await self._read_tags(action.repository)).get(action.tag)
+        if now is None:
+            return ActionResult(action, Outcome.ALREADY_GONE, "tag no longer exists")
+        if now != action.digest:
+            return ActionResult(action, Outcome.SKIPPED, f"re-pushed since planning: now {now}")
+        return ActionResult(
+            action, Outcome.DELETED, "goes with its manifest, which the plan deletes"
+        )
 
     async def delete_manifest(self, action: Action) -> ActionResult:
         reason = await self.why_kept(action, action.wave)
@@ -69,17 +103,10 @@ class ApiApplier:
         return ActionResult(action, Outcome.DELETED, "via registry API")
 
     async def why_kept(self, action: Action, wave: int) -> str | None:
-        """Why the manifest must stay after all, judged from the repository's tags now.
-
-        The tags are listed and resolved once per repository and wave: asked on behalf of
-        an artifact, in an earlier wave than the manifest's own delete, the answer must
-        not be reused by that delete.
-        """
+        """Why the manifest must stay after all, judged from the repository's tags as read
+        once in this run, whichever wave asks (see the module docstring)."""
         repository, digest = action.repository, action.digest
-        key = (repository, wave)
-        if key not in self._tags:
-            self._tags[key] = asyncio.create_task(self._resolve_tags(repository))
-        tags = await self._tags[key]
+        tags = await self._read_tags(repository)
         for tag, target in sorted(tags.items()):
             if target == digest:
                 if self.untagging.get((repository, tag)) == digest:
@@ -95,6 +122,11 @@ class ApiApplier:
             if digest in manifest.blob_references() or manifest.subject == digest:
                 return f"manifest {target}, tagged {tag} now, references it"
         return None
+
+    async def _read_tags(self, repository: str) -> dict[str, Digest]:
+        if repository not in self._tags:
+            self._tags[repository] = asyncio.create_task(self._resolve_tags(repository))
+        return await self._tags[repository]
 
     async def _resolve_tags(self, repository: str) -> dict[str, Digest]:
         names = await self.client.list_tags(repository)
@@ -130,6 +162,7 @@ async def apply_over_api(
     concurrency: int,
     journal: Journal,
     on_result: Callable[[ActionResult], None] | None = None,
+    counts: RequestCounts | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` through the registry API: the ``run`` command's apply step in API mode.
 
@@ -137,7 +170,7 @@ async def apply_over_api(
     so a bad login or a registry with deletes disabled stopped the run (exit 2) before any
     tag was touched; the throw-away untag method relies on that.
     """
-    async with open_registry(access) as client:
+    async with open_registry(access, counts) as client:
         untagger = Untagger(client, untag_method)
         applier = ApiApplier(client, untagger, plan, manifests)
         return await apply_actions(

@@ -67,9 +67,6 @@ class Untagged:
 
     outcome: Outcome
     detail: str
-    #: the tag is left for the plan's delete of its manifest, which removes it (distribution
-    #: 2.8 deletes every tag on a digest it deletes); counted as deleted
-    deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +123,17 @@ class Untagger:
                 self._method = detected
             return self._method
 
-    async def untag(
-        self, repository: str, tag: str, digest: Digest, *, keep_digest: bool
-    ) -> Untagged:
-        """Remove ``repository:tag`` if it still points at ``digest``.
+    async def deletes_by_name(self, repository: str) -> bool:
+        """Whether this registry removes a tag by name (else only with its manifest, or
+        through a throw-away manifest)."""
+        return await self.method(repository) is UntagMethod.TAG_DELETE
 
-        ``keep_digest`` says the manifest must survive (a kept tag shares it, or a kept
-        index or referrer needs it). When it need not, nothing is done here unless the
-        registry can delete the tag by name: the plan's manifest delete removes the tag
-        with its manifest.
+    async def untag(self, repository: str, tag: str, digest: Digest) -> Untagged:
+        """Remove ``repository:tag`` alone, if it still points at ``digest``.
+
+        Its manifest stays: by name where the registry can, else through a throw-away
+        manifest. The tag is re-resolved (one HEAD) right before: a tag re-pushed since
+        planning is left alone.
         """
         head = await self.client.head_manifest(repository, tag)
         if head is None:
@@ -153,15 +152,11 @@ class Untagger:
                 if not deleted:
                     return Untagged(Outcome.ALREADY_GONE, "tag no longer exists")
                 return Untagged(Outcome.DELETED, "tag deleted by name")
-        if not keep_digest:
-            return Untagged(
-                Outcome.DELETED, "goes with its manifest, which the plan deletes", deferred=True
-            )
         if method is UntagMethod.NONE:
             return Untagged(
                 Outcome.SKIPPED,
-                "another kept tag shares its digest, and this registry can neither delete "
-                "a tag by name nor accept a throw-away manifest",
+                "its manifest stays, and this registry can neither delete a tag by name "
+                "nor accept a throw-away manifest",
             )
         return await self._throwaway(repository, tag)
 

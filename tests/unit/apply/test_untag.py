@@ -122,7 +122,7 @@ def untag_old(
 
     async def use(client: RegistryClient) -> tuple[str, str]:
         untagger = Untagger(client, method)
-        result = await untagger.untag("app", "old", Digest(digest), keep_digest=True)
+        result = await untagger.untag("app", "old", Digest(digest))
         return (await untagger.method("app")).value, result.outcome.value
 
     return run(fake, use, attempts=attempts)
@@ -203,9 +203,7 @@ def test_throwaway_untags_of_one_repository_run_one_at_a_time() -> None:
 
     async def untag_all(client: RegistryClient) -> None:
         untagger = Untagger(client, UntagMethod.THROWAWAY)
-        await asyncio.gather(
-            *(untagger.untag("app", t, Digest(digest), keep_digest=True) for t in "abc")
-        )
+        await asyncio.gather(*(untagger.untag("app", t, Digest(digest)) for t in "abc"))
 
     with_mock_client(slow, untag_all)
     writes = [line for line in fake.log if line.startswith(("PUT /v2", "DELETE /v2/app/manifests"))]
