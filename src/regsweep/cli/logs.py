@@ -54,6 +54,9 @@ def configure_logging(log_format: LogFormat, verbose: int) -> None:
         logging.basicConfig(level=level, handlers=[handler])
     else:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # one line per HTTP request drowns -v's summary (requests by kind): -vv shows them
+    if verbose < 2:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def json_logs() -> bool:

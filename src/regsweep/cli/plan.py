@@ -53,8 +53,12 @@ def plan_command(
     planned = plan_from(settings, terminal)
     plan = planned.plan
     if terminal.json_output:
-        pulls = {"pulls": planned.pulls.to_json()} if planned.pulls is not None else {}
-        terminal.json({**plan.to_json(), "age_source": planned.inventory.age_source, **pulls})
+        document = {**plan.to_json(), "age_source": planned.inventory.age_source}
+        if planned.pulls is not None:
+            document["pulls"] = planned.pulls.to_json()
+        if planned.requests is not None:
+            document["requests"] = {"discovery": planned.requests.to_json()}
+        terminal.json(document)
     else:
         render_plan(terminal.out, plan, show_kept=show_kept)
     verdict = brake_verdict(settings, planned)

@@ -436,7 +436,8 @@ class Settings(BaseSettings):
         DEFAULT_CONCURRENCY,
         group=Group.APPLY,
         flags=("--concurrency",),
-        help="Deletions at once; default 8.",
+        help="Most requests in flight to the registry (the pace adapts below it) and "
+        "deletions at once; default 32.",
         ge=1,
         le=256,
     )

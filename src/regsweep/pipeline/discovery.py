@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from regsweep.core.errors import NotARegistryError
-from regsweep.core.model import Inventory
+from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.pipeline.observer import Observer
 from regsweep.pipeline.target import Target
+from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.api.discovery import AgesNeeded
 from regsweep.sources.api.errors import MalformedAnswerError
 from regsweep.sources.api.open import RegistryAccess, discover_registry
 from regsweep.sources.storage.discovery import discover_storage
+
+log = logging.getLogger(__name__)
 
 #: Problems listed one by one; a badly broken tree must not bury the plan under warnings.
 MAX_PROBLEMS_SHOWN = 20
@@ -26,6 +31,8 @@ class Discovered:
 
     inventory: Inventory
     started: datetime
+    #: the requests discovery sent to the registry's API; None when it read storage
+    requests: RequestCounts | None = None
 
 
 def discover(
@@ -34,21 +41,39 @@ def discover(
     *,
     include: Callable[[str], bool] | None = None,
     check_blobs: bool = False,
+    ages_needed: AgesNeeded | None = None,
+    repositories: Collection[str] | None = None,
+    known: Mapping[Digest, Manifest] | None = None,
 ) -> Discovered:
     """Read the registry's inventory: from storage when the target has it, else the API.
 
-    ``include`` limits discovery to the repositories it accepts. ``check_blobs`` (API mode)
-    asks the registry for every config and layer, as verification needs.
+    ``include`` limits discovery to the repositories it accepts. Over the API:
+    ``check_blobs`` asks for every manifest and blob a pull needs, as verification does;
+    ``ages_needed`` names the tags whose build time a rule needs; ``repositories`` replaces
+    the catalog; ``known`` are manifests read earlier in the run (never read again).
     """
     started = datetime.now(UTC)
+    requests: RequestCounts | None = None
     with observer.status("discovering") as status:
         if target.store is not None:
             inventory = discover_storage(target.store, progress=status)
         else:
             assert target.registry is not None  # a target has storage, an API, or both
+            requests = RequestCounts()
             inventory = asyncio.run(
-                _discover_api(target.registry, include, status, check_blobs=check_blobs)
+                _discover_api(
+                    target.registry,
+                    include,
+                    status,
+                    check_blobs=check_blobs,
+                    ages_needed=ages_needed,
+                    repositories=repositories,
+                    known=known,
+                    counts=requests,
+                )
             )
+            step = "verification" if check_blobs else "discovery"
+            log.info("requests (%s): %s", step, requests.describe())
             if not check_blobs:
                 observer.warn(
                     f"API mode: ages are {inventory.age_source}, not push times (the API has "
@@ -58,7 +83,7 @@ def discover(
         observer.warn(f"skipped {problem}")
     if len(inventory.problems) > MAX_PROBLEMS_SHOWN:
         observer.warn(f"... and {len(inventory.problems) - MAX_PROBLEMS_SHOWN} more problems")
-    return Discovered(inventory, started)
+    return Discovered(inventory, started, requests)
 
 
 async def _discover_api(
@@ -67,6 +92,10 @@ async def _discover_api(
     progress: Callable[[str], None] | None,
     *,
     check_blobs: bool,
+    ages_needed: AgesNeeded | None,
+    repositories: Collection[str] | None,
+    known: Mapping[Digest, Manifest] | None,
+    counts: RequestCounts,
 ) -> Inventory:
     """Discovery over the API; an answer that breaks the API is exit 2 before any change.
 
@@ -75,7 +104,14 @@ async def _discover_api(
     """
     try:
         return await discover_registry(
-            access, include=include, progress=progress, check_blobs=check_blobs
+            access,
+            include=include,
+            repositories=repositories,
+            progress=progress,
+            check_blobs=check_blobs,
+            ages_needed=ages_needed,
+            known=known,
+            counts=counts,
         )
     except MalformedAnswerError as exc:
         if check_blobs:

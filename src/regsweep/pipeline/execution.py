@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from regsweep.pipeline.planning import Planned
 from regsweep.pipeline.report import RunReport, StorageBytes
 from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.planner import Plan
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.client import DEFAULT_CONCURRENCY
 from regsweep.sources.storage.discovery import list_blob_sizes
 from regsweep.state.history import default_history_path
@@ -39,13 +41,18 @@ from regsweep.state.lock import registry_lock
 from regsweep.state.writable import check_writable
 from regsweep.verify import VerifyReport, verify_inventory
 
+log = logging.getLogger(__name__)
+
+#: Outcomes after which a repository may have changed: what verification after a run checks.
+_CHANGED = frozenset({Outcome.DELETED, Outcome.FAILED})
+
 
 @dataclass(frozen=True)
 class RunOptions:
     """How a plan is carried out."""
 
     dry_run: bool = False
-    #: deletions at once
+    #: deletions at once (over the API, each client's requests adapt below it too)
     concurrency: int = DEFAULT_CONCURRENCY
     #: over the API, how a tag sharing its digest with a kept tag is removed
     untag_method: UntagMethod = UntagMethod.AUTO
@@ -78,6 +85,7 @@ def run(planned: Planned, options: RunOptions, observer: Observer | None = None)
         planned_at=planned.now,
         discovered_at=planned.discovered_at,
         observer=observer,
+        discovery_requests=planned.requests,
     )
     return replace(report, phases={**planned.phases, **report.phases})
 
@@ -92,16 +100,18 @@ def execute(
     planned_at: datetime,
     discovered_at: datetime,
     observer: Observer | None = None,
+    discovery_requests: RequestCounts | None = None,
 ) -> RunReport:
-    """Apply ``plan``, collect garbage, verify every tag; a dry run says what a real run
-    would collect with, and changes nothing. A real run is recorded in the registry's
-    history (``planned_at``, ``discovered_at``: when the plan was made, and its discovery
-    began), which the brake of later runs reads.
+    """Apply ``plan``, collect garbage, verify; a dry run says what a real run would
+    collect with, and changes nothing. A real run is recorded in the registry's history
+    (``planned_at``, ``discovered_at``: when the plan was made, and its discovery began),
+    which the brake of later runs reads.
 
     :func:`preflight` runs first. ``known`` are the revisions the plan was computed from:
     any other revision found while applying was pushed since and is checked for references
     to what is deleted. ``manifests`` are the inventory's parsed manifests (API mode
-    resolves tags with them).
+    resolves tags with them, and verifies without reading them again).
+    ``discovery_requests`` are what discovery sent, reported with the run's own requests.
     Raises :class:`~regsweep.core.errors.UsageError` when a pre-flight check fails, and
     :class:`~regsweep.state.lock.StorageLockedError` when another regsweep holds the
     registry's lock; nothing was changed then.
@@ -109,13 +119,17 @@ def execute(
     observer = observer or LoggingObserver()
     started = time.monotonic()
     timer = PhaseTimer()
+    requests = {"discovery": discovery_requests} if discovery_requests is not None else {}
     if options.dry_run:
         return replace(
             _dry_run(plan, target, options, observer),
             seconds=time.monotonic() - started,
             skipped=plan.skipped,
+            requests=requests,
         )
-    preflight(plan, target, options)
+    if target.registry is not None:
+        requests["apply"] = RequestCounts()
+    preflight(plan, target, options, requests.get("apply"))
     journal_path = options.journal or default_journal_path(target.identity)
     collection: AnyCollection | None = None
     storage: StorageBytes | None = None
@@ -132,10 +146,13 @@ def execute(
             journal.write("start", plan=plan.summary.to_json())
             for skipped in plan.skipped:
                 journal.write("skipped", **skipped.to_json())
+            counts = requests.get("apply")
             with timer.phase(Phase.APPLY):
                 applied = asyncio.run(
-                    _apply(plan, target, options, known, manifests, journal, observer)
+                    _apply(plan, target, options, known, manifests, journal, observer, counts)
                 )
+            if counts is not None:
+                log.info("requests (apply): %s", counts.describe())
             record_cleanup(
                 options.history or default_history_path(target.identity),
                 plan,
@@ -160,8 +177,13 @@ def execute(
                         before, after, collection.report, purge_after=purge_after
                     )
             found_before = frozenset(p.location for p in plan.problems)
+            changed = {r.action.repository for r in applied.results if r.outcome in _CHANGED}
             with timer.phase(Phase.VERIFY):
-                verified = _verify(target, observer, found_before)
+                verified, verify_requests = _verify(
+                    target, observer, found_before, changed, manifests
+                )
+            if verify_requests is not None:
+                requests["verify"] = verify_requests
             # damage out of the run's scope is not the run's to answer for (exit 0); in
             # scope it is listed, and the run is done except it (exit 1)
             in_scope = plan.scope | {a.repository for a in plan.actions}
@@ -178,6 +200,7 @@ def execute(
                 known_damage=excused,
                 empty=emptied,
                 phases=timer.seconds,
+                requests=requests,
             )
             if collection is not None:
                 journal.write("gc", **report.journal_record())
@@ -186,7 +209,9 @@ def execute(
     return replace(report, seconds=time.monotonic() - started)
 
 
-def preflight(plan: Plan, target: Target, options: RunOptions) -> None:
+def preflight(
+    plan: Plan, target: Target, options: RunOptions, counts: RequestCounts | None = None
+) -> None:
     """What a real run needs, checked before the lock, the journal and the first deletion
     with nothing written: a failing check is an exit-2 error that left no trace.
 
@@ -201,7 +226,9 @@ def preflight(plan: Plan, target: Target, options: RunOptions) -> None:
     """
     check_collection(options.collect, target.store)
     if target.registry is not None:
-        asyncio.run(check_registry(target.registry, plan, api_mode=target.mode is Mode.API))
+        asyncio.run(
+            check_registry(target.registry, plan, api_mode=target.mode is Mode.API, counts=counts)
+        )
 
 
 def _dry_run(plan: Plan, target: Target, options: RunOptions, observer: Observer) -> RunReport:
@@ -235,9 +262,10 @@ async def _apply(
     manifests: Mapping[Digest, Manifest],
     journal: Journal,
     observer: Observer,
+    counts: RequestCounts | None,
 ) -> ApplyReport:
     """Apply through storage (manifest deletes through the API when a URL is known), or
-    entirely through the API in API mode."""
+    entirely through the API in API mode; API requests are counted in ``counts``."""
     with observer.progress("deleting", total=len(plan.actions)) as advance:
 
         def on_result(result: ActionResult) -> None:
@@ -255,8 +283,9 @@ async def _apply(
                 concurrency=options.concurrency,
                 journal=journal,
                 on_result=on_result,
+                counts=counts,
             )
-        async with registry_deleter(target.registry) as deleter:
+        async with registry_deleter(target.registry, counts) as deleter:
             return await apply_actions(
                 plan.actions,
                 StorageApplier(target.store, plan.untags, known, deleter),
@@ -273,12 +302,40 @@ def verify_target(target: Target, observer: Observer | None = None) -> VerifyRep
     return verify_inventory(discovered.inventory)
 
 
-def _verify(target: Target, observer: Observer, known: frozenset[str]) -> VerifyReport:
+def _verify(
+    target: Target,
+    observer: Observer,
+    known: frozenset[str],
+    changed: set[str],
+    manifests: Mapping[Digest, Manifest],
+) -> tuple[VerifyReport, RequestCounts | None]:
     """The verification that ends a run, its verdict said as it is known: what damage
-    found before the run explains is said as such, the run did not cause it."""
-    report = verify_target(target, observer)
+    found before the run explains is said as such, the run did not cause it.
+
+    From storage, every tag (reading it costs little, and a garbage collection may touch
+    any repository). Over the API alone, only the repositories the run changed: a run
+    deletes manifests and tags through the API, never a blob, so nothing else can have
+    been touched, and checking every repository again would cost as many requests as
+    discovery did. The manifests read while planning are not read again.
+    """
+    scoped = target.store is None
+    if scoped:
+        discovered = discover(
+            target, observer, check_blobs=True, repositories=changed, known=manifests
+        )
+    else:
+        discovered = discover(target, observer, check_blobs=True)
+    report = verify_inventory(discovered.inventory)
     if report.ok:
-        observer.info(f"verified: all {report.tags_checked} tags resolve with every blob present")
+        where = (
+            f" in the {len(changed)} repositories this run changed (regsweep verify checks "
+            "them all)"
+            if scoped
+            else ""
+        )
+        observer.info(
+            f"verified: all {report.tags_checked} tags{where} resolve with every blob present"
+        )
     for problem in report.problems:
         if problem.damage in known:
             observer.warn(f"still broken, by damage found before the run: {problem}")
@@ -286,7 +343,7 @@ def _verify(target: Target, observer: Observer, known: frozenset[str]) -> Verify
             observer.error(f"broken: {problem}")
     for unchecked in report.unverified:
         observer.warn(f"not verified: {unchecked}")
-    return report
+    return report, discovered.requests
 
 
 def _storage_bytes(target: Target) -> int | None:

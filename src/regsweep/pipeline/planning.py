@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from regsweep.core.model import Inventory
+from regsweep.core.model import Digest, Inventory
 from regsweep.pipeline.discovery import discover
 from regsweep.pipeline.in_use import InUseSpec, read_in_use
 from regsweep.pipeline.observer import LoggingObserver, Observer
@@ -17,6 +17,7 @@ from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.file import PlanFile, inventory_fingerprint
 from regsweep.plan.planner import Plan, build_plan
 from regsweep.policy.rules import PolicySet
+from regsweep.sources.api.budget import RequestCounts
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Planned:
     pulls: PullsRead | None = None
     #: seconds spent discovering and planning
     phases: Mapping[Phase, float] = field(default_factory=dict)
+    #: the requests discovery sent to the registry's API (None: it read storage)
+    requests: RequestCounts | None = None
 
     def plan_file(self, lifetime: timedelta) -> PlanFile:
         """The plan as a file for review and ``regsweep apply``, usable for ``lifetime``."""
@@ -61,17 +64,28 @@ def plan_registry(
     """The first two steps of every command: read the registry, apply the policies.
 
     Only the repositories some policy covers are read over the API (storage is read whole:
-    one listing serves every repository). ``pulls``: the pull store whose pulls (and, in
-    API mode, pushes) the tags carry into the plan. ``in_use`` names the images workloads
-    run: they are read after discovery, as close to the deletions as planning allows, and
-    every policy keeps them. Repositories the plan leaves empty are removed on storage
-    unless ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
+    one listing serves every repository), and only the build times their rules need.
+    ``pulls``: the pull store whose pulls (and, in API mode, pushes) the tags carry into
+    the plan. ``in_use`` names the images workloads run: they are read after discovery,
+    as close to the deletions as planning allows, and every policy keeps them.
+    Repositories the plan leaves empty are removed on storage unless
+    ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
     """
     observer = observer or LoggingObserver()
     timer = PhaseTimer()
+
+    def ages_needed(repository: str, tags: Mapping[str, Digest]) -> frozenset[str]:
+        policy = policies.policy_for(repository)
+        if policy is None:
+            return frozenset(tags)
+        return policy.ages_needed(repository, tags, datetime.now(UTC))
+
     with timer.phase(Phase.DISCOVER):
         discovered = discover(
-            target, observer, include=lambda name: policies.policy_for(name) is not None
+            target,
+            observer,
+            include=lambda name: policies.policy_for(name) is not None,
+            ages_needed=ages_needed,
         )
     with timer.phase(Phase.PLAN):
         inventory = discovered.inventory
@@ -93,4 +107,14 @@ def plan_registry(
                 "the registry API has no way to remove a repository, so they stay in _catalog: "
                 "run with --registry-dir (or --storage) to remove them"
             )
-    return Planned(target, inventory, policies, plan, discovered.started, now, read, timer.seconds)
+    return Planned(
+        target,
+        inventory,
+        policies,
+        plan,
+        discovered.started,
+        now,
+        read,
+        timer.seconds,
+        discovered.requests,
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import reduce
+from operator import add
 from pathlib import Path
 
 from regsweep.apply.empty import EmptyReport
@@ -15,6 +17,7 @@ from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
 from regsweep.pipeline.phases import Phase
 from regsweep.plan.planner import SkippedRepository, Summary
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.verify import VerifyReport
 
 
@@ -90,6 +93,9 @@ class RunReport:
     empty: EmptyReport = field(default_factory=EmptyReport)
     #: seconds per phase that ran (discover and plan too, when the run planned)
     phases: Mapping[Phase, float] = field(default_factory=dict)
+    #: requests sent to the registry's API by each step that used it (discovery, apply,
+    #: verify), in that order; empty when only storage was used
+    requests: Mapping[str, RequestCounts] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -126,9 +132,16 @@ class RunReport:
             out["empty_repositories"] = self.empty.to_json()
         if self.verify is not None:
             out["verify"] = self.verify.to_json()
+        if self.requests:
+            steps = {step: counts.to_json() for step, counts in self.requests.items()}
+            out["requests"] = {**steps, "total": self.total_requests().to_json()}
         out["seconds"] = round(self.seconds, 3)
         out["phases"] = {phase.value: round(s, 3) for phase, s in self.phases.items()}
         return out
+
+    def total_requests(self) -> RequestCounts:
+        """Every request the run sent to the registry's API, all steps together."""
+        return reduce(add, self.requests.values(), RequestCounts())
 
     def journal_record(self) -> dict[str, object]:
         """The journal's ``gc`` record: the native report lists every swept blob, so the

@@ -349,7 +349,7 @@ class Policy:
         kept: set[str] = set()
         for rule in rules:
             if isinstance(rule, _JUDGES_BY_NAME):
-                kept.update(rule.keeps(named, now))
+                kept.update(rule.keeps(named, now, AgedBy.PUSH))
         return frozenset(tags.keys() - kept)
 
     def scope(self) -> str:

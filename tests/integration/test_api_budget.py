@@ -1,0 +1,119 @@
+"""An API-mode run sends exactly the requests its budget states (regsweep.sources.api.budget).
+
+Each figure below is the budget's floor worked out by hand for a small registry on the real
+distribution 2.8.2: a request more (a manifest read twice, a re-check per wave instead of
+per repository, a config read for a tag kept by name, a repository verified that the run
+did not change) fails the test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.support.cli import clean_env, regsweep_json
+from tests.support.images import Pusher
+from tests.support.registry import RegistryServer
+from tests.support.skopeo import assert_pulls
+from tests.support.storage import revision_exists, tag_exists
+
+
+def built(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kinds(counts: dict[str, Any]) -> dict[str, int]:
+    """The non-zero request counts of one step, by kind."""
+    figures = ("total", "retries", "seconds")
+    return {kind: n for kind, n in counts.items() if n and kind not in figures}
+
+
+def test_a_run_sends_the_requests_its_budget_states_and_not_one_more(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    # app: four builds 60..30 days old, latest on the newest (its config read once)
+    builds = [
+        pusher.push_image("app", f"build-{n}", created=built(70 - 10 * n)) for n in (1, 2, 3, 4)
+    ]
+    pusher.tag("app", "latest", builds[-1])
+    # multi: an expired two-platform index (two waves of deletes), latest its own image
+    children = [
+        pusher.push_image("multi", created=built(50), platform=p)
+        for p in [("linux", "amd64"), ("linux", "arm64")]
+    ]
+    index = pusher.push_index("multi", "pr-1", children)
+    fresh = pusher.push_image("multi", "latest", created=built(1))
+    # lib: nothing to delete
+    pusher.push_image("lib", "latest", created=built(90))
+    env = clean_env(tmp_path)
+    policy = ["--exclude-tags", "^latest$", "--pushed-within", "35d"]
+
+    result = regsweep_json(
+        "run", "--registry-url", registry.url, *policy, "--force", "--journal",
+        str(tmp_path / "journal.jsonl"), env=env,
+    )  # fmt: skip
+
+    requests = result["requests"]
+    assert kinds(requests["discovery"]) == {
+        "other": 1,  # GET /v2/
+        "catalog": 1,
+        "tags_list": 3,
+        "manifest_get": 5 + 2 + 2 + 1,  # a GET per tag, and the index's two children
+        # the configs of build-1..4 and of the index's children: none for the tags kept by
+        # name (multi:latest, lib:latest), and app:latest's is build-4's, read once
+        "blob_get": 4 + 2,
+        "referrers": 1,  # 2.8 has no referrers API: asked once
+    }
+    assert kinds(requests["apply"]) == {
+        "other": 2,  # GET /v2/, the untag method probe's upload
+        "delete": 1 + 4 + 3 + 3,  # probe, untag method probe, app's three, multi's three
+        "put": 3,  # untag method probe
+        # one reading per repository, for every wave (multi's index, then its children)
+        "tags_list": 2,
+        "manifest_head": 5 + 2,
+    }
+    assert kinds(requests["verify"]) == {
+        "other": 1,
+        "tags_list": 2,  # app and multi: lib was not changed
+        "manifest_head": 2 + 1,  # their kept tags, whose manifests were read while planning
+        "blob_head": 3 + 3,  # build-4's config and two layers, multi:latest's
+    }
+    assert result["apply"]["tags_deleted"] == 4
+    assert result["apply"]["manifests_deleted"] == 6
+    assert requests["total"]["total"] == sum(
+        sum(kinds(requests[step]).values()) for step in ("discovery", "apply", "verify")
+    )
+
+    for repository, tag in [
+        ("app", "latest"),
+        ("app", "build-4"),
+        ("multi", "latest"),
+        ("lib", "latest"),
+    ]:
+        assert_pulls(registry.host, repository, tag, tmp_path / "pulls")
+    for n in (1, 2, 3):
+        assert not tag_exists(registry.root, "app", f"build-{n}")
+    assert not tag_exists(registry.root, "multi", "pr-1")
+    for gone in (index, *children):
+        assert not revision_exists(registry.root, "multi", gone.digest)
+    assert revision_exists(registry.root, "multi", fresh.digest)
+
+
+def test_ranking_by_age_reads_the_ages_of_tags_kept_by_name_too(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    """keep-last ranks every tag: the age of one kept by name decides which others rank."""
+    pusher.push_image("app", "latest", created=built(1))
+    pusher.push_image("app", "feature-a", created=built(40))
+    pusher.push_image("app", "feature-b", created=built(50))
+    env = clean_env(tmp_path)
+    common = ["--registry-url", registry.url, "--exclude-tags", "^latest$"]
+
+    by_age = regsweep_json("plan", *common, "--pushed-within", "30d", env=env)
+    ranked = regsweep_json("plan", *common, "--pushed-within", "0", "--keep-last", "2", env=env)
+
+    assert by_age["requests"]["discovery"]["blob_get"] == 2
+    assert ranked["requests"]["discovery"]["blob_get"] == 3
+    untagged = {a["tag"] for a in ranked["actions"] if a["action"] == "untag"}
+    assert untagged == {"feature-b"}  # latest is one of the two most recent
