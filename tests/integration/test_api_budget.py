@@ -8,11 +8,12 @@ did not change) fails the test.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.cli import clean_env, regsweep_json
+from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
@@ -117,3 +118,24 @@ def test_ranking_by_age_reads_the_ages_of_tags_kept_by_name_too(
     assert ranked["requests"]["discovery"]["blob_get"] == 3
     untagged = {a["tag"] for a in ranked["actions"] if a["action"] == "untag"}
     assert untagged == {"feature-b"}  # latest is one of the two most recent
+
+
+def test_applying_a_plan_file_reads_no_build_time_and_knows_the_registry_unchanged(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    """The plan is decided: its apply re-discovers to count and re-check, never to age."""
+    pusher.push_image("app", "latest", created=built(1))
+    pusher.push_image("app", "feature-a", created=built(40))
+    env = clean_env(tmp_path)
+    url = ["--registry-url", registry.url]
+    plan_file = tmp_path / "plan.json"
+    regsweep_json("plan", *url, "--exclude-tags", "^latest$", "--out", str(plan_file), env=env)
+
+    done = regsweep("apply", str(plan_file), *url, "--force", "--output", "json", env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert "the registry is as it was when the plan was made" in done.stderr
+    result = json.loads(done.stdout)
+    assert result["requests"]["discovery"]["blob_get"] == 0
+    assert result["apply"]["tags_deleted"] == 1
+    assert_pulls(registry.host, "app", "latest", tmp_path / "pulls")

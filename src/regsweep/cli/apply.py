@@ -16,7 +16,7 @@ from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
 from regsweep.core.errors import EXIT_FAILED
 from regsweep.core.model import Digest, Inventory
-from regsweep.pipeline import discover, execute, open_target
+from regsweep.pipeline import Mode, discover, execute, open_target
 from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, skip_damaged
 from regsweep.plan.brake import judge
 from regsweep.plan.file import inventory_fingerprint, read_plan_file
@@ -47,11 +47,14 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
         run_options = settings.run_options(command="apply", collect=settings.collect_options())
         target = open_target(settings.target_spec())
         saved.check_usable(datetime.now(UTC), target.identity)
-        inventory = discover(target, terminal).inventory
+        # the plan is decided: over the API, applying it needs no build time (a config read each)
+        discovered = discover(target, terminal, ages_needed=lambda _repository, _tags: ())
+        inventory = discovered.inventory
         if settings.strict:
             refuse_damage(inventory)
         plan = skip_damaged(saved.plan, inventory)
-        if inventory_fingerprint(inventory) == saved.fingerprint:
+        fingerprint = inventory_fingerprint(inventory, push_times=target.mode is not Mode.API)
+        if fingerprint == saved.fingerprint:
             terminal.info("the registry is as it was when the plan was made")
         else:
             terminal.info("the registry changed since the plan was made: each action is re-checked")
@@ -84,6 +87,7 @@ def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> N
             planned_at=saved.created_at,
             discovered_at=saved.discovered_at,
             observer=terminal,
+            discovery_requests=discovered.requests,
         )
         record(report)
         render_run_report(terminal, report)

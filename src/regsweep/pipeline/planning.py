@@ -47,7 +47,9 @@ class Planned:
             registry=self.target.identity,
             policy_source=self.policies.source,
             policies=tuple(self.policies.describe()),
-            fingerprint=inventory_fingerprint(self.inventory),
+            fingerprint=inventory_fingerprint(
+                self.inventory, push_times=self.target.mode is not Mode.API
+            ),
             plan=self.plan,
         )
 

@@ -84,14 +84,20 @@ class PlanFile:
             )
 
 
-def inventory_fingerprint(inventory: Inventory) -> str:
-    """sha256 over the sorted tags (digest, push time) and manifest revisions."""
+def inventory_fingerprint(inventory: Inventory, *, push_times: bool = True) -> str:
+    """sha256 over the sorted tags (digest, and push time with ``push_times``) and manifest
+    revisions.
+
+    Over the API a tag's age is its image's build time, which its digest fixes, and it is
+    read only where a rule needs it: without ``push_times`` one registry fingerprints the
+    same whichever ages were read.
+    """
     hasher = hashlib.sha256()
     for name in sorted(inventory.repositories):
         repository = inventory.repositories[name]
         for tag_name in sorted(repository.tags):
             tag = repository.tags[tag_name]
-            pushed = tag.pushed_at.isoformat() if tag.pushed_at else "-"
+            pushed = tag.pushed_at.isoformat() if tag.pushed_at and push_times else "-"
             hasher.update(f"tag {name}:{tag_name} {tag.digest} {pushed}\n".encode())
         for digest in sorted(repository.revisions):
             hasher.update(f"manifest {name}@{digest}\n".encode())

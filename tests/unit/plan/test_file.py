@@ -139,3 +139,19 @@ def test_the_fingerprint_changes_with_a_re_push_and_not_with_listing_order() -> 
     first = inventory_fingerprint(inv(NOW, ["a", "b"]))
     assert inventory_fingerprint(inv(NOW, ["b", "a"])) == first
     assert inventory_fingerprint(inv(NOW + timedelta(seconds=1), ["a", "b"])) != first
+
+
+def test_without_push_times_the_fingerprint_ignores_which_ages_were_read() -> None:
+    """Over the API an age is a build time the digest fixes, read only where a rule needs
+    it: a plan that read fewer ages than its apply still fingerprints the same registry."""
+    aged = {"a": Tag("app", "a", D1, NOW), "b": Tag("app", "b", D2, NOW)}
+    unaged = {**aged, "a": Tag("app", "a", D1, None)}
+
+    def fingerprint(tags: dict[str, Tag], *, push_times: bool) -> str:
+        inventory = Inventory({"app": Repository("app", tags, {D1: None, D2: None})}, {}, {})
+        return inventory_fingerprint(inventory, push_times=push_times)
+
+    assert fingerprint(aged, push_times=False) == fingerprint(unaged, push_times=False)
+    assert fingerprint(aged, push_times=True) != fingerprint(unaged, push_times=True)
+    moved = {**aged, "a": Tag("app", "a", D2, NOW)}
+    assert fingerprint(moved, push_times=False) != fingerprint(aged, push_times=False)

@@ -3,11 +3,12 @@
 One :class:`httpx.AsyncClient` (pooled keep-alive connections) behind an adaptive window
 of requests in flight (:mod:`~regsweep.sources.api.pace`), so a large registry is read as
 fast as it answers without overloading it; every request is counted by kind
-(:mod:`~regsweep.sources.api.budget`). Every
-manifest request sends all four manifest media types and every digest is computed from the
-bytes received: a registry that converts or substitutes a manifest (distribution 2.8 serves
-the linux/amd64 child of a list to a client that only accepts the Docker v2 type) would
-otherwise hand us a digest whose deletion breaks a multi-arch image.
+(:mod:`~regsweep.sources.api.budget`).
+
+Every manifest request sends all four manifest media types and every digest is computed
+from the bytes received: a registry that converts or substitutes a manifest (distribution
+2.8 serves the linux/amd64 child of a list to a client that only accepts the Docker v2
+type) would otherwise hand us a digest whose deletion breaks a multi-arch image.
 """
 
 from __future__ import annotations
