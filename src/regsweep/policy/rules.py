@@ -253,9 +253,16 @@ class UnknownPushTime:
 
 #: Rules that decide by a tag's name or digest, never by its push time.
 _JUDGES_BY_NAME = (TagPattern, PinnedDigests, NewestVersions)
-#: Rules that decide each tag on its own: a tag the rules above keep is decided whatever
-#: its push time (see Policy.ages_needed).
-_JUDGES_EACH_TAG_ALONE = (*_JUDGES_BY_NAME, PushedWithin, UnknownPushTime)
+#: Rules that never compare one tag's push time with another's (the pull rules rank by
+#: pulls): a tag the rules above keep is decided whatever its push time, and its push time
+#: decides no other tag (see Policy.ages_needed).
+_NO_RANKING_BY_PUSH = (
+    *_JUDGES_BY_NAME,
+    PushedWithin,
+    PulledWithin,
+    MostRecentlyPulled,
+    UnknownPushTime,
+)
 
 
 @dataclass(frozen=True)
@@ -343,7 +350,7 @@ class Policy:
         to need every age. Artifact tags always get one: an orphan's grace needs it.
         """
         rules = self.rules()
-        if not all(isinstance(rule, _JUDGES_EACH_TAG_ALONE) for rule in rules):
+        if not all(isinstance(rule, _NO_RANKING_BY_PUSH) for rule in rules):
             return frozenset(tags)
         named = [Tag(repository, n, d, None) for n, d in tags.items() if tag_subject(n) is None]
         kept: set[str] = set()

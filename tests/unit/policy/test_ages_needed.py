@@ -42,6 +42,15 @@ def test_ranking_by_age_needs_every_age() -> None:
     assert needed(policy) == set(TAGS)
 
 
+def test_the_pull_rules_rank_by_pulls_and_need_no_age_of_a_tag_kept_by_name() -> None:
+    policy = Policy(
+        exclude_tags=re.compile("^latest$"),
+        pulled_within=timedelta(days=7),
+        keep_most_recently_pulled=2,
+    )
+    assert needed(policy) == {"v1.2.0", "feature-x", SIGNATURE}
+
+
 def test_an_artifact_tag_always_needs_its_age() -> None:
     policy = Policy(exclude_tags=re.compile("sig$"))
     assert SIGNATURE in needed(policy)
