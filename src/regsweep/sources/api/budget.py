@@ -2,20 +2,20 @@
 
 Over the API every fact costs a request, and on a registry with real round trips every
 request is paid in wall time. A run asks only what its decisions and its safety re-checks
-need. Its floor, with R repositories in scope, T tags, and N deletions:
+need. Its floor, each step beginning with one ``GET /v2/`` (login and version):
 
 discovery
-    one ``GET /v2/`` (login and version), the catalog's pages, one ``tags/list`` per
-    repository and page; one manifest ``GET`` per tag (its digest and its bytes in one
-    answer); one ``GET`` per other manifest an index, a subject or a referrer names, once
-    per digest across the whole registry (its bytes cannot change; one known from another
-    repository is only checked to exist here, with a ``HEAD``); one config ``GET`` per
-    distinct config whose build time a rule needs: none for an image with the
-    ``org.opencontainers.image.created`` annotation, none for a tag kept by name or pinned
-    digest when no rule ranks tags by age; the referrers API once per manifest where the
-    registry has it, once in all where it does not.
+    the catalog's pages, one ``tags/list`` per repository and page; one manifest ``GET``
+    per tag (its digest and its bytes in one answer); one ``GET`` per other manifest an
+    index, a subject or a referrer names, once per digest across the whole registry (its
+    bytes cannot change; one known from another repository is only checked to exist
+    here, with a ``HEAD``); one config ``GET`` per distinct config whose build time a rule
+    needs: none for an image with the ``org.opencontainers.image.created`` annotation,
+    none for a tag kept by name or pinned digest when no rule ranks tags by age; the
+    referrers API once per manifest where the registry has it, once in all where it does
+    not.
 apply
-    one ``DELETE`` to probe that deletes are enabled and, when a tag must go alone, the
+    one ``DELETE`` to probe that deletes are enabled and, when the plan removes a tag, the
     untag method's one-time probe (eight requests on distribution 2.x); per repository that
     loses a manifest, one ``tags/list`` and one ``HEAD`` per tag listed, once per run: the
     re-check that no tag points at what goes and no manifest tagged since planning
