@@ -548,8 +548,11 @@ def _deletion_reasons(
     expired_tags: dict[Digest, list[str]] = {}
     for decision in expired:
         expired_tags.setdefault(decision.tag.digest, []).append(decision.tag.name)
+    # a platform listed by several deleted indexes names the smallest: never the first a
+    # set yields, whose order follows hash randomisation and the listing, or two plans of
+    # one registry would differ
     parent_of: dict[Digest, tuple[Digest, Descriptor]] = {}
-    for digest in doomed_set:
+    for digest in sorted(doomed_set):
         manifest = manifests.get(digest)
         for child in manifest.children if manifest else ():
             parent_of.setdefault(child.digest, (digest, child))

@@ -152,6 +152,28 @@ def test_a_platform_shared_by_a_kept_and_a_deleted_index_stays() -> None:
     assert blob("s390x app") in plan.reclaimable_blobs
 
 
+def test_a_platform_of_several_deleted_indexes_names_the_same_one_in_any_listing_order() -> None:
+    """Regression, found by the listing-order property: the reason named whichever deleted
+    index a set yielded first, which hash randomisation and the listing order decide, so
+    two runs over one registry wrote different plans. Sixteen platforms, each listed by two
+    deleted indexes, leave a set's order no chance to name the smallest by luck."""
+    platforms = [image(f"platform {n}", f"layer {n}") for n in range(16)]
+    indexes = [index(f"{side} {n}", p) for n, p in enumerate(platforms) for side in "ab"]
+    manifests = [*indexes, *platforms]
+    plans = [
+        build_plan(inventory(repository("app", listed), manifests=manifests), DEFAULT, NOW)
+        for listed in (manifests, manifests[::-1], manifests[16:] + manifests[:16])
+    ]
+    for platform, pair in zip(
+        platforms, zip(indexes[::2], indexes[1::2], strict=True), strict=True
+    ):
+        first = min(i.digest for i in pair)
+        reasons = {
+            a.reason for plan in plans for a in plan.manifest_deletes if a.digest == platform.digest
+        }
+        assert reasons == {f"linux/amd64 of deleted index {first}"}
+
+
 def test_a_tagged_platform_of_a_deleted_index_stays() -> None:
     build = index("build", AMD64, ARM64)
     manifests = [build, AMD64, ARM64]
