@@ -16,7 +16,7 @@ from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import Pusher
 from tests.support.registry import RegistryServer
 from tests.support.scenario import build_scenario
-from tests.support.storage import set_manifest_time, set_push_time, tag_exists
+from tests.support.storage import blob_path, set_manifest_time, set_push_time, tag_exists
 
 FULL_HEX = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 #: More than 12 hex digits after sha256: a digest not shortened, even if folded over lines
@@ -114,3 +114,21 @@ def test_two_registries_keep_two_journals_each_record_naming_its_registry(
         assert all(r["registry"]["storage"] == storage for r in records), path
     urls = [r["registry"]["url"] for r in map(json.loads, first.read_text().splitlines())]
     assert set(urls) == {registries[0].url, None}
+
+
+def test_a_tag_named_like_an_emoji_code_is_printed_as_it_is(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    """rich reads ``:1234:`` or ``:100:`` as emoji codes, and ``repo:tag: why`` puts a tag
+    between two colons: ``shop:1234:`` came out as ``shop🔢`` (found by the random end-to-end
+    test, whose BROKEN lines then named no tag it knew)."""
+    image = pusher.push_image("shop", "1234")
+    pusher.tag("shop", "100", image)
+    blob_path(registry.root, image.layers[0].digest).unlink()  # both tags now broken
+
+    done = regsweep("verify", "--registry-dir", str(registry.root), env=clean_env(tmp_path))
+
+    assert done.returncode == 1, done.stderr
+    broken = [line for line in done.stdout.splitlines() if line.startswith("BROKEN")]
+    assert sorted(line.split()[1] for line in broken) == ["shop:100:", "shop:1234:"], broken
+    assert done.stdout.isascii()

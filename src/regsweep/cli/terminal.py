@@ -28,8 +28,10 @@ class Terminal:
     """The command line's :class:`~regsweep.pipeline.observer.Observer`."""
 
     def __init__(self, *, json_output: bool = False, quiet: bool = False) -> None:
-        self.out = Console(soft_wrap=False, highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        # no emoji codes: ``repo:tag: why`` puts a tag between colons, and a tag named 1234
+        # or 100 would print as an emoji (markup=False does not stop that)
+        self.out = Console(soft_wrap=False, highlight=False, emoji=False)
+        self.err = Console(stderr=True, highlight=False, emoji=False)
         self.json_output = json_output
         self.quiet = quiet
         self.json_logs = json_logs()
