@@ -17,7 +17,8 @@ Some examples (storage modes) first have one kind of damage written into one rep
 (the registry fixture's damage step, tests/support/damage.py). Then the run skips exactly
 that repository and leaves it untouched (exit 1), or, where the registry's collector would
 stop on it, changes nothing at all (exit 2); everything else holds for the rest, and every
-kept tag the damage itself did not break still pulls.
+kept tag the damage itself did not break still pulls, but for a tag no client can name (a
+repository copied under an invalid name): storage must still hold every blob it needs.
 
 The CI runs a few examples; ``REGSWEEP_HYPOTHESIS_PROFILE=long`` (or
 ``benchmarks/soak_random_e2e.py``) runs hundreds. ``REGSWEEP_E2E_STATS=FILE`` appends one
@@ -37,12 +38,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from tests.support.cli import clean_env, local_gc, regsweep
-from tests.support.damage import SKIPS, Injected, snapshot
+from tests.support.damage import SKIPS, Injected, missing_blobs, snapshot
 from tests.support.images import Pusher
-from tests.support.random_registry import Built, RegistrySpec, build, must_keep, registry_specs
+from tests.support.random_registry import (
+    Built,
+    DamageSpec,
+    ImageSpec,
+    PolicySpec,
+    RegistrySpec,
+    RepoSpec,
+    build,
+    must_keep,
+    registry_specs,
+)
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
 from tests.support.storage import blob_digests, registry_state
@@ -93,12 +104,34 @@ def registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]
     pool.close()
 
 
+#: A repository copied under an invalid name (``app/Copy_Of_It``) whose original's images
+#: all expire: no client can name the copy, so its tags are checked in storage, where the
+#: collector must keep what they need (the test once pulled the copy's tags, which skopeo
+#: refuses before any request: "repository name must be lowercase").
+NAMELESS_COPY = RegistrySpec(
+    repos=(
+        RepoSpec(
+            "app",
+            (
+                ImageSpec("docker", 45, (("build-3", 45),), True, False, False, 0),
+                ImageSpec("oci-index", 45, (("feature-a", 45),), False, True, False, 1),
+            ),
+        ),
+        RepoSpec("web", (ImageSpec("docker", 45, (("latest", 0),), False, False, False, 0),)),
+    ),
+    policy=PolicySpec(max_age=7, keep_last=0, exclude=None, grace_zero=True),
+    mode="native",
+    damage=DamageSpec("invalid-name", 0),
+)
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(spec=registry_specs())
+@example(spec=NAMELESS_COPY)
 def test_a_random_registry_is_cleaned_as_planned_and_everything_kept_pulls(
     registries: Registries, spec: RegistrySpec
 ) -> None:
@@ -211,7 +244,13 @@ def check_example(
     assert verify.returncode == (1 if broken or unchecked else 0), verify.stdout
     if injected is not None and injected.kind == "layer-link-garbage":
         assert run.returncode == (1 if broken else 0), run.stderr
-    intact = {t for t in tags_after if t.partition("@")[0] not in broken}
+    # no client can name these (an invalid repository name): what they need stays stored
+    nameless = injected.unaddressable if injected else frozenset()
+    for entry in tags_after:
+        name, _, digest = entry.partition("@")
+        if name in nameless:
+            assert not missing_blobs(registry.root, digest), f"{entry} lost blobs"
+    intact = {t for t in tags_after if t.partition("@")[0] not in broken | nameless}
     pulled = pull_sample(registry, built, intact, work)
 
     # a second plan has nothing left to do

@@ -65,6 +65,10 @@ class Injected:
     broken: frozenset[str]
     #: where a symlink points to, outside the root (None for other kinds)
     outside: Path | None = None
+    #: ``repo:tag`` that no client can even name (``invalid-name``: skopeo and the registry
+    #: refuse the repository's name), so never pulled; a cleanup must still keep every blob
+    #: they need in storage (see :func:`missing_blobs`)
+    unaddressable: frozenset[str] = frozenset()
 
     @property
     def stops_registry_gc(self) -> bool:
@@ -133,7 +137,8 @@ def inject(
         if layers.is_dir():
             shutil.copytree(layers, repository_path(root, copy) / "_layers", symlinks=True)
         where = _rel(root, repository_path(root, copy))
-        return Injected(kind, copy, where, frozenset({copy}), frozenset())
+        copied = frozenset(f"{copy}:{tag.partition(':')[2]}" for tag in mine)
+        return Injected(kind, copy, where, frozenset({copy}), frozenset(), unaddressable=copied)
     if kind == "layer-link-garbage":
         layers = repository_path(root, repository) / "_layers" / "sha256"
         linked = sorted(p.name for p in layers.iterdir()) if layers.is_dir() else []
@@ -164,6 +169,13 @@ def snapshot(root: Path, injected: Injected) -> dict[str, object]:
     if injected.outside is not None:
         found["outside"] = tree_fingerprint(injected.outside)
     return found
+
+
+def missing_blobs(root: Path, digest: str) -> set[str]:
+    """The blobs a pull of the manifest ``digest`` needs (itself, its children, configs and
+    layers) that storage no longer holds: how a tag no client can name is checked."""
+    needed = {digest} | _references(root, digest)
+    return {blob for blob in needed if not blob_path(root, blob).is_file()}
 
 
 def _nested(relative: str, name: str, untouched: frozenset[str]) -> bool:
