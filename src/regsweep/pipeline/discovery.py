@@ -76,8 +76,8 @@ def discover(
             log.info("requests (%s): %s", step, requests.describe())
             if not check_blobs:
                 observer.warn(
-                    f"API mode: ages are {inventory.age_source}, not push times (the API has "
-                    "none); tags without a usable timestamp are kept"
+                    f"API mode: ages are {inventory.age_source}; tags without a usable "
+                    "timestamp are kept"
                 )
     for problem in inventory.problems[:MAX_PROBLEMS_SHOWN]:
         observer.warn(f"skipped {problem}")
