@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from regsweep.collect.native import collect_native
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
+from regsweep.sources.storage.s3_listing import S3Request, delete_floor
 from regsweep.verify import verify_inventory
 from tests.support.cli import clean_env, regsweep, regsweep_json
 from tests.support.images import PushedManifest, Pusher, sha256_digest
@@ -268,3 +271,41 @@ def test_bad_storage_is_one_line_and_exit_2(
 
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_listings_at_once_find_and_sweep_what_one_listing_at_a_time_does(
+    s3_registry: S3Registry, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Discovery and the collector list the bucket in ranges at once by default; one flat
+    listing at a time is the reference: the same inventory, the same swept blobs and bytes.
+    Then the real collection (the CLI, ranges at once) leaves every kept tag pulling."""
+    with Pusher(s3_registry.registry.url) as client:
+        pushed = push_scenario(client)
+        for repo in ("alpha/one", "beta", "zeta/two/three"):
+            client.push_image(repo, "keep", layers=[os.urandom(256)])
+            pushed.kept_tags.add((repo, "keep"))
+    args = s3_registry.regsweep_args()
+    regsweep_json("run", *args, *RUN, "--gc", "none", env=env)
+    store = s3_store(s3_registry)
+    now = datetime.now(UTC)
+
+    one_at_a_time = discover_storage(store, listings=1)
+    at_once = discover_storage(store)
+    sequential = collect_native(store, offline=True, dry_run=True, now=now, listings=1)
+    concurrent = collect_native(store, offline=True, dry_run=True, now=now)
+
+    assert at_once == one_at_a_time
+    assert sequential.swept == concurrent.swept
+    assert {digest for digest, _ in concurrent.swept} == pushed.doomed
+    assert concurrent.to_json() | {"seconds": None, "requests": None} == (
+        sequential.to_json() | {"seconds": None, "requests": None}
+    )
+    assert sequential.requests is not None and concurrent.requests is not None
+    assert concurrent.requests.by_kind[S3Request.GET] == concurrent.manifests
+    gc = regsweep_json("gc", *args, "--offline", "--no-restart", env=env)
+    s3_registry.registry.restart()
+    assert {entry["digest"] for entry in gc["swept"]} == pushed.doomed
+    # DeleteObjects: the blobs, then their layer links, 1,000 keys a request; the lock
+    removed = delete_floor(len(gc["swept"])) + delete_floor(gc["layer_links_removed"])
+    assert gc["requests"]["delete"] == removed + 1
+    assert_outcome(s3_registry, pushed, tmp_path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import obstore
 import pytest
 
 from regsweep.core.errors import NotARegistryError, UsageError
@@ -143,40 +145,83 @@ def test_move_copies_then_deletes_and_never_overwrites(store: S3Store) -> None:
     assert store.read("blobs/ab/abc/data") == b"blobs/ab/abc/data"
 
 
-def test_long_listings_go_parallel_and_miss_nothing(
-    store: S3Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("parts", [1, 2, 3, 50])
+def test_a_split_listing_lists_every_key_once(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
-    """With tiny pages the listing turns parallel after two of them, mid-folder: every key
-    comes out once, including files directly below the prefix and odd folder names that
-    sort around the folder the first pages ended in (``a-b`` sorts before ``a/``)."""
-    monkeypatch.setattr(s3_listing, "PAGE", 3)
-    monkeypatch.setattr(s3_listing, "SEQUENTIAL_PAGES", 2)
+    """Ranges cut at folders, with tiny pages so that ranges end mid-page: every key comes
+    out once, including files directly below the prefix and odd folder names that sort
+    around the folders ranges begin at (``a-b`` sorts before ``a/``)."""
+    monkeypatch.setattr(s3_listing, "PAGE", 2)
     keys = sorted(
         [f"top/a/{n}" for n in range(5)]
         + [f"top/a-b/{n}" for n in range(3)]
         + [f"top/b{n}/x/y" for n in range(7)]
-        + ["top/file", "top/zz"]
+        + ["top/a.txt", "top/file", "top/zz", "topless/x"]
     )
     put(store, *keys)
 
-    listed = [f.path for f in store.list_files("top")]
+    listings = store.split_listing("top", parts)
+    listed = [f.path for listing in listings for f in listing()]
 
-    assert sorted(listed) == keys
+    assert len(listings) == min(parts, 9)  # a, a-b, b0 to b6
+    assert sorted(listed) == [k for k in keys if k.startswith("top/")]
 
 
 def test_a_listing_abandoned_part_way_stops(
     store: S3Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(s3_listing, "PAGE", 2)
-    monkeypatch.setattr(s3_listing, "SEQUENTIAL_PAGES", 1)
-    monkeypatch.setattr(s3_listing, "BUFFERED", 1)
     put(store, *(f"top/{folder}/{n}" for folder in "abcdef" for n in range(4)))
 
     listing = store.list_files("top")
     first = [next(listing) for _ in range(5)]
-    listing.close()  # the workers waiting to hand over pages must not hang
+    listing.close()
 
     assert len(set(f.path for f in first)) == 5
+
+
+def test_requests_are_counted_as_the_server_sees_them(
+    store: S3Store, moto_server: MotoServer
+) -> None:
+    """The counts are the server's (its access log), and listings cost the floor: one
+    request per 1,000 keys of each range, one for a range of none, one for the folders."""
+    bucket = store.location.bucket
+    keys = [f"top/{n % 7}/{n:05}" for n in range(1100)] + ["other/x"]
+    upload(moto_server, bucket, keys)
+    before = moto_server.requests(bucket)
+    counted = store.requests.by_kind.copy()
+
+    whole = list(store.list_files("top"))
+    ranges = [[f.path for f in listing()] for listing in store.split_listing("top", 3)]
+    store.read("top/0/00000")
+    store.stat("top/0/00000")
+    store.delete_files([f.path for f in whole[:1050]])
+
+    seen = moto_server.requests(bucket)
+    seen.subtract(before)
+    sent = store.requests.by_kind.copy()
+    sent.subtract(counted)
+    floor = s3_listing.list_floor([len(whole), 1]) + s3_listing.list_floor(map(len, ranges))
+    assert +seen == {"list": floor, "get": 1, "head": 1, "delete": 2}
+    assert {kind.value: n for kind, n in (+sent).items()} == +seen
+
+
+def upload(moto: MotoServer, bucket: str, keys: list[str]) -> None:
+    """Put many small objects at once (moto takes them one by one, but without waiting for
+    each answer in turn)."""
+    raw = moto.store(bucket, "root")
+
+    async def put_all() -> None:
+        slots = asyncio.Semaphore(16)
+
+        async def put(key: str) -> None:
+            async with slots:
+                await obstore.put_async(raw, key, b"x")
+
+        await asyncio.gather(*(put(key) for key in keys))
+
+    asyncio.run(put_all())
 
 
 def test_errors_are_oserrors_and_open_refuses_what_is_no_registry(

@@ -38,7 +38,25 @@ REGION = "us-east-1"
 ROOT = "registry"
 
 #: One access log line: werkzeug colours the request line when the status is not 200.
-_REQUEST = re.compile(r'"(?:\x1b\[[0-9;]*m)?(GET|PUT|POST|DELETE|HEAD) /([^/?\s]+)')
+#: Method, bucket, key (absent or ``/`` for a request to the bucket itself), query.
+_REQUEST = re.compile(
+    r'"(?:\x1b\[[0-9;]*m)?(GET|PUT|POST|DELETE|HEAD) /([^/?\s]+)(/[^?\s]*)?(\?\S*)?'
+)
+
+
+def _operation(method: str, key: str | None, query: str | None) -> str:
+    """The S3 operation of a logged request, named as regsweep counts them
+    (:class:`~regsweep.sources.storage.s3_listing.S3Request`): ``list`` (ListObjects, a
+    page), ``get``, ``head``, ``put`` (a CopyObject too: the log does not show its header),
+    ``delete`` (DeleteObjects); anything else by its method, lower case."""
+    on_bucket = key in (None, "/")
+    if method == "GET" and on_bucket and (not query or "list-type" in query or "prefix" in query):
+        return "list"
+    if method == "POST" and on_bucket and query is not None and "delete" in query:
+        return "delete"
+    if method == "DELETE":
+        return "delete_object"
+    return method.lower() if not on_bucket or method != "GET" else "get_bucket"
 
 
 def aws_env() -> dict[str, str]:
@@ -138,13 +156,14 @@ class MotoServer:
         }
 
     def requests(self, bucket: str) -> Counter[str]:
-        """The requests logged so far for ``bucket``, counted by method (path-style only)."""
+        """The requests logged so far for ``bucket``, counted by S3 operation (path-style
+        only; see :func:`_operation`)."""
         time.sleep(0.2)  # the log is written after each answer
         counts: Counter[str] = Counter()
         for line in self.log_path.read_text(errors="replace").splitlines():
             match = _REQUEST.search(line)
             if match is not None and match.group(2) == bucket:
-                counts[match.group(1)] += 1
+                counts[_operation(match.group(1), match.group(3), match.group(4))] += 1
         return counts
 
     def __enter__(self) -> MotoServer:

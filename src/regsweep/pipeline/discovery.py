@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,7 +57,14 @@ def discover(
     requests: RequestCounts | None = None
     with observer.status("discovering") as status:
         if target.store is not None:
+            counted = target.store.requests
+            before = counted.by_kind.copy() if counted is not None else None
+            began = time.perf_counter()
             inventory = discover_storage(target.store, progress=status)
+            if counted is not None and before is not None:
+                seconds = time.perf_counter() - began
+                sent = RequestCounts(counted.by_kind - before, seconds=seconds, kinds=counted.kinds)
+                log.info("requests (storage discovery): %s", sent.describe())
         else:
             assert target.registry is not None  # a target has storage, an API, or both
             requests = RequestCounts()

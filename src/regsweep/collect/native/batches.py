@@ -13,6 +13,9 @@ from regsweep.sources.storage.store import PathEscapeError, ScannableStore, Stor
 
 #: Items per task on the pool.
 BATCH = 256
+#: Keys per delete task on object storage: one ``DeleteObjects`` request takes 1,000, and
+#: a batch of fewer costs a whole request all the same.
+OBJECT_DELETES = 1000
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,11 +27,20 @@ def map_batches(pool: Executor, work: Callable[[list[T]], list[R]], items: Seque
     return [r for part in pool.map(work, parts) for r in part]
 
 
-def each_batch(pool: Executor, work: Callable[[list[T]], object], items: Sequence[T]) -> None:
-    """``work`` over ``items`` in batches on the pool, for its effect; errors propagate."""
-    parts = [list(items[i : i + BATCH]) for i in range(0, len(items), BATCH)]
+def each_batch(
+    pool: Executor, work: Callable[[list[T]], object], items: Sequence[T], size: int = BATCH
+) -> None:
+    """``work`` over ``items`` in batches of ``size`` on the pool, for its effect; errors
+    propagate."""
+    parts = [list(items[i : i + size]) for i in range(0, len(items), size)]
     for _ in pool.map(work, parts):
         pass
+
+
+def delete_batch(store: ScannableStore) -> int:
+    """Items per delete task: :data:`OBJECT_DELETES` on a store that lists flat (object
+    storage), else :data:`BATCH`, which spreads a local folder's deletes over the threads."""
+    return OBJECT_DELETES if store.lists_flat else BATCH
 
 
 def stat_all(

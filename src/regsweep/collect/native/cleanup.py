@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Protocol
 
-from regsweep.collect.native.batches import each_batch, map_batches, stat_all
+from regsweep.collect.native.batches import delete_batch, each_batch, map_batches, stat_all
 from regsweep.collect.native.report import Tally
 from regsweep.collect.native.scan import RepositoryScan
 from regsweep.collect.native.vacuum import delete_link_files
@@ -63,7 +63,7 @@ def remove_layer_links(
         ]
     paths = [link for _, link in pairs]
     if not dry_run:
-        each_batch(pool, partial(delete_link_files, store), paths)
+        each_batch(pool, partial(delete_link_files, store), paths, delete_batch(store))
     return len(paths)
 
 

@@ -24,6 +24,7 @@ The caller restarts the registry when :attr:`GcReport.needs_restart`.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -34,7 +35,7 @@ from functools import partial
 
 from regsweep.collect.native.batches import each_batch, stat_all
 from regsweep.collect.native.cleanup import remove_dead_folders, remove_layer_links, remove_uploads
-from regsweep.collect.native.mark import Marker
+from regsweep.collect.native.mark import Filing, Marker
 from regsweep.collect.native.quarantine import (
     QUARANTINE,
     Quarantined,
@@ -49,16 +50,20 @@ from regsweep.collect.native.scan import (
     blob_prefixes,
     find_repositories,
     list_blobs,
-    scan_listing,
+    scan_files,
     scan_unnamed,
 )
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
 from regsweep.core.errors import OperationError
 from regsweep.core.model import Digest
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.discovery import list_blob_sizes, require_registry
-from regsweep.sources.storage.store import PathEscapeError, ReadableStore, Store
+from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
+from regsweep.sources.storage.listing import ranges_for
+from regsweep.sources.storage.store import PathEscapeError, ReadableStore, Store, StoredFile
 from regsweep.state.lock import LockStore, storage_lock
+
+log = logging.getLogger(__name__)
 
 #: A push uploads (or mounts) its blobs, then puts its manifest; an hour is far more than
 #: that takes, even for huge layers on a slow link.
@@ -87,25 +92,38 @@ def collect_native(
     upload_max_age: timedelta = DEFAULT_UPLOAD_MAX_AGE,
     now: datetime,
     workers: int = DEFAULT_WORKERS,
+    listings: int | None = None,
     progress: Progress | None = None,
 ) -> GcReport:
     """Collect the garbage of the registry stored in ``store`` (a dry run changes nothing).
+
+    ``listings``: on a store that lists flat, how many listings run at once on the readers'
+    pool (default: as many as it has threads); 1 lists ``repositories/`` and then
+    ``blobs/``, each in one flat listing, one page after another.
 
     Raises :class:`~regsweep.state.lock.StorageLockedError` when another regsweep works on
     the storage.
     """
     require_registry(store)
     report = GcReport(offline=offline, dry_run=dry_run)
+    reading = min(workers, store.readers)
+    before = store.requests.by_kind.copy() if store.requests is not None else None
     with (
         _lock(store, now, dry_run),
         ThreadPoolExecutor(max_workers=workers) as pool,
-        ThreadPoolExecutor(max_workers=min(workers, store.readers)) as readers,
+        ThreadPoolExecutor(max_workers=reading) as readers,
     ):
-        collection = _Collection(
-            store, _Pools(pool, readers), report, now, grace, quarantine_delay, upload_max_age
-        )
+        pools = _Pools(pool, readers, listings or reading)
+        collection = _Collection(store, pools, report, now, grace, quarantine_delay, upload_max_age)
         with _stopped_part_way(store):
             collection.run(progress or (lambda _message: None))
+    if store.requests is not None and before is not None:
+        report.requests = RequestCounts(
+            store.requests.by_kind - before,
+            seconds=sum(report.phases.values()),
+            kinds=store.requests.kinds,
+        )
+        log.info("requests (gc): %s", report.requests.describe())
     return report
 
 
@@ -168,10 +186,12 @@ def _restore(
 @dataclass(frozen=True)
 class _Pools:
     """``work``: stats, moves and deletes, which wait on the filesystem's journal or the
-    network. ``readers``: listings and manifest reads, as many as suit the store."""
+    network. ``readers``: listings and manifest reads, as many as suit the store, of which
+    ``listings`` at most are listings (a store that lists flat)."""
 
     work: Executor
     readers: Executor
+    listings: int
 
 
 class _Collection:
@@ -188,6 +208,7 @@ class _Collection:
         upload_max_age: timedelta,
     ) -> None:
         self.store, self.pool, self.readers, self.report = store, pools.work, pools.readers, report
+        self.listings = pools.listings
         self.live = not report.offline
         self.dry_run = report.dry_run
         self.batch = math.floor(now.timestamp())
@@ -227,10 +248,15 @@ class _Collection:
             self.cleanup()
 
     def mark(self) -> None:
-        blobs = self._start_blob_listing()
-        self.quarantine = list_quarantine(self.store)
-        self.scans = self._mark_repositories()
-        self.present = blobs()
+        if self.store.lists_flat:
+            self.quarantine = list_quarantine(self.store)  # the mark may read manifests there
+            self.scans = self._mark_listed(tags=True, blobs=True)
+            self.present = set(self.sizes or ())
+        else:
+            blobs = self._start_blob_listing()
+            self.quarantine = list_quarantine(self.store)
+            self.scans = self._mark_repositories()
+            self.present = blobs()
         report = self.report
         report.repositories, report.blobs = len(self.scans), len(self.present)
         self.work_around_damage(self.scans.values())
@@ -369,16 +395,8 @@ class _Collection:
         ]
 
     def _start_blob_listing(self) -> Callable[[], set[Digest]]:
-        """List the content store on the pool while the repositories are marked; the call
-        returned waits for it. A store that lists flat gives each blob's size as well."""
-        if self.store.lists_flat:
-            listed = self.readers.submit(list_blob_sizes, self.store)
-
-            def sized() -> set[Digest]:
-                self.sizes = listed.result()
-                return set(self.sizes)
-
-            return sized
+        """List the content store folder by folder on the pool while the repositories are
+        marked; the call returned waits for it."""
         listings = [
             self.readers.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)
         ]
@@ -388,11 +406,9 @@ class _Collection:
         self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
     ) -> dict[str, RepositoryScan]:
         """List every repository and mark through its revisions: folder by folder, or
-        (a store that lists flat) from one listing, then the manifests all at once."""
+        (a store that lists flat) in ranges of ``repositories/`` listed at once."""
         if self.store.lists_flat:
-            scans = scan_listing(self.store, tags=tags)
-            self.marker.mark_manifests(d for scan in scans.values() for d in scan.revisions)
-            return scans
+            return self._mark_listed(tags=tags, blobs=False)
         found = find_repositories(self.store)
         scans = self.marker.mark_repositories(found.names, known=known, tags=tags)
         for folder in found.unnamed:
@@ -400,6 +416,47 @@ class _Collection:
             self.marker.mark_manifests(scans[folder].revisions)
         for folder in found.symlinked:
             scans[folder] = RepositoryScan(folder, blind="a symlink, not followed")
+        return scans
+
+    def _mark_listed(self, *, tags: bool, blobs: bool) -> dict[str, RepositoryScan]:
+        """A store that lists flat: ``repositories/`` (and, with ``blobs``, the content
+        store, whose listing gives each blob's size) in ranges, :attr:`listings` at once on
+        the readers' pool; the manifests of each range of repositories are read as soon as
+        it is listed, while the next ranges are. A range holds whole repositories."""
+        scans: dict[str, RepositoryScan] = {}
+        listed_sizes: dict[Digest, int] = {}
+        ranges = ranges_for(self.listings)
+
+        def repositories(listing: Callable[[], Iterable[StoredFile]]) -> Filing:
+            found = scan_files(listing(), tags=tags)
+
+            def filing() -> Iterable[Digest]:
+                scans.update(found)
+                return [d for scan in found.values() for d in scan.revisions]
+
+            return filing
+
+        def sizes(listing: Callable[[], Iterable[StoredFile]]) -> Filing:
+            found = blob_sizes_in(listing(), [])
+
+            def filing() -> Iterable[Digest]:
+                listed_sizes.update(found)
+                return ()
+
+            return filing
+
+        listings = [
+            partial(repositories, listing)
+            for listing in self.store.split_listing(layout.REPOSITORIES, ranges)
+        ]
+        if blobs:
+            listings += [
+                partial(sizes, listing)
+                for listing in self.store.split_listing(layout.SHA256_BLOBS, ranges)
+            ]
+        self.marker.mark_listings(listings, window=self.listings)
+        if blobs:
+            self.sizes = listed_sizes
         return scans
 
     def _restore_marked(self) -> None:

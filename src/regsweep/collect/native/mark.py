@@ -6,18 +6,20 @@ an index is followed down to its children's configs and layers, so a child that 
 own revision still keeps its blobs. Referrers (``subject``) are not roots of their subject:
 they are revisions of their own and mark what they need themselves.
 
-Listing and reading overlap: as soon as a repository is listed, its manifests are read in
-batches on the same pool, and each manifest is read once however many repositories hold
-it. A manifest that is missing, or cannot be read or parsed, is noted (:attr:`Marker.missing`,
-:attr:`Marker.unreadable`): the blobs it needs are unknown, and the collector keeps
-whatever a repository holding it could reference.
+Listing and reading overlap: as soon as a repository (or, on object storage, a range of
+the listing) is listed, its manifests are read in batches on the same pool, and each
+manifest is read once however many repositories hold it. A manifest that is missing, or
+cannot be read or parsed, is noted (:attr:`Marker.missing`, :attr:`Marker.unreadable`):
+the blobs it needs are unknown, and the collector keeps whatever a repository holding it
+could reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 
 from regsweep.collect.native.scan import RepositoryScan, scan_repository
 from regsweep.core.manifests import ManifestError, parse_manifest
@@ -33,6 +35,12 @@ BlobReader = Callable[[Digest], bytes | None]
 
 #: Each manifest read: parsed, absent (None), or why it could not be read or parsed.
 _Read = list[tuple[Digest, Manifest | str | None]]
+
+#: What a listing hands to the marking thread: a step that files what was listed and
+#: returns the manifests to read.
+Filing = Callable[[], Iterable[Digest]]
+#: A listing, run on the pool.
+Listing = Callable[[], Filing]
 
 
 @dataclass
@@ -64,26 +72,42 @@ class Marker:
         ``tags``: also list tags and uploads, for the cleanup."""
         known = known or {}
         scans: dict[str, RepositoryScan] = {}
-        pending: set[Future[RepositoryScan | _Read]] = {
-            self.pool.submit(
-                scan_repository,
-                self.store,
-                name,
-                known=known.get(name, frozenset()),
-                tags=tags,
-            )
-            for name in names
-        }
+
+        def listing(name: str) -> Filing:
+            scan = scan_repository(self.store, name, known=known.get(name, frozenset()), tags=tags)
+
+            def filing() -> Iterable[Digest]:
+                scans[name] = scan
+                return scan.revisions
+
+            return filing
+
+        names = list(names)
+        self.mark_listings((partial(listing, name) for name in names), window=len(names))
+        return scans
+
+    def mark_listings(self, listings: Iterable[Listing], *, window: int) -> None:
+        """Run ``listings`` on the pool, at most ``window`` at once, and mark through the
+        manifests each one's filing returns, reading them while the next are listed."""
+        waiting: Iterator[Listing] = iter(listings)
+        pending: set[Future[Filing | _Read]] = set()
+
+        def list_next() -> None:
+            listing = next(waiting, None)
+            if listing is not None:
+                pending.add(self.pool.submit(listing))
+
+        for _ in range(max(1, window)):
+            list_next()
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 result = future.result()
-                if isinstance(result, RepositoryScan):
-                    scans[result.name] = result
-                    pending |= self._submit(result.revisions)
+                if callable(result):
+                    pending |= self._submit(result())
+                    list_next()
                 else:
                     pending |= self._absorb(result)
-        return scans
 
     def mark_manifests(self, digests: Iterable[Digest]) -> None:
         """Mark ``digests`` as manifests and everything they need."""
@@ -92,10 +116,10 @@ class Marker:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 result = future.result()
-                assert not isinstance(result, RepositoryScan)
+                assert not callable(result)
                 pending |= self._absorb(result)
 
-    def _submit(self, digests: Iterable[Digest]) -> set[Future[RepositoryScan | _Read]]:
+    def _submit(self, digests: Iterable[Digest]) -> set[Future[Filing | _Read]]:
         todo = [d for d in digests if d not in self.expanded]
         self.expanded.update(todo)
         self.marked.update(todo)
@@ -115,7 +139,7 @@ class Marker:
                 found.append((digest, f"cannot be read or parsed ({exc})"))
         return found
 
-    def _absorb(self, results: _Read) -> set[Future[RepositoryScan | _Read]]:
+    def _absorb(self, results: _Read) -> set[Future[Filing | _Read]]:
         """Main thread: mark what a batch of manifests references, queue their children."""
         children: list[Digest] = []
         for digest, manifest in results:

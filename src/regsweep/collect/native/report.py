@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from regsweep.core.model import Digest
+from regsweep.sources.api.budget import RequestCounts
 
 
 @dataclass(slots=True)
@@ -61,6 +62,8 @@ class GcReport:
     kept_for_damage: int = 0
     #: why no blob was swept nor purged (repositories whose revisions cannot be listed)
     sweep_skipped: list[str] = field(default_factory=list)
+    #: the requests sent to a store that counts them (object storage), by kind
+    requests: RequestCounts | None = None
 
     @property
     def complete(self) -> bool:
@@ -108,4 +111,5 @@ class GcReport:
             "damaged": self.damaged,
             "kept_for_damage": self.kept_for_damage,
             "sweep_skipped": self.sweep_skipped,
+            **({"requests": self.requests.to_json()} if self.requests is not None else {}),
         }

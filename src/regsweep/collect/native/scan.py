@@ -24,13 +24,19 @@ noted on the repository's scan, for the collector to work around (see
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from regsweep.collect.native.batches import stat_each
 from regsweep.core import names
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.store import PathEscapeError, ReadableStore, ScannableStore
+from regsweep.sources.storage.store import (
+    PathEscapeError,
+    ReadableStore,
+    ScannableStore,
+    StoredFile,
+)
 
 _MARKERS = ("_layers", "_manifests")
 
@@ -188,9 +194,10 @@ def list_blobs(store: ReadableStore, prefix: str) -> list[Digest]:
     return [d for d in digests if d is not None and d[7:9] == hh]
 
 
-def scan_listing(store: ReadableStore, *, tags: bool = True) -> dict[str, RepositoryScan]:
-    """Every repository from one flat listing of ``repositories/``: what a store that lists
-    flat (object storage) does instead of :func:`find_repositories` and
+def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, RepositoryScan]:
+    """Every repository in a flat listing of ``repositories/`` (or of a range of its
+    folders, which holds each of its repositories whole): what a store that lists flat
+    (object storage) does instead of :func:`find_repositories` and
     :func:`scan_repository`, which cost a request per folder and per link looked at, where
     a listing costs one per 1,000 keys and shows every link with it.
 
@@ -201,7 +208,7 @@ def scan_listing(store: ReadableStore, *, tags: bool = True) -> dict[str, Reposi
     tag_folders: dict[tuple[str, str], bool] = {}  # (repository, tag) -> has current/link
     uploads: set[tuple[str, str]] = set()
     skip = len(layout.REPOSITORIES) + 1
-    for stored in store.list_files(layout.REPOSITORIES):
+    for stored in files:
         parts = stored.path[skip:].split("/")
         at = next((i for i, part in enumerate(parts) if part.startswith("_")), 0)
         if not at:

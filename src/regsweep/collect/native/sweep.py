@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Protocol
 
-from regsweep.collect.native.batches import each_batch, map_batches, stat_all
+from regsweep.collect.native.batches import delete_batch, each_batch, map_batches, stat_all
 from regsweep.collect.native.quarantine import Quarantined, QuarantineStore, quarantine_blob
 from regsweep.collect.native.report import GcReport
 from regsweep.collect.native.vacuum import delete_blobs
@@ -66,7 +66,7 @@ def sweep_blobs(
     if dry_run:
         taken = dict.fromkeys(chosen)
     elif cutoff is None:
-        each_batch(pool, partial(delete_blobs, store), chosen)
+        each_batch(pool, partial(delete_blobs, store), chosen, delete_batch(store))
         taken = dict.fromkeys(chosen)
     else:
         moved = map_batches(pool, partial(_quarantine, store, batch), chosen)

@@ -84,12 +84,17 @@ def request_kind(method: str, path: str) -> RequestKind:
 @dataclass
 class RequestCounts:
     """Requests sent to a registry, by kind, and the seconds the clients sending them were
-    open; shared by every client of one step, so it is only ever added to."""
+    open; shared by every client of one step, so it is only ever added to.
 
-    by_kind: Counter[RequestKind] = field(default_factory=Counter)
+    ``kinds`` are what is counted: the API's :class:`RequestKind`, or an object store's
+    (:class:`~regsweep.sources.storage.s3_listing.S3Request`), which counts the same way.
+    """
+
+    by_kind: Counter[StrEnum] = field(default_factory=Counter)
     #: attempts that were retries of a failed one (also counted in ``by_kind``)
     retries: int = 0
     seconds: float = 0.0
+    kinds: type[StrEnum] = RequestKind
 
     @property
     def total(self) -> int:
@@ -100,6 +105,7 @@ class RequestCounts:
             self.by_kind + other.by_kind,
             self.retries + other.retries,
             self.seconds + other.seconds,
+            self.kinds,
         )
 
     def per_second(self) -> float:
@@ -115,7 +121,7 @@ class RequestCounts:
         )
 
     def to_json(self) -> dict[str, int | float]:
-        out: dict[str, int | float] = {kind.value: self.by_kind[kind] for kind in RequestKind}
+        out: dict[str, int | float] = {kind.value: self.by_kind[kind] for kind in self.kinds}
         out["total"] = self.total
         out["retries"] = self.retries
         out["seconds"] = round(self.seconds, 3)

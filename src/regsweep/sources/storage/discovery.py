@@ -1,7 +1,8 @@
 """Discover a registry's inventory by reading its storage tree.
 
 One flat listing of ``repositories/`` and one of ``blobs/`` give every repository, tag,
-revision, layer link, push time and blob size; then only the tags' and revisions'
+revision, layer link, push time and blob size (on object storage each split into ranges
+of folders, all listed at once, :mod:`.listing`); then only the tags' and revisions'
 ``link`` files and the manifest blobs are read, in parallel. Revision and layer digests
 come from folder names, as the registry looks them up.
 
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from regsweep.core import names
 from regsweep.core.damage import Defect
@@ -26,6 +29,7 @@ from regsweep.core.errors import NotARegistryError
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.sources.storage import layout
+from regsweep.sources.storage.listing import ranges_for, run_parts
 from regsweep.sources.storage.store import ReadableStore, StoredFile
 
 log = logging.getLogger(__name__)
@@ -47,18 +51,22 @@ class _RepositoryFiles:
 
 
 def discover_storage(
-    store: ReadableStore, *, workers: int | None = None, progress: Progress | None = None
+    store: ReadableStore,
+    *,
+    workers: int | None = None,
+    listings: int | None = None,
+    progress: Progress | None = None,
 ) -> Inventory:
     """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
-    once (default: as many as suit the store, :attr:`ReadableStore.readers`)."""
+    once (default: as many as suit the store, :attr:`ReadableStore.readers`), of which
+    ``listings`` may be listings (default: all; 1 lists one flat listing at a time)."""
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
-    say("listing repositories")
-    repositories = _list_repositories(store, problems)
-    say("listing blobs")
-    blob_sizes = list_blob_sizes(store, problems)
-    with ThreadPoolExecutor(max_workers=workers or store.readers) as pool:
+    width = workers or store.readers
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        say("listing repositories and blobs")
+        repositories, blob_sizes = _walk(store, pool, listings or width, problems)
         say("reading tags and revisions")
         tags = _read_links(store, pool, repositories, problems)
         say("reading manifests")
@@ -128,13 +136,60 @@ def _time(mtime: float) -> datetime:
     return datetime.fromtimestamp(mtime, UTC)
 
 
+def _walk(
+    store: ReadableStore, pool: Executor, listings: int, problems: list[Problem]
+) -> tuple[dict[str, _RepositoryFiles], dict[Digest, int]]:
+    """List ``repositories/`` and ``blobs/``, ``listings`` listings at once: in ranges of
+    their folders, each filed where it is listed and merged here as it ends. A range
+    holds whole folders, so whole repositories: what two ranges find never overlaps."""
+    repositories: dict[str, _RepositoryFiles] = {}
+    sizes: dict[Digest, int] = {}
+    if not store.lists_flat:
+        listings = 1  # a local folder: one walk, then the other, on this thread
+    ranges = ranges_for(listings)
+    parts = [
+        *(
+            partial(_filed, listing, _list_repositories, repositories, problems)
+            for listing in store.split_listing(layout.REPOSITORIES, ranges)
+        ),
+        *(
+            partial(_filed, listing, blob_sizes_in, sizes, problems)
+            for listing in store.split_listing(layout.SHA256_BLOBS, ranges)
+        ),
+    ]
+    for merge in run_parts(pool, parts, window=listings):
+        merge()
+    return repositories, sizes
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _filed(
+    listing: Callable[[], Iterable[StoredFile]],
+    file: Callable[[Iterable[StoredFile], list[Problem]], dict[K, V]],
+    into: dict[K, V],
+    problems: list[Problem],
+) -> Callable[[], None]:
+    """On the pool: list and file one part; what merges it, on the calling thread."""
+    found_problems: list[Problem] = []
+    found = file(listing(), found_problems)
+
+    def merge() -> None:
+        into.update(found)
+        problems.extend(found_problems)
+
+    return merge
+
+
 def _list_repositories(
-    store: ReadableStore, problems: list[Problem]
+    listed: Iterable[StoredFile], problems: list[Problem]
 ) -> dict[str, _RepositoryFiles]:
     repositories: dict[str, _RepositoryFiles] = {}
     invalid: set[str] = set()
     skip = len(layout.REPOSITORIES) + 1
-    for stored in store.list_files(layout.REPOSITORIES):
+    for stored in listed:
         relative = stored.path[skip:]
         if stored.is_link:
             problems.append(_symlink(stored.path, relative))
@@ -242,13 +297,25 @@ def _record(
     return _stray(stored.path, split.repository)
 
 
-def list_blob_sizes(
-    store: ReadableStore, problems: list[Problem] | None = None
-) -> dict[Digest, int]:
-    """Size of every blob in the content store (what the storage bytes of a registry are)."""
-    problems = [] if problems is None else problems
+def list_blob_sizes(store: ReadableStore) -> dict[Digest, int]:
+    """Size of every blob in the content store (what the storage bytes of a registry are),
+    its ranges listed at once on object storage."""
     sizes: dict[Digest, int] = {}
-    for stored in store.list_files(layout.SHA256_BLOBS):
+    listings = store.readers if store.lists_flat else 1
+    with ThreadPoolExecutor(max_workers=listings) as pool:
+        parts = [
+            partial(_filed, listing, blob_sizes_in, sizes, [])
+            for listing in store.split_listing(layout.SHA256_BLOBS, ranges_for(listings))
+        ]
+        for merge in run_parts(pool, parts, window=listings):
+            merge()
+    return sizes
+
+
+def blob_sizes_in(listed: Iterable[StoredFile], problems: list[Problem]) -> dict[Digest, int]:
+    """The size of each blob in a listing of ``blobs/sha256`` (or of a range of it)."""
+    sizes: dict[Digest, int] = {}
+    for stored in listed:
         parts = stored.path.split("/")
         digest = layout.digest_from_hex(parts[-2]) if len(parts) == 8 else None
         if stored.is_link or digest is None or parts[-1] != "data" or parts[-3] != parts[-2][:2]:

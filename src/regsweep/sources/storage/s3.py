@@ -7,13 +7,17 @@ the difference:
 - a folder is a key prefix: it exists while an object lies below it and vanishes with the
   last one, so ``remove_empty_folders`` has nothing to do and ``stat`` of a folder is None;
 - ``list_files`` is one flat listing, a request per 1,000 keys, streamed page by page so
-  that millions of keys are never held at once, and parallel across folders once long
-  (:mod:`.s3_listing`); ``list_dir`` is a delimiter listing;
+  that millions of keys are never held at once; ``split_listing`` cuts it into ranges of
+  folders that can be listed at once (:mod:`.s3_listing`); ``list_dir`` is a delimiter
+  listing;
 - there is no rename: ``move`` copies each object, then deletes the sources;
 - ``delete_files`` sends 1,000 keys per request (``DeleteObjects``);
 - ``write_new`` is a conditional put (``If-None-Match: *``) and ``replace`` one with
   ``If-Match`` on the ETag read, both atomic on S3 and on stores that honour them;
 - a file's mtime is its ``LastModified``, in whole seconds.
+
+Every request is counted by kind in :attr:`S3Store.requests` (:mod:`.s3_listing` states
+the floor).
 
 obstore's errors become :class:`OSError` here, which is what every caller of a store
 already handles (a missing object is ``FileNotFoundError`` in obstore itself).
@@ -25,6 +29,7 @@ import asyncio
 import math
 import os
 import re
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,12 +44,19 @@ from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 from obstore.store import S3Store as _ObstoreS3
 
 from regsweep.core.errors import UsageError
+from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.storage.aws_profile import read_profile
-from regsweep.sources.storage.s3_listing import list_pages
+from regsweep.sources.storage.s3_listing import (
+    PAGE,
+    S3Request,
+    delete_floor,
+    list_range,
+    range_starts,
+)
 from regsweep.sources.storage.store import StoredFile, check_relative
 
 if TYPE_CHECKING:
-    from obstore import ObjectMeta, UpdateVersion
+    from obstore import ListResult, ObjectMeta, UpdateVersion
     from obstore.store import S3Config
 
 #: Requests in flight for one batch call (``stat_many``, ``move``): S3 serves thousands
@@ -128,6 +140,13 @@ class S3Store:
             )
         except BaseError as exc:  # e.g. AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY
             raise UsageError(f"S3 settings for {location}: {_describe(exc)}") from None
+        #: every request sent, by kind; the store is shared by threads, hence the lock
+        self.requests = RequestCounts(kinds=S3Request)
+        self._counting = threading.Lock()
+
+    def _count(self, kind: S3Request, requests: int = 1) -> None:
+        with self._counting:
+            self.requests.by_kind[kind] += requests
 
     def describe(self) -> str:
         """The ``s3://bucket/prefix`` URL."""
@@ -138,28 +157,56 @@ class S3Store:
         return self.stat(path) is not None or self._any_below(path)
 
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
-        """One flat listing, page by page (:mod:`.s3_listing`): a request per 1,000 keys, and
-        never every key in memory at once."""
+        """One flat listing, page by page: a request per 1,000 keys, and never every key in
+        memory at once."""
+        return self._list_range(check_relative(prefix), None, None)
+
+    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+        """Ranges of the folders directly below ``prefix``, as many as ``parts`` (see
+        :mod:`.s3_listing`); one listing when ``parts`` is 1 (no delimiter listing then)."""
         check_relative(prefix)
+        if parts <= 1:
+            return [partial(self.list_files, prefix)]
+        starts = range_starts(prefix, self._folders(prefix), parts)
+        return [
+            partial(self._list_range, prefix, start, end)
+            for start, end in zip(starts, [*starts[1:], None], strict=True)
+        ]
+
+    def _list_range(self, prefix: str, start: str | None, end: str | None) -> Iterator[StoredFile]:
         with self._errors(prefix):
-            for page in list_pages(self._store, prefix):
+            count = partial(self._count, S3Request.LIST)
+            for page in list_range(self._store, prefix, start, end, count):
                 for meta in page:
                     yield _stored(meta)
 
     def list_dir(self, prefix: str) -> list[str]:
         """A delimiter listing: the prefixes (folders) and objects directly below."""
-        with self._errors(prefix):
-            listed = obstore.list_with_delimiter(self._store, check_relative(prefix))
+        listed = self._delimited(check_relative(prefix))
         names = [p.rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
         return names + [o["path"].rsplit("/", 1)[-1] for o in listed["objects"]]
 
+    def _folders(self, prefix: str) -> list[str]:
+        """The names of the folders directly below ``prefix``."""
+        return [p.rsplit("/", 1)[-1] for p in self._delimited(prefix)["common_prefixes"]]
+
+    def _delimited(self, prefix: str) -> ListResult[Sequence[ObjectMeta]]:
+        """One delimiter listing: a request per 1,000 names (obstore pages it itself)."""
+        with self._errors(prefix):
+            listed = obstore.list_with_delimiter(self._store, prefix)
+        names = len(listed["common_prefixes"]) + len(listed["objects"])
+        self._count(S3Request.LIST, max(1, -(-names // PAGE)))
+        return listed
+
     def read(self, path: str) -> bytes:
         """One GET."""
+        self._count(S3Request.GET)
         with self._errors(path):
             return bytes(obstore.get(self._store, check_relative(path)).bytes())
 
     def stat(self, path: str) -> StoredFile | None:
         """One HEAD; None for a folder, which is a prefix and no object."""
+        self._count(S3Request.HEAD)
         try:
             with self._errors(path):
                 return _stored(obstore.head(self._store, check_relative(path)))
@@ -172,7 +219,7 @@ class S3Store:
         batch: list[str] = []
         for stored in self.list_files(prefix):
             batch.append(stored.path)
-            if len(batch) == 1000:
+            if len(batch) == PAGE:
                 self.delete_files(batch)
                 deleted, batch = True, []
         if batch:
@@ -186,6 +233,7 @@ class S3Store:
     def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
         """One HEAD per path, :data:`CONCURRENCY` at a time."""
         checked = [check_relative(p) for p in paths]
+        self._count(S3Request.HEAD, len(checked))
 
         async def head(path: str) -> StoredFile | None:
             try:
@@ -201,6 +249,7 @@ class S3Store:
         the count is of the keys sent, not of the objects that were there."""
         if not paths:
             return 0
+        self._count(S3Request.DELETE, delete_floor(len(paths)))
         with self._errors(paths[0]):
             obstore.delete(self._store, [check_relative(p) for p in paths])
         return len(paths)
@@ -225,6 +274,8 @@ class S3Store:
             raise FileExistsError(f"cannot move {source} to {target}: the target exists")
         pairs = [(key, target + key[len(source) :]) for key in keys]
 
+        self._count(S3Request.COPY, len(pairs))
+
         async def copy(pair: tuple[str, str]) -> None:
             with self._errors(pair[0]):
                 await obstore.copy_async(self._store, pair[0], pair[1])
@@ -236,6 +287,7 @@ class S3Store:
     def write_new(self, path: str, data: bytes) -> bool:
         """A conditional put (``If-None-Match: *``): of two creators, the store lets exactly one
         succeed."""
+        self._count(S3Request.PUT)
         try:
             with self._errors(path):
                 obstore.put(self._store, check_relative(path), data, mode="create")
@@ -245,6 +297,7 @@ class S3Store:
 
     def replace(self, path: str, expected: bytes, data: bytes) -> bool:
         """Read, compare, then put with ``If-Match`` on the ETag read."""
+        self._count(S3Request.GET)
         try:
             with self._errors(path):
                 found = obstore.get(self._store, check_relative(path))
@@ -253,12 +306,14 @@ class S3Store:
                 version: UpdateVersion = {"e_tag": found.meta["e_tag"]}
                 if found.meta["version"] is not None:  # a versioned bucket
                     version["version"] = found.meta["version"]
+                self._count(S3Request.PUT)
                 obstore.put(self._store, path, data, mode=version)
         except (FileNotFoundError, FileExistsError):  # gone, or changed since it was read
             return False
         return True
 
     def _any_below(self, prefix: str) -> bool:
+        self._count(S3Request.LIST)
         with self._errors(prefix):
             for page in obstore.list(self._store, check_relative(prefix), chunk_size=1):
                 if page:

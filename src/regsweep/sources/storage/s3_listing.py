@@ -1,24 +1,36 @@
-"""Listing a prefix of a bucket: page after page, then in parallel across its folders.
+"""Listing a bucket's prefix in ranges that may run at once, and the requests it all costs.
 
 A listing is one request per 1,000 keys, strictly one after the other (each page names the
-next), so millions of keys at 20-50 ms a request take minutes. The first
-:data:`SEQUENTIAL_PAGES` pages are listed in order, which is all a small registry needs;
-a listing still going after them continues with one listing per folder directly below the
-prefix (the 256 ``blobs/sha256/<hh>``, each top-level repository), :data:`WORKERS` at a
-time. Pages come out in no particular order, and at most :data:`BUFFERED` of them wait in
-memory however long the listing.
+next), so millions of keys at 20-50 ms a request take minutes. Split at the folders
+directly below the prefix (the 256 ``blobs/sha256/<hh>``, each top-level repository), the
+key space becomes ranges of consecutive folders, each listed on its own from where it
+begins (``start-after``) until the next range begins: the ranges run at once, and every
+key lies in exactly one range (a range is a span of the key space, not a set of folders,
+so a file or an odd name between two folders is in one too). Consecutive folders are
+grouped rather than listed one by one because every listing costs a request however few
+keys it holds: 256 listings of 20 keys each would cost 256 requests where 6 ranges of
+1,000 keys cost 6.
 
-It relies on S3 listing keys in byte order, which lets the folders the first pages covered
-be skipped: the keys of folder ``f`` all lie in ``[f/, f0)`` (``0`` follows ``/``).
+The requests of a run, by :class:`S3Request`, and their floor:
+
+- ``LIST``: ``sum over the listings of max(1, ceil(keys / 1000))`` (:func:`list_floor`):
+  a page holds at most 1,000 keys, and a listing of no key still costs a request. A
+  split listing adds the delimiter listing that finds the folders (one request per
+  1,000 folders), and its ranges each end in a page that may reach into the next range;
+- ``GET``: one per manifest (and per link, tag and revision, that discovery reads);
+- ``DELETE``: one ``DeleteObjects`` per 1,000 keys deleted;
+- ``HEAD``, ``PUT``, ``COPY``: the lock, the quarantine, the spine's check.
+
+They are counted as regsweep sends them; obstore's own retries of a failed request are not
+seen here (``benchmarks/bench_s3_gc.py`` sets these counts beside the server's log).
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, cast
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import obstore
 
@@ -28,77 +40,66 @@ if TYPE_CHECKING:
 
 #: Keys per page: what S3 returns at most.
 PAGE = 1000
-#: Pages listed in order before a listing goes parallel: 10,000 keys.
-SEQUENTIAL_PAGES = 10
-#: Folder listings at once once it does.
-WORKERS = 16
-#: Pages the parallel listings may hold before the reader takes them.
-BUFFERED = 2 * WORKERS
 
 Page = Sequence["ObjectMeta"]
 
 
-def list_pages(store: ObjectStore, prefix: str) -> Iterator[Page]:
-    """Every object below ``prefix``, page by page (see the module docstring)."""
-    last: str | None = None
-    for count, page in enumerate(obstore.list(store, prefix, chunk_size=PAGE), start=1):
-        yield page
-        if page:
-            last = page[-1]["path"]
-        if count == SEQUENTIAL_PAGES and last is not None:
-            break
-    else:
-        return
-    listed = obstore.list_with_delimiter(store, prefix)
-    yield [meta for meta in listed["objects"] if meta["path"] > last]
-    jobs = [
-        (folder, last if f"{folder}/" <= last else None)
-        for folder in listed["common_prefixes"]
-        if f"{folder}0" > last
-    ]
-    yield from _in_parallel(store, jobs)
+class S3Request(StrEnum):
+    """What a request to the bucket does, as a run counts it."""
+
+    LIST = "list"
+    GET = "get"
+    HEAD = "head"
+    PUT = "put"
+    COPY = "copy"
+    #: ``DeleteObjects``: up to 1,000 keys a request
+    DELETE = "delete"
 
 
-#: What a folder's listing puts last.
-_DONE = object()
+def list_floor(keys_per_listing: Iterable[int]) -> int:
+    """The fewest ``LIST`` requests that list these listings: one per 1,000 keys of each,
+    and one for a listing that finds none."""
+    return sum(max(1, math.ceil(keys / PAGE)) for keys in keys_per_listing)
 
 
-def _in_parallel(store: ObjectStore, jobs: list[tuple[str, str | None]]) -> Iterator[Page]:
-    """List each ``(folder, after)`` (keys after ``after`` only, when given) on a pool."""
-    pages: queue.Queue[object] = queue.Queue(BUFFERED)
-    stop = threading.Event()
+def delete_floor(keys: int) -> int:
+    """The fewest ``DeleteObjects`` requests that delete ``keys`` keys."""
+    return math.ceil(keys / PAGE)
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                pages.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-            return True
-        return False
 
-    def work(job: tuple[str, str | None]) -> None:
-        folder, after = job
-        try:
-            for page in obstore.list(store, folder, offset=after, chunk_size=PAGE):
-                if not put(page):
-                    return
-        except BaseException as exc:  # the reader raises it
-            put(exc)
-        put(_DONE)
+def range_starts(prefix: str, folders: Sequence[str], ranges: int) -> list[str | None]:
+    """Where each of at most ``ranges`` ranges of ``prefix`` begins: None for the first
+    (the start of the prefix), then ``<prefix>/<folder>/`` of every n-th folder, so that
+    each range holds as many folders as the others, give or take one."""
+    ordered = sorted(folders)
+    count = max(1, min(ranges, len(ordered)))
+    cuts = sorted({round(i * len(ordered) / count) for i in range(1, count)})
+    return [None, *(f"{prefix}/{ordered[cut]}/" for cut in cuts)]
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for job in jobs:
-            pool.submit(work, job)
-        try:
-            finished = 0
-            while finished < len(jobs):
-                item = pages.get()
-                if item is _DONE:
-                    finished += 1
-                elif isinstance(item, BaseException):
-                    raise item
-                else:
-                    yield cast(Page, item)
-        finally:
-            stop.set()  # a reader that stops early (or fails) releases the workers
+
+def list_range(
+    store: ObjectStore,
+    prefix: str,
+    start: str | None,
+    end: str | None,
+    count: Callable[[], None],
+) -> Iterator[Page]:
+    """The keys below ``prefix`` from ``start`` (included) to ``end`` (excluded), page by
+    page; ``count`` is called once per request.
+
+    The listing starts after ``start`` without its last character (keys equal to ``start``
+    are listed too), then drops what sorts before ``start``: names such as ``app-x`` lie
+    between ``app`` and ``app/``. It stops at the first key past ``end``.
+    """
+    offset = start[:-1] if start else None
+    pages = 0
+    for page in obstore.list(store, prefix, offset=offset, chunk_size=PAGE):
+        pages += 1
+        count()
+        keys = [meta for meta in page if start is None or meta["path"] >= start]
+        if end is not None and keys and keys[-1]["path"] >= end:
+            yield [meta for meta in keys if meta["path"] < end]
+            return
+        yield keys
+    if not pages:
+        count()  # a listing that found nothing was a request all the same

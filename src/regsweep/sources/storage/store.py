@@ -11,11 +11,12 @@ Paths are relative to the driver's root directory, ``/``-separated, and never co
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from regsweep.core.errors import UsageError
+from regsweep.sources.api.budget import RequestCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,18 @@ class ReadableStore(Protocol):
     #: loop that drives the registry API's deletes meanwhile.
     blocks_briefly: bool
 
+    #: Object storage: a recursive listing costs a request per 1,000 files and listing
+    #: folder by folder a request per folder, so a walk of the tree is done flat (in
+    #: ranges that run at once, :meth:`split_listing`); folders exist only while they
+    #: hold a file.
+    lists_flat: bool
+
+    @property
+    def requests(self) -> RequestCounts | None:
+        """The requests sent so far, by kind: a store reached over the network counts them
+        (its costs are requests); None for a local folder."""
+        ...
+
     def describe(self) -> str:
         """Where the store is, for messages."""
         ...
@@ -53,6 +66,13 @@ class ReadableStore(Protocol):
 
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
         """Every file below ``prefix``, recursively, in no particular order."""
+        ...
+
+    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+        """:meth:`list_files` of ``prefix`` as at most ``parts`` listings that may run at
+        once: together they list every file once, and never split a folder directly below
+        ``prefix`` between two of them. One, the whole walk, where splitting gains
+        nothing (a local folder)."""
         ...
 
     def list_dir(self, prefix: str) -> list[str]:
@@ -72,11 +92,6 @@ class ScannableStore(ReadableStore, Protocol):
     """What the garbage collector's walk of the whole tree adds to reading: it looks at
     every blob, so it lists the way the store lists cheapest and stats in batches (an
     object store sends the HEADs of a batch at once)."""
-
-    #: Object storage: a recursive listing costs a request per 1,000 files and listing
-    #: folder by folder a request per folder, so a walk of the tree is done flat; folders
-    #: exist only while they hold a file.
-    lists_flat: bool
 
     def stat_many(self, paths: Sequence[str]) -> list[StoredFile | None]:
         """:meth:`stat` of each path, in order."""

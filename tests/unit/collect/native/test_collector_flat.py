@@ -1,6 +1,6 @@
 """The collector's flat path (object storage) against its folder path, on the same trees.
 
-A LocalStore that claims to list flat goes through ``scan_listing``, the blob sizes of the
+A LocalStore that claims to list flat goes through ``scan_files``, the blob sizes of the
 listing and the offline sweep without a stat per blob, exactly as S3Store does; the
 folder path is the reference. The S3 store itself is in tests/integration/test_s3*.py.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from regsweep.collect.native import collect_native
-from regsweep.collect.native.scan import find_repositories, scan_listing, scan_repository
+from regsweep.collect.native.scan import find_repositories, scan_files, scan_repository
+from regsweep.sources.storage import layout
 from regsweep.sources.storage.local import LocalStore
 from regsweep.sources.storage.store import StoredFile
 from tests.unit.collect.native.tree import NOW, Tree, hex_of
@@ -55,7 +56,7 @@ def test_one_listing_finds_what_the_folder_walk_finds(tree: Tree) -> None:
     store = LocalStore(tree.root)
     walked = {name: scan_repository(store, name) for name in find_repositories(store).names}
 
-    listed = scan_listing(store)
+    listed = scan_files(store.list_files(layout.REPOSITORIES))
 
     assert listed.keys() == walked.keys() == {"app", "app/cache", "org/team/multi"}
     for name, scan in walked.items():
@@ -67,7 +68,7 @@ def test_one_listing_finds_what_the_folder_walk_finds(tree: Tree) -> None:
 
 
 def test_without_tags_the_listing_skips_dead_tags_and_uploads(tree: Tree) -> None:
-    listed = scan_listing(LocalStore(tree.root), tags=False)
+    listed = scan_files(LocalStore(tree.root).list_files(layout.REPOSITORIES), tags=False)
 
     assert not any(scan.dead_tags or scan.uploads for scan in listed.values())
 

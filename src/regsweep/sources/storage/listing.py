@@ -1,0 +1,52 @@
+"""Walking a tree in parts that are listed at once (:meth:`ReadableStore.split_listing`).
+
+On object storage a listing is a request per 1,000 keys, one after the other: a walk in
+one listing waits for every page in turn. Split into ranges of folders listed at once, on
+the pool that also reads (so the requests in flight stay bounded by one setting,
+:attr:`ReadableStore.readers`), it waits for the longest range only. A local folder's
+walk is not split: it is one part, listed on the calling thread, as before.
+
+Each part's work runs on the pool and returns what the calling thread does with it
+(merging into the caller's results), so the caller's data needs no lock, and a part's
+files are handled as its pages come, never all kept first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from typing import TypeVar
+
+#: Ranges per listing in flight: two, so that a range holding more than its share of the
+#: keys does not finish alone while the other slots are idle.
+RANGES_PER_LISTING = 2
+
+R = TypeVar("R")
+
+
+def ranges_for(listings: int) -> int:
+    """How many ranges a walk is split into when ``listings`` run at once: one (the flat
+    walk, the fewest requests) when they run one at a time."""
+    return 1 if listings <= 1 else RANGES_PER_LISTING * listings
+
+
+def run_parts(pool: Executor, parts: Iterable[Callable[[], R]], *, window: int) -> Iterator[R]:
+    """Run ``parts`` on ``pool``, at most ``window`` at once; their results as they come.
+    One at a time, they run on the calling thread, in order."""
+    if window <= 1:
+        for part in parts:
+            yield part()
+        return
+    waiting = iter(parts)
+    pending: set[Future[R]] = set()
+    for part in waiting:
+        pending.add(pool.submit(part))
+        if len(pending) >= window:
+            break
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            following = next(waiting, None)
+            if following is not None:
+                pending.add(pool.submit(following))
+            yield future.result()
