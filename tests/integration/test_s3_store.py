@@ -145,13 +145,13 @@ def test_move_copies_then_deletes_and_never_overwrites(store: S3Store) -> None:
     assert store.read("blobs/ab/abc/data") == b"blobs/ab/abc/data"
 
 
-@pytest.mark.parametrize("parts", [1, 2, 3, 50])
 def test_a_split_listing_lists_every_key_once(
-    store: S3Store, monkeypatch: pytest.MonkeyPatch, parts: int
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ranges cut at folders, with tiny pages so that ranges end mid-page: every key comes
-    out once, including files directly below the prefix and odd folder names that sort
-    around the folders ranges begin at (``a-b`` sorts before ``a/``)."""
+    """One listing per folder, and the files directly below the prefix from the delimiter
+    listing that found the folders; tiny pages: every key comes out once, odd names too
+    (``a-b`` sorts between ``a`` and ``a/``), and nothing from a name that only begins
+    like the prefix (``topless``)."""
     monkeypatch.setattr(s3_listing, "PAGE", 2)
     keys = sorted(
         [f"top/a/{n}" for n in range(5)]
@@ -161,11 +161,12 @@ def test_a_split_listing_lists_every_key_once(
     )
     put(store, *keys)
 
-    listings = store.split_listing("top", parts)
-    listed = [f.path for listing in listings for f in listing()]
+    listings = store.split_listing("top")
+    listed = [[f.path for f in listing()] for listing in listings]
 
-    assert len(listings) == min(parts, 9)  # a, a-b, b0 to b6
-    assert sorted(listed) == [k for k in keys if k.startswith("top/")]
+    assert len(listings) == 1 + 9  # the files, then a, a-b, b0 to b6
+    assert listed[0] == ["top/a.txt", "top/file", "top/zz"]
+    assert sorted(p for part in listed for p in part) == [k for k in keys if k.startswith("top/")]
 
 
 def test_a_listing_abandoned_part_way_stops(
@@ -185,15 +186,16 @@ def test_requests_are_counted_as_the_server_sees_them(
     store: S3Store, moto_server: MotoServer
 ) -> None:
     """The counts are the server's (its access log), and listings cost the floor: one
-    request per 1,000 keys of each range, one for a range of none, one for the folders."""
+    request per 1,000 keys of each prefix listed, one for a prefix of none."""
     bucket = store.location.bucket
-    keys = [f"top/{n % 7}/{n:05}" for n in range(1100)] + ["other/x"]
+    keys = [f"top/{n % 7}/{n:05}" for n in range(1100)] + ["top/file", "other/x"]
     upload(moto_server, bucket, keys)
     before = moto_server.requests(bucket)
     counted = store.requests.by_kind.copy()
 
     whole = list(store.list_files("top"))
-    ranges = [[f.path for f in listing()] for listing in store.split_listing("top", 3)]
+    folders = [[f.path for f in listing()] for listing in store.split_listing("top")]
+    assert list(store.list_files("nothing")) == []
     store.read("top/0/00000")
     store.stat("top/0/00000")
     store.delete_files([f.path for f in whole[:1050]])
@@ -202,7 +204,8 @@ def test_requests_are_counted_as_the_server_sees_them(
     seen.subtract(before)
     sent = store.requests.by_kind.copy()
     sent.subtract(counted)
-    floor = s3_listing.list_floor([len(whole), 1]) + s3_listing.list_floor(map(len, ranges))
+    # the flat listing; the delimiter listing (7 folders and a file); each folder; nothing
+    floor = s3_listing.list_floor([len(whole), 7 + 1, *map(len, folders[1:]), 0])
     assert +seen == {"list": floor, "get": 1, "head": 1, "delete": 2}
     assert {kind.value: n for kind, n in (+sent).items()} == +seen
 

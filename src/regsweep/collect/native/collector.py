@@ -59,7 +59,7 @@ from regsweep.core.model import Digest
 from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
-from regsweep.sources.storage.listing import ranges_for
+from regsweep.sources.storage.listing import parts_of
 from regsweep.sources.storage.store import PathEscapeError, ReadableStore, Store, StoredFile
 from regsweep.state.lock import LockStore, storage_lock
 
@@ -406,7 +406,7 @@ class _Collection:
         self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
     ) -> dict[str, RepositoryScan]:
         """List every repository and mark through its revisions: folder by folder, or
-        (a store that lists flat) in ranges of ``repositories/`` listed at once."""
+        (a store that lists flat) the folders of ``repositories/`` listed at once."""
         if self.store.lists_flat:
             return self._mark_listed(tags=tags, blobs=False)
         found = find_repositories(self.store)
@@ -420,12 +420,12 @@ class _Collection:
 
     def _mark_listed(self, *, tags: bool, blobs: bool) -> dict[str, RepositoryScan]:
         """A store that lists flat: ``repositories/`` (and, with ``blobs``, the content
-        store, whose listing gives each blob's size) in ranges, :attr:`listings` at once on
-        the readers' pool; the manifests of each range of repositories are read as soon as
-        it is listed, while the next ranges are. A range holds whole repositories."""
+        store, whose listing gives each blob's size) folder by folder, :attr:`listings` at
+        once on the readers' pool; the manifests of each top-level folder's repositories
+        are read as soon as it is listed, while the next folders are. A top-level folder
+        holds whole repositories."""
         scans: dict[str, RepositoryScan] = {}
         listed_sizes: dict[Digest, int] = {}
-        ranges = ranges_for(self.listings)
 
         def repositories(listing: Callable[[], Iterable[StoredFile]]) -> Filing:
             found = scan_files(listing(), tags=tags)
@@ -447,12 +447,12 @@ class _Collection:
 
         listings = [
             partial(repositories, listing)
-            for listing in self.store.split_listing(layout.REPOSITORIES, ranges)
+            for listing in parts_of(self.store, layout.REPOSITORIES, self.listings)
         ]
         if blobs:
             listings += [
                 partial(sizes, listing)
-                for listing in self.store.split_listing(layout.SHA256_BLOBS, ranges)
+                for listing in parts_of(self.store, layout.SHA256_BLOBS, self.listings)
             ]
         self.marker.mark_listings(listings, window=self.listings)
         if blobs:

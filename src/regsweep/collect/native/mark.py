@@ -6,8 +6,8 @@ an index is followed down to its children's configs and layers, so a child that 
 own revision still keeps its blobs. Referrers (``subject``) are not roots of their subject:
 they are revisions of their own and mark what they need themselves.
 
-Listing and reading overlap: as soon as a repository (or, on object storage, a range of
-the listing) is listed, its manifests are read in batches on the same pool, and each
+Listing and reading overlap: as soon as a repository (or, on object storage, a top-level
+folder) is listed, its manifests are read in batches on the same pool, and each
 manifest is read once however many repositories hold it. A manifest that is missing, or
 cannot be read or parsed, is noted (:attr:`Marker.missing`, :attr:`Marker.unreadable`):
 the blobs it needs are unknown, and the collector keeps whatever a repository holding it

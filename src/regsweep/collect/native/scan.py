@@ -195,8 +195,8 @@ def list_blobs(store: ReadableStore, prefix: str) -> list[Digest]:
 
 
 def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, RepositoryScan]:
-    """Every repository in a flat listing of ``repositories/`` (or of a range of its
-    folders, which holds each of its repositories whole): what a store that lists flat
+    """Every repository in a flat listing of ``repositories/`` (or of one of its folders,
+    which holds each of its repositories whole): what a store that lists flat
     (object storage) does instead of :func:`find_repositories` and
     :func:`scan_repository`, which cost a request per folder and per link looked at, where
     a listing costs one per 1,000 keys and shows every link with it.

@@ -1,8 +1,8 @@
 """Discover a registry's inventory by reading its storage tree.
 
 One flat listing of ``repositories/`` and one of ``blobs/`` give every repository, tag,
-revision, layer link, push time and blob size (on object storage each split into ranges
-of folders, all listed at once, :mod:`.listing`); then only the tags' and revisions'
+revision, layer link, push time and blob size (on object storage folder by folder, the
+folders listed at once, :mod:`.listing`); then only the tags' and revisions'
 ``link`` files and the manifest blobs are read, in parallel. Revision and layer digests
 come from folder names, as the registry looks them up.
 
@@ -29,7 +29,7 @@ from regsweep.core.errors import NotARegistryError
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Inventory, Manifest, Problem, Repository, Tag
 from regsweep.sources.storage import layout
-from regsweep.sources.storage.listing import ranges_for, run_parts
+from regsweep.sources.storage.listing import parts_of, run_parts
 from regsweep.sources.storage.store import ReadableStore, StoredFile
 
 log = logging.getLogger(__name__)
@@ -139,22 +139,21 @@ def _time(mtime: float) -> datetime:
 def _walk(
     store: ReadableStore, pool: Executor, listings: int, problems: list[Problem]
 ) -> tuple[dict[str, _RepositoryFiles], dict[Digest, int]]:
-    """List ``repositories/`` and ``blobs/``, ``listings`` listings at once: in ranges of
-    their folders, each filed where it is listed and merged here as it ends. A range
-    holds whole folders, so whole repositories: what two ranges find never overlaps."""
+    """List ``repositories/`` and ``blobs/``, ``listings`` listings at once: folder by
+    folder, each filed where it is listed and merged here as it ends. A top-level folder
+    holds whole repositories: what two folders' listings find never overlaps."""
     repositories: dict[str, _RepositoryFiles] = {}
     sizes: dict[Digest, int] = {}
     if not store.lists_flat:
         listings = 1  # a local folder: one walk, then the other, on this thread
-    ranges = ranges_for(listings)
     parts = [
         *(
             partial(_filed, listing, _list_repositories, repositories, problems)
-            for listing in store.split_listing(layout.REPOSITORIES, ranges)
+            for listing in parts_of(store, layout.REPOSITORIES, listings)
         ),
         *(
             partial(_filed, listing, blob_sizes_in, sizes, problems)
-            for listing in store.split_listing(layout.SHA256_BLOBS, ranges)
+            for listing in parts_of(store, layout.SHA256_BLOBS, listings)
         ),
     ]
     for merge in run_parts(pool, parts, window=listings):
@@ -299,13 +298,13 @@ def _record(
 
 def list_blob_sizes(store: ReadableStore) -> dict[Digest, int]:
     """Size of every blob in the content store (what the storage bytes of a registry are),
-    its ranges listed at once on object storage."""
+    its folders listed at once on object storage."""
     sizes: dict[Digest, int] = {}
     listings = store.readers if store.lists_flat else 1
     with ThreadPoolExecutor(max_workers=listings) as pool:
         parts = [
             partial(_filed, listing, blob_sizes_in, sizes, [])
-            for listing in store.split_listing(layout.SHA256_BLOBS, ranges_for(listings))
+            for listing in parts_of(store, layout.SHA256_BLOBS, listings)
         ]
         for merge in run_parts(pool, parts, window=listings):
             merge()
@@ -313,7 +312,7 @@ def list_blob_sizes(store: ReadableStore) -> dict[Digest, int]:
 
 
 def blob_sizes_in(listed: Iterable[StoredFile], problems: list[Problem]) -> dict[Digest, int]:
-    """The size of each blob in a listing of ``blobs/sha256`` (or of a range of it)."""
+    """The size of each blob in a listing of ``blobs/sha256`` (or of one of its folders)."""
     sizes: dict[Digest, int] = {}
     for stored in listed:
         parts = stored.path.split("/")

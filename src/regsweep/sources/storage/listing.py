@@ -1,9 +1,9 @@
 """Walking a tree in parts that are listed at once (:meth:`ReadableStore.split_listing`).
 
 On object storage a listing is a request per 1,000 keys, one after the other: a walk in
-one listing waits for every page in turn. Split into ranges of folders listed at once, on
-the pool that also reads (so the requests in flight stay bounded by one setting,
-:attr:`ReadableStore.readers`), it waits for the longest range only. A local folder's
+one listing waits for every page in turn. Split into its folders listed at once, on the
+pool that also reads (so the requests in flight stay bounded by one setting,
+:attr:`ReadableStore.readers`), it waits for the longest folder only. A local folder's
 walk is not split: it is one part, listed on the calling thread, as before.
 
 Each part's work runs on the pool and returns what the calling thread does with it
@@ -15,19 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from functools import partial
 from typing import TypeVar
 
-#: Ranges per listing in flight: two, so that a range holding more than its share of the
-#: keys does not finish alone while the other slots are idle.
-RANGES_PER_LISTING = 2
+from regsweep.sources.storage.store import ReadableStore, StoredFile
 
 R = TypeVar("R")
 
 
-def ranges_for(listings: int) -> int:
-    """How many ranges a walk is split into when ``listings`` run at once: one (the flat
-    walk, the fewest requests) when they run one at a time."""
-    return 1 if listings <= 1 else RANGES_PER_LISTING * listings
+def parts_of(
+    store: ReadableStore, prefix: str, listings: int
+) -> list[Callable[[], Iterator[StoredFile]]]:
+    """The walk of ``prefix`` in parts: folder by folder when ``listings`` run at once, else
+    one flat listing (the fewest requests, when they would run one after the other)."""
+    if listings <= 1:
+        return [partial(store.list_files, prefix)]
+    return store.split_listing(prefix)
 
 
 def run_parts(pool: Executor, parts: Iterable[Callable[[], R]], *, window: int) -> Iterator[R]:

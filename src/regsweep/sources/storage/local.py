@@ -101,7 +101,7 @@ class LocalStore:
                         continue  # removed since listed (a live registry finishing an upload)
                     yield StoredFile(child, st.st_size, st.st_mtime)
 
-    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+    def split_listing(self, prefix: str) -> list[Callable[[], Iterator[StoredFile]]]:
         """The one walk: from the page cache, a walk's system calls hold the GIL for less
         time than handing its parts between threads would cost."""
         return [partial(self.list_files, prefix)]

@@ -7,9 +7,9 @@ the difference:
 - a folder is a key prefix: it exists while an object lies below it and vanishes with the
   last one, so ``remove_empty_folders`` has nothing to do and ``stat`` of a folder is None;
 - ``list_files`` is one flat listing, a request per 1,000 keys, streamed page by page so
-  that millions of keys are never held at once; ``split_listing`` cuts it into ranges of
-  folders that can be listed at once (:mod:`.s3_listing`); ``list_dir`` is a delimiter
-  listing;
+  that millions of keys are never held at once; ``split_listing`` cuts it into one
+  listing per folder, to be listed at once (:mod:`.s3_listing`); ``list_dir`` is a
+  delimiter listing;
 - there is no rename: ``move`` copies each object, then deletes the sources;
 - ``delete_files`` sends 1,000 keys per request (``DeleteObjects``);
 - ``write_new`` is a conditional put (``If-None-Match: *``) and ``replace`` one with
@@ -50,8 +50,7 @@ from regsweep.sources.storage.s3_listing import (
     PAGE,
     S3Request,
     delete_floor,
-    list_range,
-    range_starts,
+    list_prefix,
 )
 from regsweep.sources.storage.store import StoredFile, check_relative
 
@@ -159,36 +158,27 @@ class S3Store:
     def list_files(self, prefix: str) -> Iterator[StoredFile]:
         """One flat listing, page by page: a request per 1,000 keys, and never every key in
         memory at once."""
-        return self._list_range(check_relative(prefix), None, None)
-
-    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
-        """Ranges of the folders directly below ``prefix``, as many as ``parts`` (see
-        :mod:`.s3_listing`); one listing when ``parts`` is 1 (no delimiter listing then)."""
         check_relative(prefix)
-        if parts <= 1:
-            return [partial(self.list_files, prefix)]
-        starts = range_starts(prefix, self._folders(prefix), parts)
-        return [
-            partial(self._list_range, prefix, start, end)
-            for start, end in zip(starts, [*starts[1:], None], strict=True)
-        ]
-
-    def _list_range(self, prefix: str, start: str | None, end: str | None) -> Iterator[StoredFile]:
         with self._errors(prefix):
-            count = partial(self._count, S3Request.LIST)
-            for page in list_range(self._store, prefix, start, end, count):
+            for page in list_prefix(self._store, prefix, partial(self._count, S3Request.LIST)):
                 for meta in page:
                     yield _stored(meta)
+
+    def split_listing(self, prefix: str) -> list[Callable[[], Iterator[StoredFile]]]:
+        """One listing per folder directly below ``prefix``, and the files directly below
+        it, which the delimiter listing finding the folders shows (:mod:`.s3_listing`)."""
+        listed = self._delimited(check_relative(prefix))
+        files = [_stored(meta) for meta in listed["objects"]]
+        parts: list[Callable[[], Iterator[StoredFile]]] = [
+            partial(self.list_files, folder) for folder in listed["common_prefixes"]
+        ]
+        return [partial(iter, files), *parts] if files else parts
 
     def list_dir(self, prefix: str) -> list[str]:
         """A delimiter listing: the prefixes (folders) and objects directly below."""
         listed = self._delimited(check_relative(prefix))
         names = [p.rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
         return names + [o["path"].rsplit("/", 1)[-1] for o in listed["objects"]]
-
-    def _folders(self, prefix: str) -> list[str]:
-        """The names of the folders directly below ``prefix``."""
-        return [p.rsplit("/", 1)[-1] for p in self._delimited(prefix)["common_prefixes"]]
 
     def _delimited(self, prefix: str) -> ListResult[Sequence[ObjectMeta]]:
         """One delimiter listing: a request per 1,000 names (obstore pages it itself)."""

@@ -1,22 +1,21 @@
-"""Listing a bucket's prefix in ranges that may run at once, and the requests it all costs.
+"""Listing a bucket's prefix folder by folder, at once, and the requests it all costs.
 
 A listing is one request per 1,000 keys, strictly one after the other (each page names the
-next), so millions of keys at 20-50 ms a request take minutes. Split at the folders
-directly below the prefix (the 256 ``blobs/sha256/<hh>``, each top-level repository), the
-key space becomes ranges of consecutive folders, each listed on its own from where it
-begins (``start-after``) until the next range begins: the ranges run at once, and every
-key lies in exactly one range (a range is a span of the key space, not a set of folders,
-so a file or an odd name between two folders is in one too). Consecutive folders are
-grouped rather than listed one by one because every listing costs a request however few
-keys it holds: 256 listings of 20 keys each would cost 256 requests where 6 ranges of
-1,000 keys cost 6.
+next), so millions of keys at 20-50 ms a request take minutes. Cut at the folders directly
+below the prefix (the 256 ``blobs/sha256/<hh>``, each top-level repository), found by one
+delimiter listing (which shows the files directly below the prefix as well), the folders
+are listed each on its own, as many at once as the caller's pool runs. Each folder is
+listed by its own prefix, so that a page holds only that folder's keys: a listing that
+started after a key and stopped at the next folder would fetch a page of 1,000 keys
+reaching into the following folders, to throw most of them away.
 
 The requests of a run, by :class:`S3Request`, and their floor:
 
-- ``LIST``: ``sum over the listings of max(1, ceil(keys / 1000))`` (:func:`list_floor`):
-  a page holds at most 1,000 keys, and a listing of no key still costs a request. A
-  split listing adds the delimiter listing that finds the folders (one request per
-  1,000 folders), and its ranges each end in a page that may reach into the next range;
+- ``LIST``: ``sum over the prefixes listed of max(1, ceil(keys / 1000))``
+  (:func:`list_floor`): a page holds at most 1,000 keys, and a listing of no key still
+  costs a request. Listed folder by folder, the prefixes are the delimiter listing (its
+  entries are the folders and the files directly below) and each folder; listed flat,
+  the one prefix;
 - ``GET``: one per manifest (and per link, tag and revision, that discovery reads);
 - ``DELETE``: one ``DeleteObjects`` per 1,000 keys deleted;
 - ``HEAD``, ``PUT``, ``COPY``: the lock, the quarantine, the spine's check.
@@ -67,39 +66,12 @@ def delete_floor(keys: int) -> int:
     return math.ceil(keys / PAGE)
 
 
-def range_starts(prefix: str, folders: Sequence[str], ranges: int) -> list[str | None]:
-    """Where each of at most ``ranges`` ranges of ``prefix`` begins: None for the first
-    (the start of the prefix), then ``<prefix>/<folder>/`` of every n-th folder, so that
-    each range holds as many folders as the others, give or take one."""
-    ordered = sorted(folders)
-    count = max(1, min(ranges, len(ordered)))
-    cuts = sorted({round(i * len(ordered) / count) for i in range(1, count)})
-    return [None, *(f"{prefix}/{ordered[cut]}/" for cut in cuts)]
-
-
-def list_range(
-    store: ObjectStore,
-    prefix: str,
-    start: str | None,
-    end: str | None,
-    count: Callable[[], None],
-) -> Iterator[Page]:
-    """The keys below ``prefix`` from ``start`` (included) to ``end`` (excluded), page by
-    page; ``count`` is called once per request.
-
-    The listing starts after ``start`` without its last character (keys equal to ``start``
-    are listed too), then drops what sorts before ``start``: names such as ``app-x`` lie
-    between ``app`` and ``app/``. It stops at the first key past ``end``.
-    """
-    offset = start[:-1] if start else None
+def list_prefix(store: ObjectStore, prefix: str, count: Callable[[], None]) -> Iterator[Page]:
+    """The keys below ``prefix``, page by page; ``count`` is called once per request."""
     pages = 0
-    for page in obstore.list(store, prefix, offset=offset, chunk_size=PAGE):
+    for page in obstore.list(store, prefix, chunk_size=PAGE):
         pages += 1
         count()
-        keys = [meta for meta in page if start is None or meta["path"] >= start]
-        if end is not None and keys and keys[-1]["path"] >= end:
-            yield [meta for meta in keys if meta["path"] < end]
-            return
-        yield keys
+        yield page
     if not pages:
         count()  # a listing that found nothing was a request all the same

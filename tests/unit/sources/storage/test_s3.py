@@ -4,7 +4,6 @@ server: tests/integration/test_s3_store.py."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from regsweep.core.errors import UsageError
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store, _stored
-from regsweep.sources.storage.s3_listing import delete_floor, list_floor, range_starts
+from regsweep.sources.storage.s3_listing import delete_floor, list_floor
 
 
 @pytest.fixture
@@ -104,20 +103,3 @@ def test_the_request_floor() -> None:
     assert list_floor([0, 1, 999, 1000]) == 4
     assert list_floor([1001, 2500, 10_000_000]) == 2 + 3 + 10_000
     assert [delete_floor(n) for n in (0, 1, 1000, 1001, 25_000)] == [0, 1, 1, 2, 25]
-
-
-@pytest.mark.parametrize("ranges", [1, 2, 7, 32, 256, 1000])
-def test_ranges_begin_at_folders_and_share_them_out_evenly(ranges: int) -> None:
-    folders = [f"{n:02x}" for n in range(256)]
-    starts = range_starts("blobs", list(reversed(folders)), ranges)
-
-    assert starts[0] is None and len(starts) == min(ranges, 256)
-    cut = [s for s in starts if s is not None]
-    assert cut == sorted(set(cut)) and all(s.startswith("blobs/") and s.endswith("/") for s in cut)
-    bounds = [0, *(folders.index(s.split("/")[1]) for s in cut), 256]
-    sizes = [b - a for a, b in itertools.pairwise(bounds)]
-    assert max(sizes) - min(sizes) <= 1
-
-
-def test_no_folder_is_one_range() -> None:
-    assert range_starts("repositories", [], 32) == [None]
