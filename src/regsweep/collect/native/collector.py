@@ -104,10 +104,10 @@ def collect_native(
     Raises :class:`~regsweep.state.lock.StorageLockedError` when another regsweep works on
     the storage.
     """
+    before = store.requests.by_kind.copy() if store.requests is not None else None
     require_registry(store)
     report = GcReport(offline=offline, dry_run=dry_run)
     reading = min(workers, store.readers)
-    before = store.requests.by_kind.copy() if store.requests is not None else None
     with (
         _lock(store, now, dry_run),
         ThreadPoolExecutor(max_workers=workers) as pool,
