@@ -1,17 +1,34 @@
-"""regsweep's garbage collector against ``docker-registry garbage-collect`` on S3 (moto).
+"""regsweep's garbage collector on S3 (moto), behind a relay adding a WAN round trip.
 
-One registry is synthesised on disk (``benchmarks.synth``, the shape of ``bench_gc``), a
-third of its manifests deleted as the API would, and the tree uploaded into two buckets
-of one moto server on 127.0.0.1: identical content. Then, in the same run, the registry's
-collector (its own S3 driver) works on the first bucket and ``collect_native(offline=True)``
-on the second, each as a dry run and then for real. The blobs left must be the same set,
-and sample tags must still pull with skopeo from the second bucket through the registry.
-S3 requests are counted per bucket from moto's access log.
+moto's S3 server runs on 127.0.0.1 behind ``benchmarks.delay_proxy``, which delays every
+request by ``--delay-ms`` (20 ms by default), as a region's round trip does; every client
+measured (the registry's S3 driver, regsweep) goes through the relay. Two comparisons, each
+on buckets of identical content (a registry synthesised on disk by ``benchmarks.synth``,
+the shape of ``bench_gc``, a third of its manifests deleted as the API would, uploaded
+straight to moto):
 
-    .venv/bin/python -m benchmarks.bench_s3_gc [--blobs 2500,5000] [--work DIR]
+- **registry** (``--registry-blobs``, ~5,000 by default): ``docker-registry
+  garbage-collect`` (its own S3 driver) on one bucket, regsweep's ``collect_native(offline)``
+  on the other; dry runs, then real runs;
+- **listing** (``--listing-blobs``, 20,000 by default): regsweep with one listing at a
+  time (``listings=1``: ``repositories/`` then ``blobs/``, each one flat listing) on one
+  bucket, regsweep as it runs by default (folder by folder, listed at once on its readers'
+  pool) on the other; dry runs, then real runs.
 
-The registry's requests cost moto more the bigger the bucket (a LIST filters every key),
-so the speed-up grows with the size; both sizes are shown by default.
+Each pair must find the same answer: the same blobs swept, the same bytes, the same blobs
+left; sample tags must still pull with skopeo through the real registry from regsweep's
+bucket. Requests are counted per bucket from moto's access log (by S3 operation: ``list``
+pages, ``get``, ``head``, ``put`` (copies too), ``delete`` = DeleteObjects), beside the
+counts regsweep keeps itself and the floor (``regsweep.sources.storage.s3_listing``): one
+LIST per 1,000 keys of each listing made (at least one each), one GET per manifest, one
+DeleteObjects per 1,000 keys deleted.
+
+    .venv/bin/python -m benchmarks.bench_s3_gc [--registry-blobs 5000] [--listing-blobs 20000]
+        [--delay-ms 20] [--indexed-moto] [--work DIR] [--keep]
+
+A size of 0 skips that comparison. ``--indexed-moto`` serves moto's listings from a sorted
+index of the keys (``benchmarks/moto_index``): moto itself sorts the whole bucket for every
+page, so that a listing costs moto's CPU, not the round trips it costs on S3.
 """
 
 from __future__ import annotations
@@ -24,6 +41,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,10 +53,13 @@ import obstore
 from obstore.store import S3Store as ObstoreS3
 
 from benchmarks.bench_gc import _SUMMARY, BLOBS_PER_REPOSITORY, NOW, SHAPE, delete_manifests
-from benchmarks.synth import Sample, pull, synthesize
+from benchmarks.delay_proxy import delayed
+from benchmarks.synth import SynthStats, pull, synthesize
 from regsweep.collect.native import GcReport, collect_native
+from regsweep.collect.native.collector import DEFAULT_WORKERS
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
+from regsweep.sources.storage.s3_listing import delete_floor, list_floor
 from tests.support.moto import ROOT, MotoServer, aws_env, s3_driver
 from tests.support.registry import RegistryServer
 
@@ -66,137 +88,263 @@ def upload(tree: Path, store: ObstoreS3) -> int:
     return len(files)
 
 
-def blobs_in(moto: MotoServer, bucket: str) -> set[str]:
-    prefix = f"{layout.BLOBS}/sha256/"
-    return {
-        key.split("/")[-2]
-        for page in obstore.list(moto.store(bucket), prefix, chunk_size=1000)
-        for key in (meta["path"] for meta in page)
-        if key.endswith("/data")
-    }
-
-
-def registry_gc(server: RegistryServer, *, dry_run: bool) -> tuple[float, int]:
-    """``docker-registry garbage-collect`` on its S3 bucket; (seconds, blobs eligible)."""
-    started = time.perf_counter()
-    done = server.garbage_collect(dry_run=dry_run, timeout=3600)
-    seconds = time.perf_counter() - started
-    match = _SUMMARY.search(done.stdout + done.stderr)
-    assert match, (done.stdout + done.stderr)[-2000:]
-    return seconds, int(match.group(2))
-
-
-def regsweep_gc(store: S3Store, *, dry_run: bool) -> tuple[float, GcReport]:
-    started = time.perf_counter()
-    report = collect_native(
-        store, offline=True, dry_run=dry_run, now=datetime.fromtimestamp(NOW, UTC)
+def keys_in(moto: MotoServer, bucket: str) -> list[str]:
+    """Every key below the registry's root, straight from moto (not through the relay)."""
+    return sorted(
+        meta["path"] for page in obstore.list(moto.store(bucket), chunk_size=1000) for meta in page
     )
-    return time.perf_counter() - started, report
 
 
-def counted(moto: MotoServer, bucket: str, since: Counter[str]) -> Counter[str]:
-    """Requests to ``bucket`` since the counts ``since`` were taken."""
+def blobs_in(keys: list[str]) -> set[str]:
+    prefix = f"{layout.SHA256_BLOBS}/"
+    return {k.split("/")[-2] for k in keys if k.startswith(prefix) and k.endswith("/data")}
+
+
+def list_floor_of(keys: list[str], listings: int) -> int:
+    """The fewest LISTs for regsweep's walks of ``repositories/`` and ``blobs/sha256``,
+    ``listings`` listings at once: one LIST per 1,000 keys of each prefix listed, at least
+    one each. Listed at once, the prefixes are the delimiter listing (folders and files
+    directly below) and each folder; one at a time, the whole prefix."""
+    counts: list[int] = []
+    for prefix in (layout.REPOSITORIES, layout.SHA256_BLOBS):
+        below = [k[len(prefix) + 1 :] for k in keys if k.startswith(f"{prefix}/")]
+        if listings <= 1:
+            counts.append(len(below))
+            continue
+        folders = Counter(k.split("/", 1)[0] for k in below if "/" in k)
+        counts.append(len(folders) + sum(1 for k in below if "/" not in k))
+        counts += folders.values()
+    return list_floor(counts)
+
+
+@dataclass
+class Run:
+    """One collection: its seconds, the server's counts, regsweep's own, the floor."""
+
+    seconds: float
+    seen: Counter[str]
+    sent: Counter[str] = field(default_factory=Counter)
+    floor: int = 0
+    report: GcReport | None = None
+
+
+def requests_since(moto: MotoServer, bucket: str, before: Counter[str]) -> Counter[str]:
     now = moto.requests(bucket)
-    now.subtract(since)
+    now.subtract(before)
     return +now
 
 
-def run(target: int, work: Path, moto: MotoServer) -> dict[str, Any]:
+def regsweep_gc(
+    moto: MotoServer, bucket: str, endpoint: str, *, dry_run: bool, listings: int | None
+) -> Run:
+    keys = keys_in(moto, bucket)
+    store = S3Store(S3Location(bucket, ROOT), S3Options(endpoint=endpoint))
+    before = moto.requests(bucket)
+    started = time.perf_counter()
+    report = collect_native(
+        store,
+        offline=True,
+        dry_run=dry_run,
+        now=datetime.fromtimestamp(NOW, UTC),
+        listings=listings,
+    )
+    seconds = time.perf_counter() - started
+    assert report.requests is not None
+    floor = list_floor_of(keys, listings or min(DEFAULT_WORKERS, store.readers))
+    floor += report.manifests
+    if not dry_run:
+        floor += delete_floor(report.deleted.count) + delete_floor(report.layer_links_removed)
+    sent = Counter({kind.value: n for kind, n in report.requests.by_kind.items() if n})
+    return Run(seconds, requests_since(moto, bucket, before), sent, floor, report)
+
+
+def registry_gc(moto: MotoServer, bucket: str, server: RegistryServer, *, dry_run: bool) -> Run:
+    before = moto.requests(bucket)
+    started = time.perf_counter()
+    done = server.garbage_collect(dry_run=dry_run, timeout=7200)
+    seconds = time.perf_counter() - started
+    match = _SUMMARY.search(done.stdout + done.stderr)
+    assert match, (done.stdout + done.stderr)[-2000:]
+    return Run(seconds, requests_since(moto, bucket, before), Counter({"eligible": int(match[2])}))
+
+
+def prepare(work: Path, moto: MotoServer, target: int, buckets: tuple[str, str]) -> SynthStats:
+    """Synthesise, delete a third of the manifests, upload into both buckets."""
     repositories = max(1, round(target / BLOBS_PER_REPOSITORY))
-    work = work / str(target)
     tree = work / "tree"
     stats = synthesize(tree, repositories=repositories, **SHAPE)  # type: ignore[arg-type]
     deleted = delete_manifests(tree)
-    theirs, ours = f"registry-gc-{target}", f"regsweep-gc-{target}"
-    print(f"{stats.blobs} blobs, {deleted} manifests deleted; uploading twice", flush=True)
-    for bucket in (theirs, ours):
+    print(f"{stats.blobs:,} blobs, {deleted:,} manifests deleted; uploading twice", flush=True)
+    for bucket in buckets:
         moto.create_bucket(bucket)
         started = time.perf_counter()
         objects = upload(tree, moto.store(bucket))
-        print(f"  {bucket}: {objects} objects in {time.perf_counter() - started:.1f}s", flush=True)
-    config = {"storage": {"redirect": {"disable": True}}}
-    their_server = RegistryServer.create(
-        work / theirs, storage_driver=s3_driver(moto, theirs), extra_config=config
+        print(f"  {bucket}: {objects:,} objects in {time.perf_counter() - started:.0f}s")
+    shutil.rmtree(tree)
+    return stats
+
+
+def check_pulls(work: Path, moto: MotoServer, bucket: str, endpoint: str, stats: SynthStats) -> int:
+    """Pull the sample tags still in the bucket through the real registry on it."""
+    server = RegistryServer.create(
+        work / f"registry-{bucket}",
+        storage_driver=_driver(moto, bucket, endpoint),
+        extra_config={"storage": {"redirect": {"disable": True}}},
     )
-    our_server = RegistryServer.create(
-        work / ours, storage_driver=s3_driver(moto, ours), extra_config=config
-    )
-    store = S3Store(S3Location(ours, ROOT), S3Options(endpoint=moto.endpoint))
-    row: dict[str, Any] = {"blobs": stats.blobs, "objects": objects}
-    row["load"] = os.getloadavg()[0]
-    for dry_run, label in ((True, "dry"), (False, "gc")):
-        print(f"{label}: registry", flush=True)
-        before = moto.requests(theirs)
-        row[f"registry_{label}"], eligible = registry_gc(their_server, dry_run=dry_run)
-        row[f"registry_{label}_requests"] = counted(moto, theirs, before)
-        print(f"{label}: regsweep", flush=True)
-        before = moto.requests(ours)
-        row[f"regsweep_{label}"], report = regsweep_gc(store, dry_run=dry_run)
-        row[f"regsweep_{label}_requests"] = counted(moto, ours, before)
-        assert (report.deleted.count, label) == (eligible, label), (report.deleted.count, eligible)
-        row["swept"], row["phases"] = report.deleted.count, report.phases
-    left = blobs_in(moto, ours)
-    assert left == blobs_in(moto, theirs), "different blobs left"
-    assert len(left) == stats.blobs - row["swept"]
-    keys = {m["path"] for page in obstore.list(moto.store(ours), chunk_size=1000) for m in page}
-    samples = [s for s in stats.samples if _tag_key(s) in keys]
-    with our_server:
+    keys = set(keys_in(moto, bucket))
+    samples = [s for s in stats.samples if layout.tag_current_link(s.repository, s.tag) in keys]
+    with server:
         for n, sample in enumerate(samples):
-            pull(our_server.host, sample, work / f"pull-{n}")
-    row["pulled"] = len(samples)
-    return row
+            pull(server.host, sample, work / f"pull-{bucket}-{n}")
+    return len(samples)
 
 
-def _tag_key(sample: Sample) -> str:
-    return layout.tag_current_link(sample.repository, sample.tag)
+def _driver(moto: MotoServer, bucket: str, endpoint: str) -> dict[str, Any]:
+    driver = s3_driver(moto, bucket)
+    driver["s3"]["regionendpoint"] = endpoint
+    return driver
+
+
+def compare(
+    label: str,
+    pair: tuple[str, str],
+    runs: tuple[Callable[[bool], Run], Callable[[bool], Run]],
+    moto: MotoServer,
+) -> dict[str, tuple[Run, Run]]:
+    """Dry runs, then real runs, of both; the same answer from both is asserted."""
+    found: dict[str, tuple[Run, Run]] = {}
+    for dry_run in (True, False):
+        step = "dry" if dry_run else "real"
+        print(f"{label} {step}: {pair[0]}", flush=True)
+        theirs = runs[0](dry_run)
+        print(f"{label} {step}: {pair[1]}", flush=True)
+        ours = runs[1](dry_run)
+        found[step] = (theirs, ours)
+        assert ours.report is not None
+        if theirs.report is not None:
+            assert theirs.report.swept == ours.report.swept, "different blobs swept"
+            assert theirs.report.deleted.bytes == ours.report.deleted.bytes
+        else:
+            assert theirs.sent["eligible"] == ours.report.deleted.count
+    left = [blobs_in(keys_in(moto, bucket)) for bucket in pair]
+    assert left[0] == left[1], "different blobs left"
+    return found
 
 
 def _requests(counts: Counter[str]) -> str:
-    detail = " ".join(f"{method} {n}" for method, n in sorted(counts.items()))
+    detail = " ".join(f"{kind} {n:,}" for kind, n in sorted(counts.items()))
     return f"{sum(counts.values()):,} ({detail})"
 
 
-def report(rows: list[dict[str, Any]]) -> None:
-    """The table (markdown), seconds of one run each; load is the 1-minute load average."""
-    print(f"\n{os.cpu_count()} CPUs; moto on 127.0.0.1; seconds, one run each\n")
+def table(title: str, names: tuple[str, str], found: dict[str, tuple[Run, Run]]) -> None:
+    print(f"\n{title}\n")
     print(
-        "| blobs | run | registry s | regsweep s | speed-up | registry requests "
-        "| regsweep requests | load |"
+        f"| run | {names[0]} s | {names[1]} s | speed-up | {names[0]} requests (server) "
+        f"| {names[1]} requests (server) | {names[1]} counted | floor | over floor |"
     )
-    print("|---:|---|---:|---:|---:|---|---|---:|")
-    for row in rows:
-        for label in ("dry", "gc"):
-            theirs, ours = row[f"registry_{label}"], row[f"regsweep_{label}"]
-            print(
-                f"| {row['blobs']:,} | {'dry run' if label == 'dry' else 'real run'} "
-                f"| {theirs:.2f} | {ours:.2f} | {theirs / ours:.1f}x "
-                f"| {_requests(row[f'registry_{label}_requests'])} "
-                f"| {_requests(row[f'regsweep_{label}_requests'])} | {row['load']:.1f} |"
-            )
-    for row in rows:
-        phases = ", ".join(f"{k} {v:.2f}s" for k, v in row["phases"].items())
+    print("|---|---:|---:|---:|---|---|---:|---:|---:|")
+    for step, (theirs, ours) in found.items():
+        total = sum(ours.seen.values())
         print(
-            f"{row['blobs']:,} blobs ({row['objects']:,} objects per bucket): both removed "
-            f"{row['swept']:,} blobs, the same set; regsweep phases: {phases}; "
-            f"{row['pulled']} sample tags pulled through the registry afterwards"
+            f"| {step} | {theirs.seconds:.2f} | {ours.seconds:.2f} "
+            f"| {theirs.seconds / ours.seconds:.1f}x | {_requests(theirs.seen)} "
+            f"| {_requests(ours.seen)} | {_requests(ours.sent)} | {ours.floor:,} "
+            f"| {100 * (total - ours.floor) / ours.floor:+.1f}% |"
         )
+    for step, (_, ours) in found.items():
+        assert ours.report is not None
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in ours.report.phases.items())
+        print(
+            f"{step}: {ours.report.deleted.count:,} blobs ({ours.report.deleted.bytes:,} bytes) "
+            f"swept by both, the same set; {ours.report.manifests:,} manifests; "
+            f"{names[1]} phases: {phases}"
+        )
+
+
+def registry_comparison(work: Path, moto: MotoServer, endpoint: str, target: int) -> None:
+    pair = (f"registry-{target}", f"regsweep-{target}")
+    stats = prepare(work / "registry", moto, target, pair)
+    server = RegistryServer.create(
+        work / "registry" / "server",
+        storage_driver=_driver(moto, pair[0], endpoint),
+        extra_config={"storage": {"redirect": {"disable": True}}},
+    )
+    load = os.getloadavg()[0]
+    found = compare(
+        "registry",
+        pair,
+        (
+            lambda dry: registry_gc(moto, pair[0], server, dry_run=dry),
+            lambda dry: regsweep_gc(moto, pair[1], endpoint, dry_run=dry, listings=None),
+        ),
+        moto,
+    )
+    pulled = check_pulls(work / "registry", moto, pair[1], endpoint, stats)
+    table(
+        f"{stats.blobs:,} blobs: docker-registry garbage-collect against regsweep "
+        f"(load {load:.1f} at the start)",
+        ("registry", "regsweep"),
+        found,
+    )
+    print(f"{pulled} sample tags pulled through the registry from regsweep's bucket afterwards")
+
+
+def listing_comparison(work: Path, moto: MotoServer, endpoint: str, target: int) -> None:
+    pair = (f"one-listing-{target}", f"at-once-{target}")
+    stats = prepare(work / "listing", moto, target, pair)
+    load = os.getloadavg()[0]
+    found = compare(
+        "listing",
+        pair,
+        (
+            lambda dry: regsweep_gc(moto, pair[0], endpoint, dry_run=dry, listings=1),
+            lambda dry: regsweep_gc(moto, pair[1], endpoint, dry_run=dry, listings=None),
+        ),
+        moto,
+    )
+    pulled = check_pulls(work / "listing", moto, pair[1], endpoint, stats)
+    table(
+        f"{stats.blobs:,} blobs: regsweep one listing at a time against listings at once "
+        f"(load {load:.1f} at the start)",
+        ("one at a time", "at once"),
+        found,
+    )
+    print(f"{pulled} sample tags pulled through the registry from the at-once bucket afterwards")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blobs", default="2500,5000", help="target sizes, comma-separated")
+    parser.add_argument("--registry-blobs", type=int, default=5000)
+    parser.add_argument("--listing-blobs", type=int, default=20000)
+    parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--work", type=Path, help="folder for the work files (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work files (moto's log)")
+    parser.add_argument(
+        "--indexed-moto",
+        action="store_true",
+        help="serve moto's listings from a sorted index of the keys (benchmarks/moto_index)",
+    )
     args = parser.parse_args()
     os.environ.update(aws_env())
     work = Path(tempfile.mkdtemp(prefix="bench-s3-gc-", dir=args.work))
-    rows: list[dict[str, Any]] = []
+    listings = "listings from a sorted index" if args.indexed_moto else "moto's own listings"
+    print(
+        f"{os.cpu_count()} CPUs; moto on 127.0.0.1 ({listings}) behind a {args.delay_ms:g} ms relay"
+    )
+    if args.indexed_moto:  # moto_server is the only process started with it
+        os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parent / "moto_index")
     try:
         with MotoServer(work / "moto.log") as moto:
-            for target in (int(t) for t in args.blobs.split(",")):
-                rows.append(run(target, work, moto))
-                report(rows)
+            os.environ.pop("PYTHONPATH", None)
+            with delayed(f"127.0.0.1:{moto.port}", args.delay_ms) as relay:
+                endpoint = f"http://{relay}"
+                if args.registry_blobs:
+                    registry_comparison(work, moto, endpoint, args.registry_blobs)
+                if args.listing_blobs:
+                    listing_comparison(work, moto, endpoint, args.listing_blobs)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

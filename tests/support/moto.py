@@ -37,10 +37,11 @@ REGION = "us-east-1"
 #: The registry's rootdirectory inside the bucket, as in registry.md section 5.
 ROOT = "registry"
 
-#: One access log line: werkzeug colours the request line when the status is not 200.
-#: Method, bucket, key (absent or ``/`` for a request to the bucket itself), query.
+#: One access log line: werkzeug colours the request line when the status is not 200,
+#: with one code or more (``206`` for a ranged read: bold and magenta). Method, bucket, key
+#: (absent or ``/`` for a request to the bucket itself), query.
 _REQUEST = re.compile(
-    r'"(?:\x1b\[[0-9;]*m)?(GET|PUT|POST|DELETE|HEAD) /([^/?\s]+)(/[^?\s]*)?(\?\S*)?'
+    r'"(?:\x1b\[[0-9;]*m)*(GET|PUT|POST|DELETE|HEAD) /([^/?\s]+)(/[^?\s]*)?(\?\S*)?'
 )
 
 
