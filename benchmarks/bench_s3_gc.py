@@ -26,7 +26,9 @@ DeleteObjects per 1,000 keys deleted.
     .venv/bin/python -m benchmarks.bench_s3_gc [--registry-blobs 5000] [--listing-blobs 20000]
         [--delay-ms 20] [--indexed-moto] [--work DIR] [--keep]
 
-A size of 0 skips that comparison. ``--indexed-moto`` serves moto's listings from a sorted
+``--walk-blobs N`` adds the listing alone (what the listing comparison changes, without
+the manifest reads both modes share), on one bucket of that size. A size of 0 skips that
+comparison. ``--indexed-moto`` serves moto's listings from a sorted
 index of the keys (``benchmarks/moto_index``): moto itself sorts the whole bucket for every
 page, so that a listing costs moto's CPU, not the round trips it costs on S3.
 """
@@ -42,8 +44,10 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,7 @@ from benchmarks.synth import SynthStats, pull, synthesize
 from regsweep.collect.native import GcReport, collect_native
 from regsweep.collect.native.collector import DEFAULT_WORKERS
 from regsweep.sources.storage import layout
+from regsweep.sources.storage.listing import parts_of, run_parts
 from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
 from regsweep.sources.storage.s3_listing import delete_floor, list_floor
 from tests.support.moto import ROOT, MotoServer, aws_env, s3_driver
@@ -168,13 +173,13 @@ def registry_gc(moto: MotoServer, bucket: str, server: RegistryServer, *, dry_ru
     return Run(seconds, requests_since(moto, bucket, before), Counter({"eligible": int(match[2])}))
 
 
-def prepare(work: Path, moto: MotoServer, target: int, buckets: tuple[str, str]) -> SynthStats:
-    """Synthesise, delete a third of the manifests, upload into both buckets."""
+def prepare(work: Path, moto: MotoServer, target: int, buckets: tuple[str, ...]) -> SynthStats:
+    """Synthesise, delete a third of the manifests, upload into each bucket."""
     repositories = max(1, round(target / BLOBS_PER_REPOSITORY))
     tree = work / "tree"
     stats = synthesize(tree, repositories=repositories, **SHAPE)  # type: ignore[arg-type]
     deleted = delete_manifests(tree)
-    print(f"{stats.blobs:,} blobs, {deleted:,} manifests deleted; uploading twice", flush=True)
+    print(f"{stats.blobs:,} blobs, {deleted:,} manifests deleted; uploading", flush=True)
     for bucket in buckets:
         moto.create_bucket(bucket)
         started = time.perf_counter()
@@ -312,10 +317,54 @@ def listing_comparison(work: Path, moto: MotoServer, endpoint: str, target: int)
     print(f"{pulled} sample tags pulled through the registry from the at-once bucket afterwards")
 
 
+def walk(store: S3Store, listings: int) -> int:
+    """List ``repositories/`` and ``blobs/sha256`` as the collector does, without reading
+    anything: ``listings`` at once on a pool of the collector's readers; how many keys."""
+    parts = [
+        partial(lambda listing: sum(1 for _ in listing()), listing)
+        for prefix in (layout.REPOSITORIES, layout.SHA256_BLOBS)
+        for listing in parts_of(store, prefix, listings)
+    ]
+    with ThreadPoolExecutor(max_workers=min(DEFAULT_WORKERS, store.readers)) as pool:
+        return sum(run_parts(pool, parts, window=listings))
+
+
+def listing_only(work: Path, moto: MotoServer, endpoint: str, target: int) -> None:
+    """The listing alone, on one bucket: one listing at a time against listings at once,
+    three rounds each, alternated; the best of each."""
+    bucket = f"walk-{target}"
+    stats = prepare(work / "walk", moto, target, (bucket,))
+    keys = keys_in(moto, bucket)
+    load = os.getloadavg()[0]
+    found: dict[int, Run] = {}
+    for _ in range(3):
+        for listings in (1, min(DEFAULT_WORKERS, S3Store.readers)):
+            store = S3Store(S3Location(bucket, ROOT), S3Options(endpoint=endpoint))
+            before = moto.requests(bucket)
+            started = time.perf_counter()
+            listed = walk(store, listings)
+            seconds = time.perf_counter() - started
+            assert listed == len(keys) - sum(
+                1 for k in keys if not k.startswith((layout.REPOSITORIES, layout.SHA256_BLOBS))
+            )
+            run = Run(seconds, requests_since(moto, bucket, before))
+            run.floor = list_floor_of(keys, listings)
+            if listings not in found or seconds < found[listings].seconds:
+                found[listings] = run
+    print(f"\n{stats.blobs:,} blobs, {len(keys):,} keys: the listing alone (load {load:.1f})\n")
+    print("| listings at once | seconds, best of 3 | requests (server) | floor |")
+    print("|---:|---:|---|---:|")
+    for listings, run in found.items():
+        print(f"| {listings} | {run.seconds:.2f} | {_requests(run.seen)} | {run.floor:,} |")
+    one, many = found.values()
+    print(f"speed-up: {one.seconds / many.seconds:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry-blobs", type=int, default=5000)
     parser.add_argument("--listing-blobs", type=int, default=20000)
+    parser.add_argument("--walk-blobs", type=int, default=0, help="the listing alone, this size")
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--work", type=Path, help="folder for the work files (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the work files (moto's log)")
@@ -342,6 +391,8 @@ def main() -> None:
                     registry_comparison(work, moto, endpoint, args.registry_blobs)
                 if args.listing_blobs:
                     listing_comparison(work, moto, endpoint, args.listing_blobs)
+                if args.walk_blobs:
+                    listing_only(work, moto, endpoint, args.walk_blobs)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
