@@ -5,16 +5,20 @@ types (Helm charts, WASM, ORAS artifacts) are planned by the same rules as image
 they are manifests with blobs. Only references are extracted; a reference that is not a
 valid digest makes the whole manifest invalid rather than silently dropping a blob that an
 image may need.
+
+Media types and platforms are interned, digests too (:func:`parse_digest`): a big registry
+holds a few of them millions of times, and one string each keeps it in bounded memory.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from regsweep.core import mediatypes
-from regsweep.core.model import Descriptor, Digest, Manifest, parse_digest
+from regsweep.core.model import NO_ANNOTATIONS, Descriptor, Digest, Manifest, parse_digest
 
 
 class ManifestError(ValueError):
@@ -60,7 +64,7 @@ def _media_type(doc: Mapping[str, Any]) -> str:
     """The declared media type, or the OCI one implied by the shape (mediaType is optional)."""
     declared = doc.get("mediaType")
     if isinstance(declared, str) and declared:
-        return declared
+        return sys.intern(declared)
     if doc.get("schemaVersion") == 1:
         return (
             mediatypes.DOCKER_SCHEMA1_SIGNED if "signatures" in doc else mediatypes.DOCKER_SCHEMA1
@@ -80,9 +84,9 @@ def _descriptor(value: object) -> Descriptor:
     platform_text = None
     if isinstance(platform, dict):
         parts = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
-        platform_text = "/".join(str(p) for p in parts if p)
+        platform_text = sys.intern("/".join(str(p) for p in parts if p))
     return Descriptor(
-        media_type=_optional_str(value, "mediaType") or "",
+        media_type=sys.intern(_optional_str(value, "mediaType") or ""),
         digest=parse_digest(_str(value, "digest")),
         size=size,
         platform=platform_text,
@@ -111,8 +115,8 @@ def _optional_str(doc: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _annotations(doc: Mapping[str, Any]) -> dict[str, str]:
+def _annotations(doc: Mapping[str, Any]) -> Mapping[str, str]:
     value = doc.get("annotations")
-    if not isinstance(value, dict):
-        return {}
+    if not isinstance(value, dict) or not value:
+        return NO_ANNOTATIONS
     return {str(k): str(v) for k, v in value.items()}

@@ -9,10 +9,12 @@ shared between repositories in :attr:`Inventory.manifests`.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NewType
 
 from regsweep.core import mediatypes
@@ -35,12 +37,31 @@ def parse_digest(text: str) -> Digest:
     """
     if not _DIGEST.fullmatch(text):
         raise ValueError(f"not a sha256 digest: {text[:80]!r}")
-    return Digest(text)
+    return intern_digest(text)
+
+
+def intern_digest(text: str) -> Digest:
+    """The one shared string for the digest ``text`` (already checked).
+
+    A blob's digest is met several times in one registry (its file in the content store,
+    each layer link to it, each manifest that references it): held as one string, not one
+    per place (120 bytes each), a registry of a million blobs fits in a small container.
+    """
+    return Digest(sys.intern(text))
 
 
 def digest_hex(digest: Digest) -> str:
     """The 64 hex characters of a sha256 digest."""
     return digest[len("sha256:") :]
+
+
+#: The annotations of a descriptor or manifest that has none: one shared empty mapping
+#: instead of an empty dict in each of the millions of descriptors of a big registry.
+NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
+
+
+def _no_annotations() -> Mapping[str, str]:
+    return NO_ANNOTATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +72,9 @@ class Descriptor:
     digest: Digest
     size: int
     platform: str | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    annotations: Mapping[str, str] = field(
+        default_factory=_no_annotations, compare=False, hash=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +89,9 @@ class Manifest:
     children: tuple[Descriptor, ...] = ()
     subject: Digest | None = None
     artifact_type: str | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    annotations: Mapping[str, str] = field(
+        default_factory=_no_annotations, compare=False, hash=False
+    )
 
     @property
     def is_index(self) -> bool:

@@ -380,3 +380,28 @@ def test_every_valid_reference_is_kept(
     expected = [*children, *([config] if config else []), *layers]
     assert sorted(manifest.blob_references()) == sorted(expected)
     assert manifest.subject == subject
+
+
+def test_a_digest_met_in_two_manifests_is_held_once() -> None:
+    """Two manifests sharing a base layer, parsed from separate bytes, hold one string for
+    it, as does a digest read elsewhere (a link, a folder name): a big registry meets each
+    digest several times, and one copy each is what keeps it in bounded memory."""
+    shared = "".join(["sha256:", "ab" * 32])  # built at run time: not a constant
+    first, second = (
+        parse(
+            {
+                "schemaVersion": 2,
+                "mediaType": mediatypes.OCI_MANIFEST,
+                "config": descriptor(mediatypes.OCI_CONFIG, own),
+                "layers": [
+                    descriptor("application/vnd.oci.image.layer.v1.tar+gzip", Digest(shared))
+                ],
+            }
+        )
+        for own in (CONFIG, LAYER_A)
+    )
+    assert first.layers[0].digest == shared
+    assert first.layers[0].digest is second.layers[0].digest
+    assert first.layers[0].media_type is second.layers[0].media_type
+    assert parse_digest("".join(["sha256:", "ab" * 32])) is first.layers[0].digest
+    assert first.layers[0].annotations == {}

@@ -21,7 +21,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from regsweep.core.model import Digest, digest_hex, parse_digest
+from regsweep.core.model import Digest, digest_hex, intern_digest, parse_digest
 from regsweep.core.names import check_repository, check_tag, is_repository_name
 
 V2 = "docker/registry/v2"
@@ -165,4 +165,4 @@ def split_repository_path(relative: str) -> RepositoryPath | None:
 
 def digest_from_hex(hex_: str) -> Digest | None:
     """The digest a folder name stands for; None for a name that is not 64 hex digits."""
-    return Digest(f"sha256:{hex_}") if _HEX.fullmatch(hex_) else None
+    return intern_digest(f"sha256:{hex_}") if _HEX.fullmatch(hex_) else None
