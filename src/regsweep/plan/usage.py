@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from regsweep.core.graph import marked_blobs
-from regsweep.core.model import Digest, Inventory
+from regsweep.core.model import Digest, Inventory, Repository
 from regsweep.plan.planner import Plan
 from regsweep.policy.rules import PolicySet
 
@@ -90,14 +90,16 @@ def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
     the repositories' reclaimable bytes may add up to more than the registry's.
     """
     sizes = inventory.blob_sizes
-    marks: dict[str, set[Digest]] = {
-        name: marked_blobs(repository.revisions, inventory.manifests) & sizes.keys()
-        for name, repository in inventory.repositories.items()
-    }
-    users = Counter(digest for used in marks.values() for digest in used)
+
+    def used_by(repository: Repository) -> set[Digest]:
+        return marked_blobs(repository.revisions, inventory.manifests) & sizes.keys()
+
+    # Marked twice, one repository at a time, rather than every repository's set kept for
+    # the second pass: the sets of a big registry add up to more than its blobs.
+    users = Counter(d for r in inventory.repositories.values() for d in used_by(r))
     rows = []
-    for name, used in marks.items():
-        repository = inventory.repositories[name]
+    for name, repository in inventory.repositories.items():
+        used = used_by(repository)
         policy = policies.policy_for(name)
         total = sum(sizes[d] for d in used)
         unique = sum(sizes[d] for d in used if users[d] == 1)
