@@ -16,7 +16,7 @@ repositories whose damage may hide a manifest, and cleans every other one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: The size of every link the registry writes: ``sha256:`` and 64 hex digits, no newline.
 #: A layer link of another size holds no digest (they are too many to read one by one).
@@ -68,23 +70,24 @@ def discover_storage(
         say("listing repositories and blobs")
         repositories, blob_sizes = _walk(store, pool, listings or width, problems)
         say("reading tags and revisions")
-        tags = _read_links(store, pool, repositories, problems)
+        tags = _read_links(store, _Pool(pool, width), repositories, problems)
         say("reading manifests")
         holders: dict[Digest, list[str]] = {}
         for name, files in repositories.items():
             for digest in files.revisions:
                 holders.setdefault(digest, []).append(name)
-        manifests = _read_manifests(store, pool, holders, blob_sizes, problems)
-    inventory = {
-        name: Repository(
+        manifests = _read_manifests(store, _Pool(pool, width), holders, blob_sizes, problems)
+    inventory: dict[str, Repository] = {}
+    for name in list(repositories):
+        # each repository's files let go as its value is made: not all held twice at the end
+        files = repositories.pop(name)
+        inventory[name] = Repository(
             name=name,
-            tags=tags.get(name, {}),
+            tags=tags.pop(name, {}),
             revisions={d: _time(m) for d, m in files.revisions.items()},
             layers=frozenset(files.layers),
             last_write=_time(files.last_write) if files.last_write else None,
         )
-        for name, files in repositories.items()
-    }
     # a repository whose revisions could not be listed has every tag look dangling
     blind = {p.repository for p in problems if p.defect is Defect.REVISION_SYMLINK}
     _check_tag_targets([r for n, r in inventory.items() if n not in blind], problems)
@@ -324,9 +327,34 @@ def blob_sizes_in(listed: Iterable[StoredFile], problems: list[Problem]) -> dict
     return sizes
 
 
+#: Reads per task at most: a future per read costs more time and memory than the read
+#: (a registry of 100,000 manifests had 100,000 futures waiting at once).
+_BATCH = 64
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """The readers' pool and how many threads it has."""
+
+    executor: ThreadPoolExecutor
+    readers: int
+
+    def each(self, read: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+        """``read`` of every item, in order, a batch of items per task: batches small
+        enough that every reader has some (a small registry on object storage is read as
+        concurrently as with a task per item)."""
+        size = max(1, min(_BATCH, len(items) // (4 * self.readers)))
+
+        def batch(start: int) -> list[R]:
+            return [read(item) for item in items[start : start + size]]
+
+        for part in self.executor.map(batch, range(0, len(items), size)):
+            yield from part
+
+
 def _read_links(
     store: ReadableStore,
-    pool: ThreadPoolExecutor,
+    pool: _Pool,
     repositories: dict[str, _RepositoryFiles],
     problems: list[Problem],
 ) -> dict[str, dict[str, Tag]]:
@@ -364,18 +392,18 @@ def _read_links(
         return None
 
     tags: dict[str, dict[str, Tag]] = {}
-    for result in pool.map(read_tag, tag_jobs, chunksize=64):
+    for result in pool.each(read_tag, tag_jobs):
         if isinstance(result, Problem):
             problems.append(result)
         else:
             tags.setdefault(result.repository, {})[result.name] = result
-    problems.extend(p for p in pool.map(read_revision, revision_jobs, chunksize=64) if p)
+    problems.extend(p for p in pool.each(read_revision, revision_jobs) if p)
     return tags
 
 
 def _read_manifests(
     store: ReadableStore,
-    pool: ThreadPoolExecutor,
+    pool: _Pool,
     holders: dict[Digest, list[str]],
     blob_sizes: dict[Digest, int],
     problems: list[Problem],
@@ -392,7 +420,7 @@ def _read_manifests(
 
     manifests: dict[Digest, Manifest] = {}
     unreadable: list[tuple[Digest, str, Defect]] = []
-    for result in pool.map(read, present, chunksize=64):
+    for result in pool.each(read, present):
         if isinstance(result, Manifest):
             manifests[result.digest] = result
         else:
