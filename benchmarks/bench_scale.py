@@ -6,7 +6,8 @@ manifest) and a sample of its tags is pulled through the real registry with skop
 each in a child process of its own so that its peak RSS is its own (``os.wait4`` returns
 the child's ``rusage``, the same figure ``resource.getrusage(RUSAGE_CHILDREN)`` sums):
 
-- ``bare walk``: ``synth.bare_walk`` of the tree, the floor (in this process, best of 3);
+- ``bare walk``: ``synth.bare_walk`` of the tree, the floor (in this process, best of the
+  rounds, each round right before a round of plan (library));
 - ``plan (library)``: ``discover_storage`` + ``build_plan`` timed inside the child, which
   imports nothing else: the figure compared with the walk;
 - ``plan``, ``du``: the CLI commands as a user runs them (``--keep-last 4``: half the
@@ -152,15 +153,21 @@ class Variant:
         return child
 
 
-def measure(variants: list[Variant], cold: bool, rounds: int) -> None:
+def measure(variants: list[Variant], cold: bool, rounds: int) -> float:
     """Plan, du, the plan applied on disk, GC dry and real, on each variant's tree (changed
     for good). Step by step, the variants one after the other, so a change of the machine's
-    load mid-run weighs on both alike."""
+    load mid-run weighs on both alike; each round of plan (library) runs after a bare walk.
+    Returns the best walk."""
     for v in variants:
         v.run("imports", [sys.executable, "-c", _IMPORTS_ONLY], cold)
         v.run("library imports", [sys.executable, "-c", _LIBRARY_IMPORTS], cold)
     runs: dict[str, list[tuple[float, Child]]] = {v.label: [] for v in variants}
+    walks = []
     for _ in range(rounds):
+        settle(cold)
+        started = time.perf_counter()
+        bare_walk(variants[0].root)
+        walks.append(time.perf_counter() - started)
         for v in variants:
             settle(cold)
             child = run_child([sys.executable, "-c", _PLAN_LIBRARY, str(v.root)], v.src)
@@ -197,6 +204,7 @@ def measure(variants: list[Variant], cold: bool, rounds: int) -> None:
     for v in variants:
         left = "\n".join(sorted(blob_names(v.root))).encode()
         v.outputs["blobs left"] = keep(v, "blobs-left.txt", left)
+    return min(walks)
 
 
 def keep(variant: Variant, name: str, content: bytes) -> str:
@@ -225,16 +233,6 @@ def blob_names(root: Path) -> list[str]:
         for entry in os.scandir(prefix.path)
         if os.path.exists(os.path.join(entry.path, "data"))
     ]
-
-
-def walk(root: Path, cold: bool) -> float:
-    best = float("inf")
-    for _ in range(1 if cold else 3):
-        settle(cold)
-        started = time.perf_counter()
-        bare_walk(root)
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def synthesise(root: Path, manifests: int) -> tuple[int, int, int, list[Sample]]:
@@ -272,9 +270,8 @@ def run_size(
         theirs = work / name / "baseline"
         synthesise(theirs, manifests_wanted)
         variants.append(Variant(f"baseline {baseline}", theirs, baseline))
-    walk_seconds = walk(ours, cold)
     load = os.getloadavg()
-    measure(variants, cold, rounds)
+    walk_seconds = measure(variants, cold, rounds)
     report(name, blobs, manifests, entries, walk_seconds, variants, load)
 
 
