@@ -3,8 +3,9 @@
 For each size a registry is synthesised straight to disk (``benchmarks.synth``: 5 tags per
 repository on 4 tagged builds, 2 untagged builds, 9 layers per image so about 10 blobs per
 manifest) and a sample of its tags is pulled through the real registry with skopeo. Then,
-each in a child process of its own so that its peak RSS is its own (``os.wait4`` returns
-the child's ``rusage``, the same figure ``resource.getrusage(RUSAGE_CHILDREN)`` sums):
+each in a child process of its own, forked by a small launcher so that its peak RSS is its
+own (``os.wait4`` returns the child's ``rusage``, the figure
+``resource.getrusage(RUSAGE_CHILDREN)`` sums):
 
 - ``bare walk``: ``synth.bare_walk`` of the tree, the floor (in this process, best of the
   rounds, each round right before a round of plan (library));
@@ -23,7 +24,7 @@ blobs the GC leaves are compared byte for byte (sha256 printed). ``--src DIR`` m
 another ``src`` than this checkout's (a copy, to keep editing while it runs).
 
     .venv/bin/python -m benchmarks.bench_scale [--sizes 100k,1m] [--work DIR]
-        [--baseline-src DIR] [--src DIR] [--cold]
+        [--baseline-src DIR] [--src DIR] [--rounds 3] [--keep] [--cold]
 """
 
 from __future__ import annotations
