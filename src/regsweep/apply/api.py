@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 from regsweep.apply.storage import ManifestDeleter
 from regsweep.plan.planner import Plan
-from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.open import RegistryAccess, open_registry
+from regsweep.sources.requests import RequestCounts
 
 
 async def check_registry(

@@ -32,9 +32,9 @@ from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
 from regsweep.plan.planner import Action, Plan
-from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.client import RegistryClient
 from regsweep.sources.api.open import RegistryAccess, open_registry
+from regsweep.sources.requests import RequestCounts
 from regsweep.state.journal import Journal
 
 

@@ -13,10 +13,11 @@ from regsweep.core.errors import NotARegistryError
 from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.pipeline.observer import Observer
 from regsweep.pipeline.target import Target
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.api.budget import api_counts
 from regsweep.sources.api.discovery import AgesNeeded
 from regsweep.sources.api.errors import MalformedAnswerError
 from regsweep.sources.api.open import RegistryAccess, discover_registry
+from regsweep.sources.requests import RequestCounts
 from regsweep.sources.storage.discovery import discover_storage
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,11 @@ def discover(
             inventory = discover_storage(target.store, progress=status)
             if counted is not None and before is not None:
                 seconds = time.perf_counter() - began
-                sent = RequestCounts(counted.by_kind - before, seconds=seconds, kinds=counted.kinds)
+                sent = counted.since(before, seconds)
                 log.info("requests (storage discovery): %s", sent.describe())
         else:
             assert target.registry is not None  # a target has storage, an API, or both
-            requests = RequestCounts()
+            requests = api_counts()
             inventory = asyncio.run(
                 _discover_api(
                     target.registry,

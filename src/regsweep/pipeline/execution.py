@@ -32,8 +32,9 @@ from regsweep.pipeline.planning import Planned
 from regsweep.pipeline.report import RunReport, StorageBytes
 from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.planner import Plan
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.api.budget import api_counts
 from regsweep.sources.api.client import DEFAULT_CONCURRENCY
+from regsweep.sources.requests import RequestCounts
 from regsweep.sources.storage.discovery import list_blob_sizes
 from regsweep.state.history import default_history_path
 from regsweep.state.journal import Journal, default_journal_path
@@ -128,7 +129,7 @@ def execute(
             requests=requests,
         )
     if target.registry is not None:
-        requests["apply"] = RequestCounts()
+        requests["apply"] = api_counts()
     preflight(plan, target, options, requests.get("apply"))
     journal_path = options.journal or default_journal_path(target.identity)
     collection: AnyCollection | None = None

@@ -17,7 +17,7 @@ from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.file import PlanFile, inventory_fingerprint
 from regsweep.plan.planner import Plan, build_plan
 from regsweep.policy.rules import PolicySet
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.requests import RequestCounts
 
 
 @dataclass(frozen=True)

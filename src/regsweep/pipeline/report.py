@@ -17,7 +17,8 @@ from regsweep.collect.native import GcReport
 from regsweep.collect.registry import GcResult
 from regsweep.pipeline.phases import Phase
 from regsweep.plan.planner import SkippedRepository, Summary
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.api.budget import api_counts
+from regsweep.sources.requests import RequestCounts
 from regsweep.verify import VerifyReport
 
 
@@ -141,7 +142,7 @@ class RunReport:
 
     def total_requests(self) -> RequestCounts:
         """Every request the run sent to the registry's API, all steps together."""
-        return reduce(add, self.requests.values(), RequestCounts())
+        return reduce(add, self.requests.values(), api_counts())
 
     def journal_record(self) -> dict[str, object]:
         """The journal's ``gc`` record: the native report lists every swept blob, so the

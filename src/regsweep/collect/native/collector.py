@@ -56,7 +56,6 @@ from regsweep.collect.native.scan import (
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
 from regsweep.core.errors import OperationError
 from regsweep.core.model import Digest
-from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
 from regsweep.sources.storage.listing import parts_of
@@ -118,11 +117,7 @@ def collect_native(
         with _stopped_part_way(store):
             collection.run(progress or (lambda _message: None))
     if store.requests is not None and before is not None:
-        report.requests = RequestCounts(
-            store.requests.by_kind - before,
-            seconds=sum(report.phases.values()),
-            kinds=store.requests.kinds,
-        )
+        report.requests = store.requests.since(before, sum(report.phases.values()))
         log.info("requests (gc): %s", report.requests.describe())
     return report
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from regsweep.core.model import Digest
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.requests import RequestCounts
 
 
 @dataclass(slots=True)

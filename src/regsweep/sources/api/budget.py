@@ -29,16 +29,16 @@ verify (after a run)
     and per index child, one ``HEAD`` per distinct blob their tags need.
     ``regsweep verify`` checks every repository the same way.
 
-Every run counts what it sends by :class:`RequestKind`, each attempt of a retried request
-included (the registry served each one): ``-v`` logs the counts and the JSON reports carry
-them. ``benchmarks/bench_api_mode.py`` sets them beside this floor.
+Every run counts what it sends by :class:`RequestKind` (:func:`api_counts`), each attempt of
+a retried request included (the registry served each one): ``-v`` logs the counts and the
+JSON reports carry them. ``benchmarks/bench_api_mode.py`` sets them beside this floor.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+from regsweep.sources.requests import RequestCounts
 
 
 class RequestKind(StrEnum):
@@ -81,48 +81,6 @@ def request_kind(method: str, path: str) -> RequestKind:
     return RequestKind.OTHER
 
 
-@dataclass
-class RequestCounts:
-    """Requests sent to a registry, by kind, and the seconds the clients sending them were
-    open; shared by every client of one step, so it is only ever added to.
-
-    ``kinds`` are what is counted: the API's :class:`RequestKind`, or an object store's
-    (:class:`~regsweep.sources.storage.s3_listing.S3Request`), which counts the same way.
-    """
-
-    by_kind: Counter[StrEnum] = field(default_factory=Counter)
-    #: attempts that were retries of a failed one (also counted in ``by_kind``)
-    retries: int = 0
-    seconds: float = 0.0
-    kinds: type[StrEnum] = RequestKind
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_kind.values())
-
-    def __add__(self, other: RequestCounts) -> RequestCounts:
-        return RequestCounts(
-            self.by_kind + other.by_kind,
-            self.retries + other.retries,
-            self.seconds + other.seconds,
-            self.kinds,
-        )
-
-    def per_second(self) -> float:
-        return self.total / self.seconds if self.seconds > 0 else 0.0
-
-    def describe(self) -> str:
-        """One line: the total, the rate, then each kind sent (most first)."""
-        kinds = ", ".join(f"{n} {kind.value}" for kind, n in self.by_kind.most_common())
-        retried = f", {self.retries} retries" if self.retries else ""
-        return (
-            f"{self.total} requests in {self.seconds:.1f} s ({self.per_second():.0f}/s): "
-            f"{kinds or 'none'}{retried}"
-        )
-
-    def to_json(self) -> dict[str, int | float]:
-        out: dict[str, int | float] = {kind.value: self.by_kind[kind] for kind in self.kinds}
-        out["total"] = self.total
-        out["retries"] = self.retries
-        out["seconds"] = round(self.seconds, 3)
-        return out
+def api_counts() -> RequestCounts:
+    """An empty count of API requests, by :class:`RequestKind`."""
+    return RequestCounts(RequestKind)

@@ -31,7 +31,7 @@ from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.core.pulls import USER_AGENT_PRODUCT
 from regsweep.core.version import VERSION
 from regsweep.sources.api.auth import RegistryAuth
-from regsweep.sources.api.budget import RequestCounts, request_kind
+from regsweep.sources.api.budget import api_counts, request_kind
 from regsweep.sources.api.errors import (
     MalformedAnswerError,
     RegistryAuthError,
@@ -52,6 +52,7 @@ from regsweep.sources.api.retry import (
     RetryableAnswer,
     RetryPolicy,
 )
+from regsweep.sources.requests import RequestCounts
 
 #: The most requests in flight at once (``--concurrency``). The window starts lower and
 #: grows only while the registry keeps up (see regsweep.sources.api.pace): on loopback
@@ -155,7 +156,7 @@ class RegistryClient:
         self.pace = AdaptiveLimit(
             initial=min(INITIAL_CONCURRENCY, concurrency), ceiling=concurrency
         )
-        self.counts = counts if counts is not None else RequestCounts()
+        self.counts = counts if counts is not None else api_counts()
         self._opened = 0.0
         # trust_env=False: a proxy, .netrc or SSL_CERT_FILE from the environment must not
         # silently change which server (and which credentials) regsweep deletes with.

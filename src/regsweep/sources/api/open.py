@@ -10,7 +10,6 @@ from pathlib import Path
 
 from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.sources.api.auth import RegistryAuth
-from regsweep.sources.api.budget import RequestCounts
 from regsweep.sources.api.client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -20,6 +19,7 @@ from regsweep.sources.api.client import (
 from regsweep.sources.api.credentials import resolve_credentials
 from regsweep.sources.api.discovery import AgesNeeded, discover_api
 from regsweep.sources.api.tls import ssl_context
+from regsweep.sources.requests import RequestCounts
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 from obstore.store import S3Store as _ObstoreS3
 
 from regsweep.core.errors import UsageError
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.requests import RequestCounts
 from regsweep.sources.storage.aws_profile import read_profile
 from regsweep.sources.storage.s3_listing import (
     PAGE,
@@ -140,7 +140,7 @@ class S3Store:
         except BaseError as exc:  # e.g. AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY
             raise UsageError(f"S3 settings for {location}: {_describe(exc)}") from None
         #: every request sent, by kind; the store is shared by threads, hence the lock
-        self.requests = RequestCounts(kinds=S3Request)
+        self.requests = RequestCounts(S3Request)
         self._counting = threading.Lock()
 
     def _count(self, kind: S3Request, requests: int = 1) -> None:

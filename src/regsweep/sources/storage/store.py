@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from regsweep.core.errors import UsageError
-from regsweep.sources.api.budget import RequestCounts
+from regsweep.sources.requests import RequestCounts
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from regsweep.sources.api import RetryPolicy
-from regsweep.sources.api.budget import RequestCounts, RequestKind, request_kind
+from regsweep.sources.api.budget import RequestKind, api_counts, request_kind
 from tests.support.api_client import with_mock_client
 
 DIGEST = "sha256:" + "a" * 64
@@ -42,7 +42,7 @@ def test_each_request_is_counted_as_the_kind_it_is(
 
 def test_every_attempt_is_counted_and_retries_also_on_their_own() -> None:
     answers = iter([httpx.Response(503), httpx.Response(200, json={"tags": ["v1"]})])
-    counts = RequestCounts()
+    counts = api_counts()
 
     tags = with_mock_client(
         lambda request: next(answers),
@@ -58,10 +58,10 @@ def test_every_attempt_is_counted_and_retries_also_on_their_own() -> None:
 
 
 def test_counts_add_up_and_say_themselves_in_one_line() -> None:
-    discovery = RequestCounts()
+    discovery = api_counts()
     discovery.by_kind.update({RequestKind.MANIFEST_GET: 5, RequestKind.TAGS_LIST: 1})
     discovery.seconds = 2.0
-    apply = RequestCounts()
+    apply = api_counts()
     apply.by_kind.update({RequestKind.DELETE: 3, RequestKind.TAGS_LIST: 1})
     apply.retries, apply.seconds = 1, 1.0
 
