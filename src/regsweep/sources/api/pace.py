@@ -15,13 +15,15 @@ in flight can overlap. So the window adapts, as TCP Vegas does, on how long answ
 - a 429 or 503 halves it, at most once per window (one burst of refusals halves it once),
   and a ``Retry-After`` holds every new request to that registry, not only the one
   retried, until it has passed.
+
+Time is the event loop's clock (``loop.time()``, monotonic), which is what its sleeps and
+timeouts are measured by.
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,10 +37,10 @@ class Slot:
 
     __slots__ = ("generation", "kind", "retry_after", "started", "status")
 
-    def __init__(self, kind: str, generation: int) -> None:
+    def __init__(self, kind: str, generation: int, started: float) -> None:
         self.kind = kind
         self.generation = generation
-        self.started = time.monotonic()
+        self.started = started
         self.status: int | None = None
         self.retry_after: float | None = None
 
@@ -76,16 +78,17 @@ class AdaptiveLimit:
         """Wait for a place in the window, hold it for one request of ``kind`` (what it
         asks: its latency is compared with that kind's), then learn from its answer."""
         await self._acquire()
+        loop = asyncio.get_running_loop()
         slot: Slot | None = None
         try:
-            while (wait := self._paused_until - time.monotonic()) > 0:
+            while (wait := self._paused_until - loop.time()) > 0:
                 await asyncio.sleep(wait)  # the place held: nothing else goes out meanwhile
-            slot = Slot(kind, self._generation)
+            slot = Slot(kind, self._generation, loop.time())
             yield slot
         finally:
             self._in_flight -= 1
             if slot is not None and slot.status is not None:
-                self._learn(slot)
+                self._learn(slot, loop.time())
             self._hand_over()
 
     async def _acquire(self) -> None:
@@ -116,9 +119,9 @@ class AdaptiveLimit:
                 self._take()
                 place.set_result(None)
 
-    def _learn(self, slot: Slot) -> None:
+    def _learn(self, slot: Slot, now: float) -> None:
         if slot.retry_after is not None:
-            self._paused_until = max(self._paused_until, time.monotonic() + slot.retry_after)
+            self._paused_until = max(self._paused_until, now + slot.retry_after)
         if slot.status in OVERLOADED:
             if slot.generation == self._generation:
                 self._limit = max(1, self._limit // 2)
@@ -126,7 +129,7 @@ class AdaptiveLimit:
                 self._ratios.clear()
                 self._full = False
             return
-        latency = time.monotonic() - slot.started
+        latency = now - slot.started
         fastest = min(self._fastest.get(slot.kind, latency), latency)
         self._fastest[slot.kind] = fastest
         self._ratios.append(latency / fastest if fastest > 0 else 1.0)

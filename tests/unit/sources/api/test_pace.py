@@ -2,15 +2,28 @@
 
 Each simulated registry answers after a delay of its own making: a WAN one after a fixed
 round trip however many requests wait, a CPU-bound one serves one request at a time so
-that every request in flight adds to the latency of the others.
+that every request in flight adds to the latency of the others. They run on looptime's
+event loop, whose clock jumps over every sleep: each latency the window sees is exactly
+the one the simulation makes, however loaded the machine running the tests is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import looptime
 
 from regsweep.sources.api.pace import AdaptiveLimit
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a loop whose clock jumps over every sleep."""
+    with asyncio.Runner(loop_factory=looptime.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def send(
@@ -50,7 +63,7 @@ async def load(limit: AdaptiveLimit, requests: int, seconds: float, *, one_at_a_
 def test_the_window_grows_to_the_ceiling_while_every_answer_takes_one_round_trip() -> None:
     limit = AdaptiveLimit(initial=4, ceiling=16)
 
-    most = asyncio.run(load(limit, 400, 0.01, one_at_a_time=False))
+    most = run(load(limit, 400, 0.01, one_at_a_time=False))
 
     assert limit.limit == 16
     assert most == 16
@@ -61,7 +74,7 @@ def test_the_window_shrinks_when_requests_only_queue_inside_the_registry() -> No
     latency of the others: past a few, more in flight only wait."""
     limit = AdaptiveLimit(initial=12, ceiling=32)
 
-    asyncio.run(load(limit, 300, 0.002, one_at_a_time=True))
+    run(load(limit, 300, 0.002, one_at_a_time=True))
 
     assert limit.limit <= 5
 
@@ -72,7 +85,7 @@ def test_a_burst_of_overloaded_answers_halves_the_window_once() -> None:
     async def burst() -> None:
         await asyncio.gather(*(send(limit, None, 0.01, status=503) for _ in range(8)))
 
-    asyncio.run(burst())
+    run(burst())
 
     assert limit.limit == 4
 
@@ -84,13 +97,14 @@ def test_retry_after_holds_every_new_request_until_it_has_passed() -> None:
     async def refused_then_others() -> None:
         async with limit.slot("blob_get") as slot:
             slot.answered(429, retry_after=0.3)
-        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for _ in range(3):
             async with limit.slot("manifest_get") as slot:
-                sent.append(time.monotonic() - started)
+                sent.append(loop.time() - started)
                 slot.answered(200)
 
-    asyncio.run(refused_then_others())
+    run(refused_then_others())
 
     assert min(sent) >= 0.29
     assert limit.limit == 4
@@ -103,7 +117,7 @@ def test_the_window_never_goes_below_one() -> None:
         for _ in range(3):
             await send(limit, None, 0, status=429)
 
-    asyncio.run(refused())
+    run(refused())
 
     assert limit.limit == 1
 
@@ -120,4 +134,4 @@ def test_a_request_cancelled_while_it_waits_gives_its_place_back() -> None:
         await first
         await asyncio.wait_for(send(limit, None, 0), timeout=1)  # the place is free again
 
-    asyncio.run(main())
+    run(main())
