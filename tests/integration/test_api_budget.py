@@ -3,7 +3,7 @@
 Each figure below is the budget's floor worked out by hand for a small registry on the real
 distribution 2.8.2: a request more (a manifest read twice, a re-check per wave instead of
 per repository, a config read for a tag kept by name, a repository verified that the run
-did not change) fails the test.
+did not change, a blob checked when no collection could have removed one) fails the test.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.cli import clean_env, regsweep, regsweep_json
-from tests.support.images import Pusher
+from tests.support.images import PushedManifest, Pusher
 from tests.support.registry import RegistryServer
 from tests.support.skopeo import assert_pulls
-from tests.support.storage import revision_exists, tag_exists
+from tests.support.storage import blob_path, revision_exists, tag_exists
 
 
 def built(days: float) -> str:
@@ -78,7 +78,7 @@ def test_a_run_sends_the_requests_its_budget_states_and_not_one_more(
         "other": 1,
         "tags_list": 2,  # app and multi: lib was not changed
         "manifest_head": 2 + 1,  # their kept tags, whose manifests were read while planning
-        "blob_head": 3 + 3,  # build-4's config and two layers, multi:latest's
+        # no blob: no collection ran, and the API deleted no blob
     }
     assert result["apply"]["tags_deleted"] == 4
     assert result["apply"]["manifests_deleted"] == 6
@@ -99,6 +99,60 @@ def test_a_run_sends_the_requests_its_budget_states_and_not_one_more(
     for gone in (index, *children):
         assert not revision_exists(registry.root, "multi", gone.digest)
     assert revision_exists(registry.root, "multi", fresh.digest)
+
+
+def _expired_beside_latest(pusher: Pusher) -> PushedManifest:
+    """app:feature-old expires under ``--pushed-within 30d``; app:latest, returned, stays."""
+    pusher.push_image("app", "feature-old", created=built(60))
+    return pusher.push_image("app", "latest", created=built(1))
+
+
+def test_a_run_without_collection_says_it_did_not_check_blobs(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    _expired_beside_latest(pusher)
+    env = clean_env(tmp_path)
+
+    done = regsweep(
+        "run", "--registry-url", registry.url, "--exclude-tags", "^latest$",
+        "--pushed-within", "30d", "--force", "--output", "json", env=env,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "blob_head" not in kinds(json.loads(done.stdout)["requests"]["verify"])
+    assert (
+        "verified: all 1 tags in the 1 repositories this run changed resolve (blobs not "
+        "checked: this run removed none; regsweep verify checks them)"
+    ) in done.stderr
+
+
+def test_a_run_with_a_collection_checks_blobs_and_finds_one_it_removed(
+    registry: RegistryServer, pusher: Pusher, tmp_path: Path
+) -> None:
+    """A garbage collection is what removes blobs: after one, verification HEADs every blob
+    the kept tags need. Here the collection also removes a kept image's config behind the
+    run's back, as a wrong one would: the run must report the tag broken."""
+    latest = _expired_beside_latest(pusher)
+    assert latest.config is not None
+    lost = blob_path(registry.root, latest.config.digest)
+    collection = 'sh -c \'docker-registry garbage-collect "$1" && rm -- "$2"\' gc {config}'
+    env = clean_env(tmp_path)
+
+    done = regsweep(
+        "run", "--registry-url", registry.url, "--exclude-tags", "^latest$",
+        "--pushed-within", "30d", "--force", "--output", "json",
+        "--gc-command", f"{collection} {lost}",
+        "--docker-registry-config", str(registry.config_path), "--no-restart",
+        env=env,
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    assert kinds(result["requests"]["verify"])["blob_head"] == 1 + len(latest.layers)
+    (problem,) = result["verify"]["problems"]
+    assert (problem["repository"], problem["tag"]) == ("app", "latest")
+    assert latest.config.digest in problem["message"]
+    assert f"broken: app:latest: blob {latest.config.digest}" in done.stderr
 
 
 def test_ranking_by_age_reads_the_ages_of_tags_kept_by_name_too(

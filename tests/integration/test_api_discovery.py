@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from regsweep.core.model import Digest
 from regsweep.sources.api.client import RegistryClient
-from regsweep.sources.api.discovery import discover_api
+from regsweep.sources.api.discovery import Check, discover_api
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
 from regsweep.verify import VerifyReport, verify_inventory
@@ -95,7 +95,7 @@ def test_verify_over_the_api_finds_a_missing_layer(
     pusher.push_index("multi", "1.0", children)
 
     async def check(client: RegistryClient) -> VerifyReport:
-        return verify_inventory(await discover_api(client, check_blobs=True))
+        return verify_inventory(await discover_api(client, check=Check.BLOBS))
 
     assert with_client(registry.url, check).ok
     storage.blob_path(registry.root, broken.layers[0].digest).unlink()

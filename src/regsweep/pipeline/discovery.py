@@ -14,7 +14,7 @@ from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.pipeline.observer import Observer
 from regsweep.pipeline.target import Target
 from regsweep.sources.api.budget import api_counts
-from regsweep.sources.api.discovery import AgesNeeded
+from regsweep.sources.api.discovery import AgesNeeded, Check
 from regsweep.sources.api.errors import MalformedAnswerError
 from regsweep.sources.api.open import RegistryAccess, discover_registry
 from regsweep.sources.requests import RequestCounts
@@ -42,15 +42,16 @@ def discover(
     observer: Observer,
     *,
     include: Callable[[str], bool] | None = None,
-    check_blobs: bool = False,
+    check: Check | None = None,
     ages_needed: AgesNeeded | None = None,
     repositories: Collection[str] | None = None,
     known: Mapping[Digest, Manifest] | None = None,
 ) -> Discovered:
     """Read the registry's inventory: from storage when the target has it, else the API.
 
-    ``include`` limits discovery to the repositories it accepts. Over the API:
-    ``check_blobs`` asks for every manifest and blob a pull needs, as verification does;
+    ``include`` limits discovery to the repositories it accepts. Over the API: ``check``
+    asks for every manifest (and with :attr:`Check.BLOBS` every blob) a pull needs, as
+    verification does (from storage, everything is always read);
     ``ages_needed`` names the tags whose build time a rule needs; ``repositories`` replaces
     the catalog; ``known`` are manifests read earlier in the run (never read again).
     """
@@ -74,16 +75,16 @@ def discover(
                     target.registry,
                     include,
                     status,
-                    check_blobs=check_blobs,
+                    check=check,
                     ages_needed=ages_needed,
                     repositories=repositories,
                     known=known,
                     counts=requests,
                 )
             )
-            step = "verification" if check_blobs else "discovery"
+            step = "verification" if check is not None else "discovery"
             log.info("requests (%s): %s", step, requests.describe())
-            if not check_blobs:
+            if check is None:
                 observer.warn(
                     f"API mode: ages are {inventory.age_source}; tags without a usable "
                     "timestamp are kept"
@@ -100,7 +101,7 @@ async def _discover_api(
     include: Callable[[str], bool] | None,
     progress: Callable[[str], None] | None,
     *,
-    check_blobs: bool,
+    check: Check | None,
     ages_needed: AgesNeeded | None,
     repositories: Collection[str] | None,
     known: Mapping[Digest, Manifest] | None,
@@ -108,7 +109,7 @@ async def _discover_api(
 ) -> Inventory:
     """Discovery over the API; an answer that breaks the API is exit 2 before any change.
 
-    Verification (``check_blobs``) also runs after ``run`` changed the registry, where the
+    Verification (``check``) also runs after ``run`` changed the registry, where the
     same answer is a failure part way (exit 1), so there it is left as it is.
     """
     try:
@@ -117,12 +118,12 @@ async def _discover_api(
             include=include,
             repositories=repositories,
             progress=progress,
-            check_blobs=check_blobs,
+            check=check,
             ages_needed=ages_needed,
             known=known,
             counts=counts,
         )
     except MalformedAnswerError as exc:
-        if check_blobs:
+        if check is not None:
             raise
         raise NotARegistryError(f"{access.url} does not answer as a registry does: {exc}") from None

@@ -34,6 +34,7 @@ from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.planner import Plan
 from regsweep.sources.api.budget import api_counts
 from regsweep.sources.api.client import DEFAULT_CONCURRENCY
+from regsweep.sources.api.discovery import Check
 from regsweep.sources.requests import RequestCounts
 from regsweep.sources.storage.discovery import list_blob_sizes
 from regsweep.state.history import default_history_path
@@ -181,7 +182,12 @@ def execute(
             changed = {r.action.repository for r in applied.results if r.outcome in _CHANGED}
             with timer.phase(Phase.VERIFY):
                 verified, verify_requests = _verify(
-                    target, observer, found_before, changed, manifests
+                    target,
+                    observer,
+                    found_before,
+                    changed,
+                    manifests,
+                    collected=collection is not None,
                 )
             if verify_requests is not None:
                 requests["verify"] = verify_requests
@@ -299,7 +305,7 @@ async def _apply(
 def verify_target(target: Target, observer: Observer | None = None) -> VerifyReport:
     """Check every tag: manifest, config, layers and index children all present (from
     storage, or over the API with one request per blob)."""
-    discovered = discover(target, observer or LoggingObserver(), check_blobs=True)
+    discovered = discover(target, observer or LoggingObserver(), check=Check.BLOBS)
     return verify_inventory(discovered.inventory)
 
 
@@ -309,34 +315,32 @@ def _verify(
     known: frozenset[str],
     changed: set[str],
     manifests: Mapping[Digest, Manifest],
+    *,
+    collected: bool,
 ) -> tuple[VerifyReport, RequestCounts | None]:
     """The verification that ends a run, its verdict said as it is known: what damage
     found before the run explains is said as such, the run did not cause it.
 
     From storage, every tag (reading it costs little, and a garbage collection may touch
     any repository). Over the API alone, only the repositories the run changed: a run
-    deletes manifests and tags through the API, never a blob, so nothing else can have
-    been touched, and checking every repository again would cost as many requests as
-    discovery did. The manifests read while planning are not read again.
+    deletes manifests and tags through the API, never a blob but the throw-away configs it
+    pushed itself (:mod:`regsweep.apply.untag`), so nothing else can have been touched, and
+    checking every repository again would cost as many requests as discovery did. The
+    manifests read while planning are not read again. Blobs are checked (one ``HEAD``
+    each) only when a garbage collection ran (``collected``): it is what removes blobs,
+    and a wrong one breaks what the run kept; without one no blob can have gone, and the
+    run says that it did not check them.
     """
     scoped = target.store is None
     if scoped:
-        discovered = discover(
-            target, observer, check_blobs=True, repositories=changed, known=manifests
-        )
+        check = Check.BLOBS if collected else Check.MANIFESTS
+        discovered = discover(target, observer, check=check, repositories=changed, known=manifests)
     else:
-        discovered = discover(target, observer, check_blobs=True)
+        check = Check.BLOBS
+        discovered = discover(target, observer, check=check)
     report = verify_inventory(discovered.inventory)
     if report.ok:
-        where = (
-            f" in the {len(changed)} repositories this run changed (regsweep verify checks "
-            "them all)"
-            if scoped
-            else ""
-        )
-        observer.info(
-            f"verified: all {report.tags_checked} tags{where} resolve with every blob present"
-        )
+        observer.info(_verified(report.tags_checked, len(changed) if scoped else None, check))
     for problem in report.problems:
         if problem.damage in known:
             observer.warn(f"still broken, by damage found before the run: {problem}")
@@ -345,6 +349,19 @@ def _verify(
     for unchecked in report.unverified:
         observer.warn(f"not verified: {unchecked}")
     return report, discovered.requests
+
+
+def _verified(tags: int, changed: int | None, check: Check) -> str:
+    """What a successful verification checked, exactly: every tag, or those of the
+    ``changed`` repositories; with every blob present, or blobs not checked and why."""
+    where = f" in the {changed} repositories this run changed" if changed is not None else ""
+    if check is Check.BLOBS:
+        full = " (regsweep verify checks them all)" if changed is not None else ""
+        return f"verified: all {tags} tags{where} resolve with every blob present{full}"
+    return (
+        f"verified: all {tags} tags{where} resolve (blobs not checked: this run removed "
+        "none; regsweep verify checks them)"
+    )
 
 
 def _storage_bytes(target: Target) -> int | None:

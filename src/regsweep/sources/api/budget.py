@@ -26,8 +26,9 @@ apply
     leaves with that manifest's ``DELETE``.
 verify (after a run)
     for the repositories the run changed only: one ``tags/list`` each, one ``HEAD`` per tag
-    and per index child, one ``HEAD`` per distinct blob their tags need.
-    ``regsweep verify`` checks every repository the same way.
+    and per index child; one ``HEAD`` per distinct blob their tags need only when a
+    garbage collection ran in the run (the API deletes no blob of an image, so without one
+    none can have gone). ``regsweep verify`` checks every repository, and every blob.
 
 Every run counts what it sends by :class:`RequestKind` (:func:`api_counts`), each attempt of
 a retried request included (the registry served each one): ``-v`` logs the counts and the

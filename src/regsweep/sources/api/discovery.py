@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 
 from regsweep.core import mediatypes
 from regsweep.core.artifacts import tag_subject
@@ -59,6 +60,16 @@ AGE_SOURCE = (
 MAX_CONFIG_SIZE = 1 << 20
 #: Index nesting followed (an index of indexes is legal; deeper is pathological).
 MAX_DEPTH = 4
+
+
+class Check(Enum):
+    """What a verification checks exists in each repository it reads."""
+
+    #: every tag and index child: the manifests a pull resolves
+    MANIFESTS = "manifests"
+    #: those, and every config and layer they need (one ``HEAD`` per distinct blob)
+    BLOBS = "blobs"
+
 
 Progress = Callable[[str], None]
 #: The tags of a repository (name -> digest) whose build time a rule needs to decide them.
@@ -330,7 +341,7 @@ async def discover_api(
     include: Callable[[str], bool] | None = None,
     repositories: Collection[str] | None = None,
     progress: Progress | None = None,
-    check_blobs: bool = False,
+    check: Check | None = None,
     ages_needed: AgesNeeded | None = None,
     known: Mapping[Digest, Manifest] | None = None,
 ) -> Inventory:
@@ -342,13 +353,16 @@ async def discover_api(
     rule needs (None: every tag's); the others get none (``Tag.pushed_at`` None).
     ``known`` are manifests already read in this run, never read again.
 
-    ``check_blobs`` verifies: every tag, index child, config and layer is checked to exist
-    in its repository (one HEAD each where the bytes are known), and no build time or
-    artifact is read. The repositories' ``revisions``, ``layers`` and ``blob_sizes`` then
-    hold only what exists, which is what :func:`regsweep.verify.verify_inventory` checks.
+    ``check`` verifies: every tag and index child (and with :attr:`Check.BLOBS` every
+    config and layer) is checked to exist in its repository (one HEAD each where the bytes
+    are known), and no build time or artifact is read. The repositories' ``revisions``,
+    ``layers`` and ``blob_sizes`` then hold only what exists, which is what
+    :func:`regsweep.verify.verify_inventory` checks; blobs not checked are taken as the
+    manifests declare them.
     """
     say = progress or (lambda _message: None)
-    scanner = _Scanner(client, known or {}, verifying=check_blobs)
+    verifying = check is not None
+    scanner = _Scanner(client, known or {}, verifying=verifying)
     names = []
     if repositories is None:
         say("listing repositories")
@@ -363,13 +377,13 @@ async def discover_api(
     say(f"reading {len(names)} repositories")
     found = await asyncio.gather(*(scanner.repository(n) for n in names))
     repos = [r for r in found if r is not None]
-    wanted = set() if check_blobs else scanner.aged(repos, ages_needed)
+    wanted = set() if verifying else scanner.aged(repos, ages_needed)
     if wanted:
         say("reading build times")
     times = await scanner.build_times(repos, wanted)
     sizes = _blob_sizes(scanner.manifests)
     present: dict[str, set[Digest]] | None = None
-    if check_blobs:
+    if check is Check.BLOBS:
         say("checking blobs")
         present = await scanner.existing_blobs(repos)
         existing = set().union(*present.values()) if present else set()
@@ -395,7 +409,7 @@ async def discover_api(
     source = AGE_SOURCE
     if unknown:
         source += f"; {unknown} tag(s) have no usable build time (missing or 1970) and are kept"
-    if unaged and not check_blobs:
+    if unaged and not verifying:
         source += f"; {unaged} tag(s) kept by name or digest were not aged (no rule needs it)"
     return Inventory(
         repositories=found_repositories,

@@ -17,7 +17,7 @@ from regsweep.sources.api.client import (
     check_registry_url,
 )
 from regsweep.sources.api.credentials import resolve_credentials
-from regsweep.sources.api.discovery import AgesNeeded, discover_api
+from regsweep.sources.api.discovery import AgesNeeded, Check, discover_api
 from regsweep.sources.api.tls import ssl_context
 from regsweep.sources.requests import RequestCounts
 
@@ -79,7 +79,7 @@ async def discover_registry(
     include: Callable[[str], bool] | None = None,
     repositories: Collection[str] | None = None,
     progress: Callable[[str], None] | None = None,
-    check_blobs: bool = False,
+    check: Check | None = None,
     ages_needed: AgesNeeded | None = None,
     known: Mapping[Digest, Manifest] | None = None,
     counts: RequestCounts | None = None,
@@ -93,7 +93,7 @@ async def discover_registry(
             include=include,
             repositories=repositories,
             progress=progress,
-            check_blobs=check_blobs,
+            check=check,
             ages_needed=ages_needed,
             known=known,
         )
