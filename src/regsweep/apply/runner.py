@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, zip_longest
 from typing import Protocol
 
 from regsweep.apply.outcome import ActionResult, Outcome
@@ -201,5 +201,25 @@ async def apply_actions(
 
     ordered = sorted(actions, key=lambda a: a.wave)
     for _wave, group in groupby(ordered, key=lambda a: a.wave):
-        report.results.extend(await asyncio.gather(*(run(a) for a in group)))
+        wave = list(group)
+        # started across repositories, reported in the plan's order
+        started = {i: asyncio.ensure_future(run(wave[i])) for i in _across_repositories(wave)}
+        report.results.extend(await asyncio.gather(*(started[i] for i in range(len(wave)))))
     return report
+
+
+def _across_repositories(actions: Sequence[Action]) -> list[int]:
+    """The positions of ``actions`` taken one repository at a time in turn: the first
+    action of each repository, then the second of each, and so on.
+
+    The actions at once are bounded, and over the API a repository's first action waits
+    for its one re-reading (see :mod:`regsweep.apply.registry_api`): in the plan's order
+    the bound would be held by the actions of one or two repositories waiting for the
+    same reading, one round trip after another. Taken in turn, the actions at once span as
+    many repositories, whose readings are in flight together.
+    """
+    by_repository: dict[str, list[int]] = {}
+    for i, action in enumerate(actions):
+        by_repository.setdefault(action.repository, []).append(i)
+    turns = zip_longest(*by_repository.values())
+    return [i for turn in turns for i in turn if i is not None]

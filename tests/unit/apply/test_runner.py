@@ -133,6 +133,25 @@ def test_no_more_than_concurrency_actions_run_at_once(tmp_path: Path) -> None:
     assert report.count(Outcome.DELETED) == 5
 
 
+def test_the_actions_at_once_span_repositories_and_are_reported_in_the_plan_order(
+    tmp_path: Path,
+) -> None:
+    """Over the API a repository's first action waits for its re-reading: with the bound
+    held by one repository's actions, the repositories would be read one after another."""
+    actions = [
+        Action(ActionKind.UNTAG, repository, IMAGE, "expired", tag=tag)
+        for repository in ("a", "b", "c")
+        for tag in ("t1", "t2")
+    ]
+    applier = FakeApplier(tmp_path / "journal.jsonl")
+
+    report, _ = apply(actions, applier, concurrency=3)
+
+    started = [line.removeprefix("untag ") for line in applier.log if line.startswith("untag")]
+    assert started == ["a:t1", "b:t1", "c:t1", "a:t2", "b:t2", "c:t2"]
+    assert [r.action for r in report.results] == actions
+
+
 def test_every_action_is_journalled_before_it_is_carried_out_and_after_with_its_outcome(
     tmp_path: Path,
 ) -> None:
