@@ -6,7 +6,7 @@ and a dry run is this same Plan printed instead of applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +19,7 @@ from regsweep.core.artifacts import (
     by_subject,
     tag_subject,
 )
+from regsweep.core.bounded import DigestSet, MemoryBudget
 from regsweep.core.durations import format_duration
 from regsweep.core.graph import deletion_order, marked_blobs, reachable
 from regsweep.core.model import (
@@ -163,8 +164,9 @@ class Plan:
     summary: Summary
     decisions: tuple[TagDecision, ...] = ()
     problems: tuple[Problem, ...] = ()
-    #: blobs that become unreferenced through this plan (what GC should then remove)
-    reclaimable_blobs: frozenset[Digest] = field(default_factory=frozenset)
+    #: blobs that become unreferenced through this plan (what GC should then remove); a
+    #: registry-wide set, on disk past the memory limit (:mod:`regsweep.core.bounded`)
+    reclaimable_blobs: Set[Digest] = field(default_factory=frozenset)
     #: repositories in scope that nothing is deleted from, because of damage
     skipped: tuple[SkippedRepository, ...] = ()
     #: every repository some policy covers, the skipped ones included
@@ -242,8 +244,13 @@ def build_plan(
     now: datetime,
     *,
     remove_empty: bool = False,
+    budget: MemoryBudget | None = None,
 ) -> Plan:
     """Plan the deletions ``policy`` asks for in ``inventory`` as of ``now``.
+
+    ``budget`` holds the registry-wide sets of the byte count (what stays referenced, what
+    the deleted revisions reference, what is freed): past its limit they go to disk, with
+    the same answers. None: all in memory.
 
     A repository the plan leaves with no tag and no manifest, and where nothing was written
     within the policy's untagged grace (an upload, a link: a push may be starting), is
@@ -286,7 +293,9 @@ def build_plan(
         deleted_revisions[name] = {a.digest for a in planned.deletes}
         if _left_empty(planned, now):
             empty.append(EmptyRepository(name, now - chosen.untagged_grace))
-    reclaimable, already = _reclaimable(inventory, deleted_revisions, damage.keys())
+    reclaimable, bytes_already = _reclaimable(
+        inventory, deleted_revisions, damage.keys(), budget or MemoryBudget()
+    )
     summary = Summary(
         repositories=len(inventory.repositories),
         tags=inventory.tag_count,
@@ -295,7 +304,7 @@ def build_plan(
         manifests_to_delete=len(deletes),
         bytes_reclaimable=sum(inventory.blob_sizes.get(d, 0) for d in reclaimable),
         blobs_reclaimable=len(reclaimable),
-        bytes_already_unreferenced=sum(inventory.blob_sizes.get(d, 0) for d in already),
+        bytes_already_unreferenced=bytes_already,
         repositories_skipped=len(skipped),
     )
     return Plan(
@@ -303,7 +312,7 @@ def build_plan(
         summary=summary,
         decisions=tuple(decisions),
         problems=inventory.problems,
-        reclaimable_blobs=frozenset(reclaimable),
+        reclaimable_blobs=reclaimable,
         skipped=tuple(skipped),
         scope=frozenset(scope),
         empty=tuple(empty) if remove_empty else (),
@@ -604,9 +613,12 @@ def _check_invariants(
 
 
 def _reclaimable(
-    inventory: Inventory, deleted: Mapping[str, set[Digest]], damaged: Iterable[str]
-) -> tuple[set[Digest], set[Digest]]:
-    """Blobs freed by the plan, and blobs already unreferenced before it.
+    inventory: Inventory,
+    deleted: Mapping[str, set[Digest]],
+    damaged: Iterable[str],
+    budget: MemoryBudget,
+) -> tuple[DigestSet, int]:
+    """Blobs freed by the plan, and the bytes of blobs already unreferenced before it.
 
     Counted over the whole registry, so a layer shared with an image in another repository
     (or an out-of-scope one) is never counted as freed. A damaged repository may reference
@@ -615,11 +627,11 @@ def _reclaimable(
     """
     # Two sets, not a set of everything before and another after: at a million blobs each
     # costs tens of megabytes. ``before`` is ``kept | dropped``, ``after`` is ``kept``.
-    kept: set[Digest] = set()  # what some revision still references once the plan is applied
+    kept = budget.digest_set("kept blobs")  # what some revision still references after
     for name in damaged:
         if name in inventory.repositories:
             kept |= inventory.repositories[name].layers
-    dropped: set[Digest] = set()  # what the revisions the plan deletes reference
+    dropped = budget.digest_set("dropped blobs")  # what the deleted revisions reference
     for name, repository in inventory.repositories.items():
         gone = deleted.get(name, set())
         kept |= marked_blobs(
@@ -627,5 +639,11 @@ def _reclaimable(
         )
         dropped |= marked_blobs((d for d in repository.revisions if d in gone), inventory.manifests)
     sizes = inventory.blob_sizes
-    freed = {d for d in dropped if d not in kept and d in sizes}
-    return freed, {d for d in sizes if d not in kept and d not in dropped}
+    freed = budget.digest_set("freed blobs", (d for d in dropped if d not in kept and d in sizes))
+    dropped_or_kept = (kept, dropped)
+    already = sum(
+        size for d, size in sizes.items() if not any(d in held for held in dropped_or_kept)
+    )
+    kept.close()
+    dropped.close()
+    return freed, already

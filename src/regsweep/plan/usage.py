@@ -7,10 +7,10 @@ blob used by several repositories is shared: deleting one of them frees none of 
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from regsweep.core.bounded import MemoryBudget
 from regsweep.core.graph import marked_blobs
 from regsweep.core.model import Digest, Inventory, Repository
 from regsweep.plan.planner import Plan
@@ -83,11 +83,15 @@ class Usage:
         }
 
 
-def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
+def disk_usage(
+    inventory: Inventory, policies: PolicySet, plan: Plan, budget: MemoryBudget | None = None
+) -> Usage:
     """Usage of every repository, largest first; ``plan`` (of ``policies``) is what goes.
 
     A blob freed by the plan counts as reclaimable in every repository that uses it, so
     the repositories' reclaimable bytes may add up to more than the registry's.
+    ``budget`` holds the registry-wide sets of which blobs are used once and which more
+    (on disk past its limit); None: in memory.
     """
     sizes = inventory.blob_sizes
 
@@ -96,13 +100,18 @@ def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
 
     # Marked twice, one repository at a time, rather than every repository's set kept for
     # the second pass: the sets of a big registry add up to more than its blobs.
-    users = Counter(d for r in inventory.repositories.values() for d in used_by(r))
+    budget = budget or MemoryBudget()
+    seen, shared = budget.digest_set("blobs used"), budget.digest_set("blobs shared")
+    for repository in inventory.repositories.values():
+        for digest in used_by(repository):
+            (shared if digest in seen else seen).add(digest)
+    seen.close()
     rows = []
     for name, repository in inventory.repositories.items():
         used = used_by(repository)
         policy = policies.policy_for(name)
         total = sum(sizes[d] for d in used)
-        unique = sum(sizes[d] for d in used if users[d] == 1)
+        unique = sum(sizes[d] for d in used if d not in shared)
         rows.append(
             RepositoryUsage(
                 name=name,
@@ -112,7 +121,7 @@ def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
                 bytes_total=total,
                 bytes_unique=unique,
                 bytes_shared=total - unique,
-                bytes_reclaimable=sum(sizes[d] for d in used & plan.reclaimable_blobs),
+                bytes_reclaimable=sum(sizes[d] for d in used if d in plan.reclaimable_blobs),
                 last_pulled=max(
                     (
                         t.activity.pulled.at
@@ -123,6 +132,7 @@ def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
                 ),
             )
         )
+    shared.close()
     rows.sort(key=lambda r: (-r.bytes_total, r.name))
     return Usage(
         repositories=tuple(rows),

@@ -1,0 +1,191 @@
+"""Where the registry-wide digest sets and sizes go past the memory limit: SQLite files.
+
+Each spilled structure (:mod:`regsweep.core.bounded`) gets a database of its own in a
+temporary folder of its own, removed when it is closed, let go, or the process exits. It
+is scratch space, rebuilt by every run, so nothing in it needs to survive a crash: no
+journal (``journal_mode=OFF``), no fsync (``synchronous=OFF``). Digests are keys of
+``WITHOUT ROWID`` tables, as 32 raw bytes (``bytes.fromhex``) for a ``sha256:`` digest,
+so the table is the B-tree of the keys alone and iterates in digest order. Writes are
+buffered and go in with ``executemany`` a batch at a time; every read looks at the buffer
+first.
+
+Each connection's page cache is capped at :data:`CACHE_KIB`: the files are read back
+through the operating system's cache, and six structures with SQLite's larger caches would
+take back much of what spilling saves.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from regsweep.core.bounded import MemoryBudget
+from regsweep.core.model import Digest
+
+#: Entries buffered before they are written in one ``executemany``.
+BATCH = 4096
+#: Page cache of each connection, in KiB.
+CACHE_KIB = 2048
+
+_SHA256 = "sha256:"
+
+
+def memory_budget(limit: int | None) -> MemoryBudget:
+    """The budget of a run limited to ``limit`` bytes, spilling to SQLite (None: no limit)."""
+    return MemoryBudget(limit, SqliteSpill())
+
+
+class SqliteSpill:
+    """Makes the on-disk stores of a :class:`~regsweep.core.bounded.MemoryBudget`."""
+
+    def digest_set(self, name: str) -> SqliteDigestSet:
+        return SqliteDigestSet(name)
+
+    def digest_sizes(self, name: str) -> SqliteDigestSizes:
+        return SqliteDigestSizes(name)
+
+
+def _key(digest: str) -> bytes:
+    """A ``sha256:`` digest as its 32 bytes; anything else as its text after a zero byte,
+    padded so that it is never 32 bytes long (a digest string never starts with one)."""
+    if len(digest) == 71 and digest.startswith(_SHA256):
+        try:
+            return bytes.fromhex(digest[7:])
+        except ValueError:
+            pass
+    raw = b"\0" + digest.encode()
+    return raw + b"\0" if len(raw) == 32 else raw
+
+
+def _digest(key: bytes) -> Digest:
+    if len(key) == 32:
+        return Digest(_SHA256 + key.hex())
+    return Digest(key.strip(b"\0").decode())
+
+
+class _Database:
+    """A scratch database in a temporary folder, removed when closed or let go."""
+
+    def __init__(self, name: str, schema: str) -> None:
+        folder = tempfile.mkdtemp(prefix=f"regsweep-{name.replace(' ', '-')}-")
+        self.db = sqlite3.connect(
+            Path(folder) / "spill.sqlite", isolation_level=None, check_same_thread=False
+        )
+        self._removal = weakref.finalize(self, _remove, self.db, folder)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}"):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.execute(schema)
+        self._count: int | None = 0
+
+    def close(self) -> None:
+        self._removal()
+
+
+def _remove(db: sqlite3.Connection, folder: str) -> None:
+    db.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class SqliteDigestSet(_Database):
+    def __init__(self, name: str) -> None:
+        super().__init__(name, "CREATE TABLE d (k BLOB PRIMARY KEY) WITHOUT ROWID")
+        self._pending: set[Digest] = set()
+
+    def add_many(self, digests: Iterable[Digest]) -> None:
+        for digest in digests:
+            self._pending.add(digest)
+            if len(self._pending) >= BATCH:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO d VALUES (?)", ((_key(d),) for d in self._pending)
+            )
+            self._pending.clear()
+            self._count = None
+
+    def discard_many(self, digests: Iterable[Digest]) -> None:
+        self._flush()
+        self.db.executemany("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
+        self._count = None
+
+    def __contains__(self, digest: object) -> bool:
+        if not isinstance(digest, str):
+            return False
+        if digest in self._pending:
+            return True
+        return (
+            self.db.execute("SELECT 1 FROM d WHERE k = ?", (_key(digest),)).fetchone() is not None
+        )
+
+    def __len__(self) -> int:
+        self._flush()
+        if self._count is None:
+            self._count = int(self.db.execute("SELECT count(*) FROM d").fetchone()[0])
+        return self._count
+
+    def __iter__(self) -> Iterator[Digest]:
+        self._flush()
+        return (_digest(k) for (k,) in self.db.execute("SELECT k FROM d ORDER BY k"))
+
+
+_REPLACE = "INSERT OR REPLACE INTO d VALUES (?, ?)"
+_IGNORE = "INSERT OR IGNORE INTO d VALUES (?, ?)"
+
+
+class SqliteDigestSizes(_Database):
+    def __init__(self, name: str) -> None:
+        super().__init__(name, "CREATE TABLE d (k BLOB PRIMARY KEY, n INTEGER) WITHOUT ROWID")
+        #: digest -> (value, whether it replaces one already on disk)
+        self._pending: dict[Digest, tuple[int, bool]] = {}
+
+    def put_many(self, items: Iterable[tuple[Digest, int]]) -> None:
+        for digest, value in items:
+            self._pending[digest] = (value, True)
+            if len(self._pending) >= BATCH:
+                self._flush()
+
+    def put_absent(self, items: Iterable[tuple[Digest, int]]) -> None:
+        for digest, value in items:
+            self._pending.setdefault(digest, (value, False))
+            if len(self._pending) >= BATCH:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        for replace, insert in ((True, _REPLACE), (False, _IGNORE)):
+            self.db.executemany(
+                insert, ((_key(d), v) for d, (v, r) in self._pending.items() if r is replace)
+            )
+        self._pending.clear()
+        self._count = None
+
+    def get(self, digest: Digest) -> int | None:
+        pending = self._pending.get(digest)
+        if pending is not None and pending[1]:
+            return pending[0]
+        row = self.db.execute("SELECT n FROM d WHERE k = ?", (_key(digest),)).fetchone()
+        if row is not None:
+            return int(row[0])
+        return pending[0] if pending is not None else None
+
+    def discard_many(self, digests: Iterable[Digest]) -> None:
+        self._flush()
+        self.db.executemany("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
+        self._count = None
+
+    def __len__(self) -> int:
+        self._flush()
+        if self._count is None:
+            self._count = int(self.db.execute("SELECT count(*) FROM d").fetchone()[0])
+        return self._count
+
+    def items(self) -> Iterator[tuple[Digest, int]]:
+        self._flush()
+        return ((_digest(k), int(n)) for k, n in self.db.execute("SELECT k, n FROM d ORDER BY k"))
