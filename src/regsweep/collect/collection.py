@@ -107,4 +107,5 @@ def collect_natively(
         upload_max_age=options.upload_max_age,
         now=now,
         progress=progress,
+        memory_limit=options.memory_limit,
     )

@@ -58,6 +58,8 @@ class NativeOptions:
     quarantine_delay: timedelta = DEFAULT_QUARANTINE_DELAY
     #: uploads not written to for this long are abandoned
     upload_max_age: timedelta = DEFAULT_UPLOAD_MAX_AGE
+    #: bytes the collection may use: past a share of it, its registry-wide sets go to disk
+    memory_limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from regsweep.core.bounded import MemoryBudget
 from regsweep.core.errors import NotARegistryError
 from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.pipeline.observer import Observer
@@ -46,6 +47,7 @@ def discover(
     ages_needed: AgesNeeded | None = None,
     repositories: Collection[str] | None = None,
     known: Mapping[Digest, Manifest] | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Discovered:
     """Read the registry's inventory: from storage when the target has it, else the API.
 
@@ -54,6 +56,7 @@ def discover(
     verification does (from storage, everything is always read);
     ``ages_needed`` names the tags whose build time a rule needs; ``repositories`` replaces
     the catalog; ``known`` are manifests read earlier in the run (never read again).
+    ``budget``: where storage discovery holds the blob sizes (memory when None).
     """
     started = datetime.now(UTC)
     requests: RequestCounts | None = None
@@ -62,7 +65,7 @@ def discover(
             counted = target.store.requests
             before = counted.by_kind.copy() if counted is not None else None
             began = time.perf_counter()
-            inventory = discover_storage(target.store, progress=status)
+            inventory = discover_storage(target.store, progress=status, budget=budget)
             if counted is not None and before is not None:
                 seconds = time.perf_counter() - began
                 sent = counted.since(before, seconds)

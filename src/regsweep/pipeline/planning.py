@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from regsweep.core.bounded import MemoryBudget
 from regsweep.core.model import Digest, Inventory
 from regsweep.pipeline.discovery import discover
 from regsweep.pipeline.in_use import InUseSpec, read_in_use
@@ -18,6 +19,7 @@ from regsweep.plan.file import PlanFile, inventory_fingerprint
 from regsweep.plan.planner import Plan, build_plan
 from regsweep.policy.rules import PolicySet
 from regsweep.sources.requests import RequestCounts
+from regsweep.state.spill import memory_budget
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Planned:
     phases: Mapping[Phase, float] = field(default_factory=dict)
     #: the requests discovery sent to the registry's API (None: it read storage)
     requests: RequestCounts | None = None
+    #: where the registry-wide sets and sizes live (``du`` counts with it too)
+    budget: MemoryBudget = field(default_factory=MemoryBudget)
 
     def plan_file(self, lifetime: timedelta) -> PlanFile:
         """The plan as a file for review and ``regsweep apply``, usable for ``lifetime``."""
@@ -62,6 +66,7 @@ def plan_registry(
     pulls: Path | None = None,
     keep_empty_repositories: bool = False,
     in_use: InUseSpec | None = None,
+    memory_limit: int | None = None,
 ) -> Planned:
     """The first two steps of every command: read the registry, apply the policies.
 
@@ -72,8 +77,11 @@ def plan_registry(
     as close to the deletions as planning allows, and every policy keeps them.
     Repositories the plan leaves empty are removed on storage unless
     ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
+    ``memory_limit``: the bytes the run may use; the registry-wide blob sizes and sets go
+    to disk past a share of it (:mod:`regsweep.core.bounded`). None: no limit.
     """
     observer = observer or LoggingObserver()
+    budget = memory_budget(memory_limit)
     timer = PhaseTimer()
 
     def ages_needed(repository: str, tags: Mapping[str, Digest]) -> frozenset[str]:
@@ -88,6 +96,7 @@ def plan_registry(
             observer,
             include=lambda name: policies.policy_for(name) is not None,
             ages_needed=ages_needed,
+            budget=budget,
         )
     with timer.phase(Phase.PLAN):
         inventory = discovered.inventory
@@ -102,7 +111,7 @@ def plan_registry(
             observer.info(line)
         now = datetime.now(UTC)
         remove = not keep_empty_repositories and target.store is not None
-        plan = build_plan(inventory, policies, now, remove_empty=remove)
+        plan = build_plan(inventory, policies, now, remove_empty=remove, budget=budget)
         if plan.left_empty and not keep_empty_repositories:
             observer.warn(
                 f"{len(plan.left_empty)} repositories are left empty (e.g. {plan.left_empty[0]}); "
@@ -119,4 +128,5 @@ def plan_registry(
         read,
         timer.seconds,
         discovered.requests,
+        budget,
     )

@@ -54,6 +54,7 @@ from regsweep.collect.native.scan import (
     scan_unnamed,
 )
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
+from regsweep.core.bounded import DigestSizes, MemoryBudget
 from regsweep.core.errors import OperationError
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
@@ -61,6 +62,7 @@ from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
 from regsweep.sources.storage.listing import parts_of
 from regsweep.sources.storage.store import PathEscapeError, ReadableStore, Store, StoredFile
 from regsweep.state.lock import LockStore, storage_lock
+from regsweep.state.spill import memory_budget
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +95,16 @@ def collect_native(
     workers: int = DEFAULT_WORKERS,
     listings: int | None = None,
     progress: Progress | None = None,
+    memory_limit: int | None = None,
 ) -> GcReport:
     """Collect the garbage of the registry stored in ``store`` (a dry run changes nothing).
 
     ``listings``: on a store that lists flat, how many listings run at once on the readers'
     pool (default: as many as it has threads); 1 lists ``repositories/`` and then
     ``blobs/``, each in one flat listing, one page after another.
+
+    ``memory_limit``: the bytes the run may use; past a share of it the mark set, the
+    blobs listed and their sizes go to disk (:mod:`regsweep.core.bounded`). None: no limit.
 
     Raises :class:`~regsweep.state.lock.StorageLockedError` when another regsweep works on
     the storage.
@@ -113,7 +119,8 @@ def collect_native(
         ThreadPoolExecutor(max_workers=reading) as readers,
     ):
         pools = _Pools(pool, readers, listings or reading)
-        collection = _Collection(store, pools, report, now, grace, quarantine_delay, upload_max_age)
+        ages = (grace, quarantine_delay, upload_max_age)
+        collection = _Collection(store, pools, report, now, *ages, memory_budget(memory_limit))
         with _stopped_part_way(store):
             collection.run(progress or (lambda _message: None))
     if store.requests is not None and before is not None:
@@ -201,6 +208,7 @@ class _Collection:
         grace: timedelta,
         quarantine_delay: timedelta,
         upload_max_age: timedelta,
+        budget: MemoryBudget,
     ) -> None:
         self.store, self.pool, self.readers, self.report = store, pools.work, pools.readers, report
         self.listings = pools.listings
@@ -210,14 +218,16 @@ class _Collection:
         self.cutoff = (now - grace).timestamp() if self.live else None
         self.purge_before = (now - quarantine_delay).timestamp() if self.live else math.inf
         self.upload_cutoff = (now - upload_max_age).timestamp()
-        self.marker = Marker(store, self.readers, self._read)
+        #: the registry-wide sets (marked, present, held) and sizes
+        self.budget = budget
+        self.marker = Marker(store, self.readers, self._read, budget)
+        self.present = budget.digest_set("blobs present")
+        #: swept by this run into the quarantine (or would be, in a dry run)
+        self.held = budget.digest_set("blobs held")
         self.quarantine: dict[Digest, list[Quarantined]] = {}
         self.scans: dict[str, RepositoryScan] = {}
-        self.present: set[Digest] = set()
-        #: swept by this run into the quarantine (or would be, in a dry run)
-        self.held: set[Digest] = set()
         #: each blob's size, when the store listed them flat (object storage)
-        self.sizes: dict[Digest, int] | None = None
+        self.sizes: DigestSizes | None = None
         #: repositories kept whole (every blob linked into them), and why
         self.damaged: dict[str, str] = {}
         #: repositories whose revisions cannot be listed, and why: nothing is swept
@@ -246,12 +256,12 @@ class _Collection:
         if self.store.lists_flat:
             self.quarantine = list_quarantine(self.store)  # the mark may read manifests there
             self.scans = self._mark_listed(tags=True, blobs=True)
-            self.present = set(self.sizes or ())
+            self.present.update(self.sizes or ())
         else:
             blobs = self._start_blob_listing()
             self.quarantine = list_quarantine(self.store)
             self.scans = self._mark_repositories()
-            self.present = blobs()
+            self.present.update(blobs())
         report = self.report
         report.repositories, report.blobs = len(self.scans), len(self.present)
         self.work_around_damage(self.scans.values())
@@ -293,7 +303,7 @@ class _Collection:
     def sweep(self) -> None:
         if self.blind:
             return
-        candidates = sorted(self.present - self.marker.marked)
+        candidates = sorted(d for d in self.present if d not in self.marker.marked)
         wanted = set(candidates)
         links: dict[Digest, list[str]] = {}
         for scan in self.scans.values():
@@ -389,13 +399,13 @@ class _Collection:
             f"{layout.REPOSITORIES}/{name}: {why}" for name, why in sorted(self.blind.items())
         ]
 
-    def _start_blob_listing(self) -> Callable[[], set[Digest]]:
+    def _start_blob_listing(self) -> Callable[[], Iterator[Digest]]:
         """List the content store folder by folder on the pool while the repositories are
         marked; the call returned waits for it."""
         listings = [
             self.readers.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)
         ]
-        return lambda: {d for listing in listings for d in listing.result()}
+        return lambda: (d for listing in listings for d in listing.result())
 
     def _mark_repositories(
         self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
@@ -420,7 +430,7 @@ class _Collection:
         are read as soon as it is listed, while the next folders are. A top-level folder
         holds whole repositories."""
         scans: dict[str, RepositoryScan] = {}
-        listed_sizes: dict[Digest, int] = {}
+        listed_sizes = self.budget.digest_sizes("blob sizes")
 
         def repositories(listing: Callable[[], Iterable[StoredFile]]) -> Filing:
             found = scan_files(listing(), tags=tags)

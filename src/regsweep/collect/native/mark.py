@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from regsweep.collect.native.scan import RepositoryScan, scan_repository
+from regsweep.core.bounded import DigestSet, DigestSizes, MemoryBudget
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
 from regsweep.sources.storage.store import ScannableStore
@@ -45,20 +46,27 @@ Listing = Callable[[], Filing]
 
 @dataclass
 class Marker:
-    """The mark set, grown by :meth:`mark_repositories` and :meth:`mark_manifests`."""
+    """The mark set, grown by :meth:`mark_repositories` and :meth:`mark_manifests`; its
+    registry-wide parts held by ``budget`` (on disk past its limit)."""
 
     store: ScannableStore
     pool: Executor
     read: BlobReader
-    marked: set[Digest] = field(default_factory=set)
+    budget: MemoryBudget = field(default_factory=MemoryBudget)
+    marked: DigestSet = field(init=False)
     #: size of each marked blob as the manifests declare it (exact for manifests read)
-    declared: dict[Digest, int] = field(default_factory=dict)
+    declared: DigestSizes = field(init=False)
     #: manifests read (or found absent): never read twice
-    expanded: set[Digest] = field(default_factory=set)
+    expanded: DigestSet = field(init=False)
     manifests: int = 0
     missing: list[Digest] = field(default_factory=list)
     #: manifests there but unreadable or unparseable, with why
     unreadable: dict[Digest, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.marked = self.budget.digest_set("mark set")
+        self.declared = self.budget.digest_sizes("declared sizes")
+        self.expanded = self.budget.digest_set("manifests read")
 
     def mark_repositories(
         self,

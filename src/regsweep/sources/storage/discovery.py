@@ -16,7 +16,7 @@ repositories whose damage may hide a manifest, and cleans every other one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from functools import partial
 from typing import TypeVar
 
 from regsweep.core import names
+from regsweep.core.bounded import DigestSizes, MemoryBudget
 from regsweep.core.damage import Defect
 from regsweep.core.errors import NotARegistryError
 from regsweep.core.manifests import ManifestError, parse_manifest
@@ -58,17 +59,20 @@ def discover_storage(
     workers: int | None = None,
     listings: int | None = None,
     progress: Progress | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Inventory:
     """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
     once (default: as many as suit the store, :attr:`ReadableStore.readers`), of which
-    ``listings`` may be listings (default: all; 1 lists one flat listing at a time)."""
+    ``listings`` may be listings (default: all; 1 lists one flat listing at a time).
+    ``budget``: where the blob sizes are held, on disk past its limit (default: memory)."""
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
     width = workers or store.readers
     with ThreadPoolExecutor(max_workers=width) as pool:
         say("listing repositories and blobs")
-        repositories, blob_sizes = _walk(store, pool, listings or width, problems)
+        blob_sizes = (budget or MemoryBudget()).digest_sizes("blob sizes")
+        repositories = _walk(store, pool, listings or width, problems, blob_sizes)
         say("reading tags and revisions")
         tags = _read_links(store, _Pool(pool, width), repositories, problems)
         say("reading manifests")
@@ -140,13 +144,17 @@ def _time(mtime: float) -> datetime:
 
 
 def _walk(
-    store: ReadableStore, pool: Executor, listings: int, problems: list[Problem]
-) -> tuple[dict[str, _RepositoryFiles], dict[Digest, int]]:
-    """List ``repositories/`` and ``blobs/``, ``listings`` listings at once: folder by
-    folder, each filed where it is listed and merged here as it ends. A top-level folder
-    holds whole repositories: what two folders' listings find never overlaps."""
+    store: ReadableStore,
+    pool: Executor,
+    listings: int,
+    problems: list[Problem],
+    sizes: DigestSizes,
+) -> dict[str, _RepositoryFiles]:
+    """List ``repositories/`` and ``blobs/`` (each blob's size into ``sizes``), ``listings``
+    listings at once: folder by folder, each filed where it is listed and merged here as it
+    ends. A top-level folder holds whole repositories: what two folders' listings find
+    never overlaps."""
     repositories: dict[str, _RepositoryFiles] = {}
-    sizes: dict[Digest, int] = {}
     if not store.lists_flat:
         listings = 1  # a local folder: one walk, then the other, on this thread
     parts = [
@@ -161,7 +169,7 @@ def _walk(
     ]
     for merge in run_parts(pool, parts, window=listings):
         merge()
-    return repositories, sizes
+    return repositories
 
 
 K = TypeVar("K")
@@ -171,7 +179,7 @@ V = TypeVar("V")
 def _filed(
     listing: Callable[[], Iterable[StoredFile]],
     file: Callable[[Iterable[StoredFile], list[Problem]], dict[K, V]],
-    into: dict[K, V],
+    into: MutableMapping[K, V],
     problems: list[Problem],
 ) -> Callable[[], None]:
     """On the pool: list and file one part; what merges it, on the calling thread."""
@@ -405,7 +413,7 @@ def _read_manifests(
     store: ReadableStore,
     pool: _Pool,
     holders: dict[Digest, list[str]],
-    blob_sizes: dict[Digest, int],
+    blob_sizes: DigestSizes,
     problems: list[Problem],
 ) -> dict[Digest, Manifest]:
     """Parse the manifest of every revision; one that cannot be read is a problem in each
