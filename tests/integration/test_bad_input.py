@@ -113,6 +113,9 @@ SETTINGS = {
         {},
         "must not contain credentials",
     ),
+    "memory limit with a unit typo": (["--memory-limit", "512MiBs"], {}, "invalid size '512MiBs'"),
+    "negative memory limit": (["--memory-limit", "-1G"], {}, "memory_limit"),
+    "memory limit in the environment": ([], {"REGSWEEP_MEMORY_LIMIT": "lots"}, "invalid size"),
     "gc command that cannot be parsed": (
         ["--gc", "registry", "--gc-command", "a 'b"],
         {},

@@ -30,7 +30,7 @@ CLOCK_MARGIN = timedelta(minutes=5)
 
 @click.command("apply")
 @click.argument("plan_file", type=click.Path(path_type=Path, dir_okay=False))
-@options(Group.REGISTRY, Group.API, Group.APPLY)
+@options(Group.REGISTRY, Group.API, Group.APPLY, Group.MEMORY)
 def apply_command(plan_file: Path, output: str, force: bool, **params: Any) -> None:
     """Apply a plan written by `regsweep plan --out`, then collect garbage and verify.
 

@@ -21,6 +21,7 @@ from regsweep.pipeline.collection import collect_garbage
     Group.REGISTRY,
     Group.API,
     Group.NATIVE,
+    Group.MEMORY,
     names=("dry_run", "restart", "restart_command", "docker_registry_name"),
 )
 @click.option("--restore", is_flag=True, help="Move every quarantined blob back, nothing else.")

@@ -25,6 +25,7 @@ from regsweep.plan.file import write_plan_file
     Group.POLICY,
     Group.PULLS,
     Group.IN_USE,
+    Group.MEMORY,
     names=("keep_empty_repositories",),
 )
 @click.option("--show-kept", is_flag=True, help="Also list every kept tag with the reason.")

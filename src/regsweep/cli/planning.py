@@ -26,6 +26,7 @@ def plan_from(settings: Settings, terminal: Terminal, *, reads_pulls: bool = Fal
         pulls=settings.pull_store(needed=policies.reads_pulls or reads_pulls),
         keep_empty_repositories=settings.keep_empty_repositories,
         in_use=in_use,
+        memory_limit=settings.memory_limit_bytes(),
     )
 
 

@@ -25,7 +25,15 @@ from regsweep.pipeline.damage import refuse_damage, refuse_uncollectable, uncoll
 
 
 @click.command("run")
-@options(Group.REGISTRY, Group.API, Group.POLICY, Group.PULLS, Group.IN_USE, Group.APPLY)
+@options(
+    Group.REGISTRY,
+    Group.API,
+    Group.POLICY,
+    Group.PULLS,
+    Group.IN_USE,
+    Group.APPLY,
+    Group.MEMORY,
+)
 def run_command(output: str, force: bool, **params: Any) -> None:
     """Delete what the policy no longer keeps, collect garbage, and verify every kept tag."""
     settings = settings_from(params)

@@ -42,6 +42,7 @@ from pydantic_settings import (
 )
 
 from regsweep.apply.untag import UntagMethod
+from regsweep.cli.memory import default_memory_limit
 from regsweep.collect.options import (
     CollectOptions,
     Collector,
@@ -56,6 +57,7 @@ from regsweep.collect.registry import (
 )
 from regsweep.core.durations import parse_duration
 from regsweep.core.errors import UsageError
+from regsweep.core.sizes import parse_size
 from regsweep.pipeline.execution import RunOptions
 from regsweep.pipeline.in_use import InUseSpec
 from regsweep.pipeline.pulls import ListenOptions
@@ -103,6 +105,8 @@ class Group(Enum):
     LISTEN = "listen"
     #: the images workloads run: plan, run, du, explain (beside a policy file too)
     IN_USE = "in_use"
+    #: the memory a run may use: the commands that plan or collect (plan, run, du, gc, apply)
+    MEMORY = "memory"
 
 
 def setting(
@@ -496,6 +500,16 @@ class Settings(BaseSettings):
         flags=("--upload-max-age",),
         help="Remove uploads not written to for this long (default 7d).",
     )
+    #: bytes, parsed by :meth:`memory_limit_bytes`; checked when read (a typo is exit 2)
+    memory_limit: str | None = setting(
+        None,
+        group=Group.MEMORY,
+        flags=("--memory-limit",),
+        names=("memory_limit", "regsweep_memory_limit"),
+        help="Memory the run may use, e.g. 512MiB or 1G; past a quarter of it the "
+        "registry-wide blob sets and sizes go to a temporary file (default: the "
+        "container's limit, else a quarter of the RAM).",
+    )
 
     @field_validator(
         "pushed_within",
@@ -509,6 +523,14 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: Any) -> timedelta | None:
         return None if value is None else parse_duration(value)
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        parse_size(value)
+        return str(value)
 
     @field_validator("listen_address")
     @classmethod
@@ -719,6 +741,13 @@ class Settings(BaseSettings):
         """The safety brake's limits."""
         return BrakeLimits(self.max_delete, self.max_delete_per_repository)
 
+    def memory_limit_bytes(self) -> int | None:
+        """``--memory-limit`` in bytes, else the container's limit or a share of the RAM
+        (:func:`regsweep.cli.memory.default_memory_limit`)."""
+        if self.memory_limit is not None:
+            return parse_size(self.memory_limit)
+        return default_memory_limit()
+
     def native_options(self) -> NativeOptions:
         """regsweep's own collector, as ``--gc native`` and ``regsweep gc`` run it."""
         return NativeOptions(
@@ -726,6 +755,7 @@ class Settings(BaseSettings):
             grace=self.gc_grace,
             quarantine_delay=self.quarantine_delay,
             upload_max_age=self.upload_max_age,
+            memory_limit=self.memory_limit_bytes(),
         )
 
     def collect_options(self) -> CollectOptions:

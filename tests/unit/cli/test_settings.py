@@ -9,6 +9,7 @@ import click
 import pytest
 
 from regsweep.cli.main import COMMANDS, cli
+from regsweep.cli.memory import default_memory_limit
 from regsweep.cli.settings import (
     FLAT_POLICY,
     OWN_ENV_NAMES,
@@ -86,6 +87,7 @@ def test_every_flagged_setting_is_an_option_of_the_commands_of_its_group() -> No
         Group.PULLS: ("plan", "run", "du", "explain", "listen", "pulls import"),
         Group.LISTEN: ("listen",),
         Group.IN_USE: ("plan", "run", "du", "explain"),
+        Group.MEMORY: ("plan", "run", "apply", "du", "gc"),
     }
     for name, info in Settings.model_fields.items():
         extra = info.json_schema_extra
@@ -158,6 +160,18 @@ def test_settings_become_a_target_and_the_collection_options() -> None:
     assert options.collector is Collector.NATIVE
     assert options.native.mode is NativeMode.OFFLINE
     assert options.restart_argv == ("docker", "restart", "registry")
+
+
+def test_the_memory_limit_reaches_the_collection_in_bytes_else_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = load_settings({"registry_dir": Path("/srv"), "memory_limit": "64MiB"})
+    assert given.memory_limit_bytes() == 64 * 2**20
+    assert given.native_options().memory_limit == 64 * 2**20
+    monkeypatch.setenv("REGSWEEP_MEMORY_LIMIT", "1.5G")
+    assert load_settings({}).memory_limit_bytes() == 3 * 2**29
+    monkeypatch.delenv("REGSWEEP_MEMORY_LIMIT")
+    assert load_settings({}).native_options().memory_limit == default_memory_limit()
 
 
 def test_native_collection_over_the_api_alone_is_refused() -> None:
