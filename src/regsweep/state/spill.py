@@ -34,19 +34,24 @@ CACHE_KIB = 2048
 _SHA256 = "sha256:"
 
 
-def memory_budget(limit: int | None) -> MemoryBudget:
-    """The budget of a run limited to ``limit`` bytes, spilling to SQLite (None: no limit)."""
-    return MemoryBudget(limit, SqliteSpill())
+def memory_budget(limit: int | None, *, batch: int | None = None) -> MemoryBudget:
+    """The budget of a run limited to ``limit`` bytes, spilling to SQLite (None: no limit);
+    ``batch``: writes buffered at most (default :data:`BATCH`; the tests take 1, so that
+    every read goes to the file)."""
+    return MemoryBudget(limit, SqliteSpill(batch or BATCH))
 
 
 class SqliteSpill:
     """Makes the on-disk stores of a :class:`~regsweep.core.bounded.MemoryBudget`."""
 
+    def __init__(self, batch: int = BATCH) -> None:
+        self.batch = batch
+
     def digest_set(self, name: str) -> SqliteDigestSet:
-        return SqliteDigestSet(name)
+        return SqliteDigestSet(name, self.batch)
 
     def digest_sizes(self, name: str) -> SqliteDigestSizes:
-        return SqliteDigestSizes(name)
+        return SqliteDigestSizes(name, self.batch)
 
 
 def _key(digest: str) -> bytes:
@@ -70,7 +75,8 @@ def _digest(key: bytes) -> Digest:
 class _Database:
     """A scratch database in a temporary folder, removed when closed or let go."""
 
-    def __init__(self, name: str, schema: str) -> None:
+    def __init__(self, name: str, schema: str, batch: int) -> None:
+        self.batch = batch
         folder = tempfile.mkdtemp(prefix=f"regsweep-{name.replace(' ', '-')}-")
         self.db = sqlite3.connect(
             Path(folder) / "spill.sqlite", isolation_level=None, check_same_thread=False
@@ -91,14 +97,14 @@ def _remove(db: sqlite3.Connection, folder: str) -> None:
 
 
 class SqliteDigestSet(_Database):
-    def __init__(self, name: str) -> None:
-        super().__init__(name, "CREATE TABLE d (k BLOB PRIMARY KEY) WITHOUT ROWID")
+    def __init__(self, name: str, batch: int = BATCH) -> None:
+        super().__init__(name, "CREATE TABLE d (k BLOB PRIMARY KEY) WITHOUT ROWID", batch)
         self._pending: set[Digest] = set()
 
     def add_many(self, digests: Iterable[Digest]) -> None:
         for digest in digests:
             self._pending.add(digest)
-            if len(self._pending) >= BATCH:
+            if len(self._pending) >= self.batch:
                 self._flush()
 
     def _flush(self) -> None:
@@ -139,21 +145,23 @@ _IGNORE = "INSERT OR IGNORE INTO d VALUES (?, ?)"
 
 
 class SqliteDigestSizes(_Database):
-    def __init__(self, name: str) -> None:
-        super().__init__(name, "CREATE TABLE d (k BLOB PRIMARY KEY, n INTEGER) WITHOUT ROWID")
+    def __init__(self, name: str, batch: int = BATCH) -> None:
+        super().__init__(
+            name, "CREATE TABLE d (k BLOB PRIMARY KEY, n INTEGER) WITHOUT ROWID", batch
+        )
         #: digest -> (value, whether it replaces one already on disk)
         self._pending: dict[Digest, tuple[int, bool]] = {}
 
     def put_many(self, items: Iterable[tuple[Digest, int]]) -> None:
         for digest, value in items:
             self._pending[digest] = (value, True)
-            if len(self._pending) >= BATCH:
+            if len(self._pending) >= self.batch:
                 self._flush()
 
     def put_absent(self, items: Iterable[tuple[Digest, int]]) -> None:
         for digest, value in items:
             self._pending.setdefault(digest, (value, False))
-            if len(self._pending) >= BATCH:
+            if len(self._pending) >= self.batch:
                 self._flush()
 
     def _flush(self) -> None:
