@@ -17,6 +17,11 @@ own (``os.wait4`` returns the child's ``rusage``, the figure
   removed), so half the manifests are garbage; then ``gc --offline --dry-run`` and ``gc
   --offline`` (native collector), and the set of blobs left.
 
+``--memory-limit SIZE`` (e.g. ``64MiB``) runs plan, du and ``gc --dry-run`` a second time
+with that limit (this checkout only) right after each one without it, prints their seconds
+and peak RSS in the same table, says which structures spilled (``-v``) and checks that
+their JSON (ages masked) is that of the run without the limit.
+
 ``--baseline-src DIR`` runs every step a second time, on an identical second tree, with the
 ``src`` folder of another checkout (``git worktree add /tmp/base perf/api-budget``) first on
 ``PYTHONPATH``: ratios then come from one run, and the plan JSON, du JSON and the set of
@@ -24,7 +29,7 @@ blobs the GC leaves are compared byte for byte (sha256 printed). ``--src DIR`` m
 another ``src`` than this checkout's (a copy, to keep editing while it runs).
 
     .venv/bin/python -m benchmarks.bench_scale [--sizes 100k,1m] [--work DIR]
-        [--baseline-src DIR] [--src DIR] [--rounds 3] [--keep] [--cold]
+        [--baseline-src DIR] [--src DIR] [--rounds 3] [--keep] [--cold] [--memory-limit 64MiB]
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ class Child:
     seconds: float
     peak: int
     stdout: bytes
+    stderr: bytes = b""
 
 
 def run_child(argv: list[str], src: Path | None) -> Child:
@@ -133,7 +139,7 @@ def run_child(argv: list[str], src: Path | None) -> Child:
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"{argv[2:5]} exited {done.returncode}: {done.stderr[-2000:]!r}")
-        return Child(seconds, int(rss.read_text()) * 1024, done.stdout)
+        return Child(seconds, int(rss.read_text()) * 1024, done.stdout, done.stderr)
 
 
 def regsweep(*args: str) -> list[str]:
@@ -151,6 +157,8 @@ class Variant:
     figures: dict[str, Child] = field(default_factory=dict)
     library_seconds: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)  # sha256 of what must not change
+    #: runs under ``--memory-limit``: what spilled, and whether the answer is the same
+    limited: list[str] = field(default_factory=list)
 
     def run(self, step: str, argv: list[str], cold: bool) -> Child:
         settle(cold)
@@ -159,7 +167,34 @@ class Variant:
         return child
 
 
-def measure(variants: list[Variant], cold: bool, rounds: int) -> float:
+_SPILLED = re.compile(rb"memory limit: (.+?) spilled to disk with (\d+) entries")
+
+
+def run_limited(
+    variant: Variant, step: str, argv: list[str], limit: str, unlimited: bytes, cold: bool
+) -> None:
+    """``argv`` again under ``--memory-limit``: its figures, what spilled, and whether its
+    JSON (ages masked, phases and seconds left out) is the unlimited run's."""
+    child = variant.run(f"{step} --memory-limit {limit}", [*argv, "--memory-limit", limit], cold)
+    spilled = ", ".join(
+        f"{name.decode()} ({int(n):,})" for name, n in _SPILLED.findall(child.stderr)
+    )
+    same = _comparable(child.stdout) == _comparable(unlimited)
+    variant.limited.append(
+        f"{step} --memory-limit {limit}: {'same answer' if same else 'DIFFERENT answer'}; "
+        f"spilled: {spilled or 'nothing'}"
+    )
+
+
+def _comparable(stdout: bytes) -> bytes:
+    document = json.loads(AGE.sub(b"(age) ago", stdout))
+    if isinstance(document, dict):
+        document.pop("phases", None)
+        document.pop("seconds", None)
+    return json.dumps(document, sort_keys=True).encode()
+
+
+def measure(variants: list[Variant], cold: bool, rounds: int, limit: str | None = None) -> float:
     """Plan, du, the plan applied on disk, GC dry and real, on each variant's tree (changed
     for good). Step by step, the variants one after the other, so a change of the machine's
     load mid-run weighs on both alike; each round of plan (library) runs after a bare walk.
@@ -185,26 +220,32 @@ def measure(variants: list[Variant], cold: bool, rounds: int) -> float:
         peak = max(child.peak for _, child in runs[v.label])
         v.figures["plan (library)"] = Child(v.library_seconds, peak, b"")
     plans = {}
-    for v in variants:
+    for n, v in enumerate(variants):
         tree = str(v.root)
-        plan = v.run(
-            "plan", regsweep("plan", "--registry-dir", tree, *POLICY, "--output", "json"), cold
-        )
+        argv = regsweep("plan", "--registry-dir", tree, *POLICY, "--output", "json")
+        plan = v.run("plan", argv, cold)
+        if limit and n == 0:
+            run_limited(v, "plan", [*argv[:3], "-v", *argv[3:]], limit, plan.stdout, cold)
         plans[v.label] = json.loads(plan.stdout)
         v.outputs["plan actions"] = str(len(plans[v.label]["actions"]))
         v.outputs["plan JSON"] = keep(v, "plan.json", plan.stdout)
         masked = AGE.sub(b"(age) ago", plan.stdout)
         v.outputs["plan JSON, ages masked"] = hashlib.sha256(masked).hexdigest()
-    for v in variants:
-        tree = str(v.root)
-        du = v.run("du", regsweep("du", "--registry-dir", tree, *POLICY, "--output", "json"), cold)
+    for n, v in enumerate(variants):
+        argv = regsweep("du", "--registry-dir", str(v.root), *POLICY, "--output", "json")
+        du = v.run("du", argv, cold)
+        if limit and n == 0:
+            run_limited(v, "du", [*argv[:3], "-v", *argv[3:]], limit, du.stdout, cold)
         v.outputs["du JSON"] = keep(v, "du.json", du.stdout)
     for v in variants:
         apply_on_disk(v.root, plans[v.label])
     for step, extra in (("gc dry", ["--dry-run"]), ("gc", [])):
-        for v in variants:
+        for n, v in enumerate(variants):
             gc = ["gc", "--registry-dir", str(v.root), "--offline", "--no-restart"]
             child = v.run(step, regsweep(*gc, "--output", "json", *extra), cold)
+            if limit and n == 0 and extra:
+                limited = regsweep("-v", *gc, "--output", "json", *extra)
+                run_limited(v, step, limited, limit, child.stdout, cold)
             report = json.loads(child.stdout)
             counts = {k: x for k, x in report.items() if k not in ("phases", "seconds")}
             counted = json.dumps(counts, sort_keys=True, indent=1).encode()
@@ -260,7 +301,13 @@ def check_pulls(root: Path, samples: list[Sample], work: Path) -> int:
 
 
 def run_size(
-    name: str, work: Path, src: Path | None, baseline: Path | None, cold: bool, rounds: int
+    name: str,
+    work: Path,
+    src: Path | None,
+    baseline: Path | None,
+    cold: bool,
+    rounds: int,
+    limit: str | None,
 ) -> None:
     _, manifests_wanted = SIZES[name]
     ours = work / name / "regsweep"
@@ -279,7 +326,7 @@ def run_size(
         synthesise(theirs, manifests_wanted)
         variants.append(Variant(f"baseline {baseline}", theirs, baseline))
     load = os.getloadavg()
-    walk_seconds = measure(variants, cold, rounds)
+    walk_seconds = measure(variants, cold, rounds, limit)
     report(name, blobs, manifests, entries, walk_seconds, variants, load)
 
 
@@ -320,6 +367,8 @@ def report(
         hashes = [v.outputs[key] for v in variants]  # sha256 digests, or a count
         verdict = ("identical" if len(set(hashes)) == 1 else "DIFFERENT") if len(hashes) > 1 else ""
         print(f"{key}: {' '.join(h[:16] for h in hashes)} {verdict}")
+    for line in variants[0].limited:
+        print(line)
     if len(variants) == 2:
         ours, theirs = variants
         for step in ours.figures:
@@ -342,6 +391,9 @@ def main() -> None:
     parser.add_argument(
         "--cold", action="store_true", help="drop the kernel's caches before each timed run (root)"
     )
+    parser.add_argument(
+        "--memory-limit", help="also run plan, du and gc --dry-run under this limit (64MiB)"
+    )
     args = parser.parse_args()
     sizes = args.sizes.split(",")
     unknown = [s for s in sizes if s not in SIZES]
@@ -351,7 +403,9 @@ def main() -> None:
     try:
         print(f"{os.cpu_count()} CPUs; {'cold' if args.cold else 'warm'} cache", flush=True)
         for name in sizes:
-            run_size(name, work, args.src, args.baseline_src, args.cold, args.rounds)
+            run_size(
+                name, work, args.src, args.baseline_src, args.cold, args.rounds, args.memory_limit
+            )
             if not args.keep:
                 shutil.rmtree(work / name, ignore_errors=True)
     finally:
