@@ -29,6 +29,7 @@ from collections.abc import (
     MutableMapping,
     MutableSet,
 )
+from itertools import islice
 from typing import Protocol
 
 from regsweep.core.model import Digest
@@ -206,15 +207,12 @@ class DigestSet(MutableSet[Digest], _Bounded):
     def update(self, digests: Iterable[Digest]) -> None:
         """Add every one of ``digests`` (in batches, once on disk)."""
         digests = iter(digests)
-        if self._memory is not None:
-            for digest in digests:
-                self._memory.add(digest)
-                if self._memory is not None and len(self._memory) >= self._next_review:
-                    self._grown()
-                if self._memory is None:
-                    break
-            else:
+        while self._memory is not None:
+            chunk = list(islice(digests, max(1, self._next_review - len(self._memory))))
+            if not chunk:
                 return
+            self._memory.update(chunk)
+            self._grown()
         assert self._disk is not None
         self._disk.add_many(digests)
 
@@ -341,7 +339,7 @@ class DigestSizes(MutableMapping[Digest, int], _Bounded):
     def items(self) -> Iterator[tuple[Digest, int]]:  # type: ignore[override]
         """Every entry; in digest order once on disk, else in no particular order."""
         if self._memory is not None:
-            return iter(list(self._memory.items()))
+            return iter(self._memory.items())
         assert self._disk is not None
         return self._disk.items()
 
@@ -353,15 +351,12 @@ class DigestSizes(MutableMapping[Digest, int], _Bounded):
     ) -> None:
         """Set every entry of ``entries`` (in batches, once on disk)."""
         pairs = iter(entries.items() if isinstance(entries, Mapping) else entries)
-        if self._memory is not None:
-            for digest, size in pairs:
-                self._memory[digest] = size
-                if len(self._memory) >= self._next_review:
-                    self._grown()
-                if self._memory is None:
-                    break
-            else:
+        while self._memory is not None:
+            chunk = list(islice(pairs, max(1, self._next_review - len(self._memory))))
+            if not chunk:
                 return
+            self._memory.update(chunk)
+            self._grown()
         assert self._disk is not None
         self._disk.put_many(pairs)
 
