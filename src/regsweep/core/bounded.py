@@ -12,10 +12,13 @@ where the entries live changes, and the tests compare both.
 
 Pure: the on-disk store is passed in from the edge, so the core never opens a file.
 
-The size of an entry is estimated, not measured: :data:`SET_ENTRY_BYTES` and
-:data:`SIZES_ENTRY_BYTES` are what ``tracemalloc`` shows for a ``sha256:`` digest held
-only by the structure (its string about 120 bytes, the set or dict slot the rest); a
-digest shared with the inventory costs less, so the estimate errs towards spilling early.
+The size of an entry is estimated, not measured, from what ``tracemalloc`` shows for
+100,000 ``sha256:`` digests: :data:`SET_ENTRY_BYTES` and :data:`SIZES_ENTRY_BYTES` when the
+structure alone holds each digest string (about 120 bytes of it), as the GC's do once the
+manifest that named it is let go; ``held_elsewhere`` when the inventory holds the same
+(interned) strings for the whole run, as the planner's and ``du``'s do: spilling those
+frees only their slots, and the lower estimate keeps them in memory, where they are fast,
+until that is worth it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ log = logging.getLogger(__name__)
 SET_ENTRY_BYTES = 160
 #: Estimated bytes per entry of an in-memory :class:`DigestSizes` (digest, int and slot).
 SIZES_ENTRY_BYTES = 200
+#: The same, for digests the inventory holds too: the set's slot; the dict's slot and int.
+SHARED_SET_ENTRY_BYTES = 40
+SHARED_SIZES_ENTRY_BYTES = 72
 #: The share of the memory limit the registry-wide structures may take together. The rest
 #: is the interpreter and its imports (about 55 MiB), the per-repository data, the
 #: on-disk store's page caches, and the inventory discovery holds (issue 20 item 1:
@@ -115,15 +121,19 @@ class MemoryBudget:
         #: the structures still in memory, by identity (a set is not hashable)
         self._held: dict[int, weakref.ref[_Bounded]] = {}
 
-    def digest_set(self, name: str, digests: Iterable[Digest] = ()) -> DigestSet:
-        """A new set, ``name`` in the logs; ``digests`` its first entries."""
-        made = DigestSet(self, name)
+    def digest_set(
+        self, name: str, digests: Iterable[Digest] = (), *, held_elsewhere: bool = False
+    ) -> DigestSet:
+        """A new set, ``name`` in the logs; ``digests`` its first entries;
+        ``held_elsewhere``: the inventory holds its digests too (see the module)."""
+        made = DigestSet(self, name, SHARED_SET_ENTRY_BYTES if held_elsewhere else SET_ENTRY_BYTES)
         made.update(digests)
         return made
 
-    def digest_sizes(self, name: str) -> DigestSizes:
-        """A new digest to size map, ``name`` in the logs."""
-        return DigestSizes(self, name)
+    def digest_sizes(self, name: str, *, held_elsewhere: bool = False) -> DigestSizes:
+        """A new digest to size map, ``name`` in the logs (``held_elsewhere``: as above)."""
+        entry = SHARED_SIZES_ENTRY_BYTES if held_elsewhere else SIZES_ENTRY_BYTES
+        return DigestSizes(self, name, entry)
 
     def check_every(self, entry_bytes: int) -> int:
         """How many entries a structure adds before it calls :meth:`review` again: fewer
@@ -169,19 +179,20 @@ def _log_spill(name: str, entries: int, estimated: int) -> None:
 class DigestSet(MutableSet[Digest], _Bounded):
     """A set of digests, in memory until its budget spills it to disk."""
 
-    def __init__(self, budget: MemoryBudget, name: str) -> None:
+    def __init__(self, budget: MemoryBudget, name: str, entry_bytes: int = SET_ENTRY_BYTES) -> None:
         self.name = name
         self._budget = budget
+        self._entry_bytes = entry_bytes
         self._memory: set[Digest] | None = set()
         self._disk: DiskSet | None = None
-        self._next_review = budget.check_every(SET_ENTRY_BYTES)
+        self._next_review = budget.check_every(entry_bytes)
 
     @property
     def spilled(self) -> bool:
         return self._disk is not None
 
     def estimated_bytes(self) -> int:
-        return 0 if self._memory is None else len(self._memory) * SET_ENTRY_BYTES
+        return 0 if self._memory is None else len(self._memory) * self._entry_bytes
 
     def spill(self) -> None:
         if self._memory is None:
@@ -194,7 +205,7 @@ class DigestSet(MutableSet[Digest], _Bounded):
     def _grown(self) -> None:
         if self._memory is not None and len(self._memory) >= self._next_review:
             self._budget.review(self)
-            self._next_review = len(self) + self._budget.check_every(SET_ENTRY_BYTES)
+            self._next_review = len(self) + self._budget.check_every(self._entry_bytes)
 
     def add(self, value: Digest) -> None:
         if self._memory is not None:
@@ -274,19 +285,22 @@ class DigestSet(MutableSet[Digest], _Bounded):
 class DigestSizes(MutableMapping[Digest, int], _Bounded):
     """Digest to size (or to a count), in memory until its budget spills it to disk."""
 
-    def __init__(self, budget: MemoryBudget, name: str) -> None:
+    def __init__(
+        self, budget: MemoryBudget, name: str, entry_bytes: int = SIZES_ENTRY_BYTES
+    ) -> None:
         self.name = name
         self._budget = budget
+        self._entry_bytes = entry_bytes
         self._memory: dict[Digest, int] | None = {}
         self._disk: DiskSizes | None = None
-        self._next_review = budget.check_every(SIZES_ENTRY_BYTES)
+        self._next_review = budget.check_every(entry_bytes)
 
     @property
     def spilled(self) -> bool:
         return self._disk is not None
 
     def estimated_bytes(self) -> int:
-        return 0 if self._memory is None else len(self._memory) * SIZES_ENTRY_BYTES
+        return 0 if self._memory is None else len(self._memory) * self._entry_bytes
 
     def spill(self) -> None:
         if self._memory is None:
@@ -299,7 +313,7 @@ class DigestSizes(MutableMapping[Digest, int], _Bounded):
     def _grown(self) -> None:
         if self._memory is not None and len(self._memory) >= self._next_review:
             self._budget.review(self)
-            self._next_review = len(self) + self._budget.check_every(SIZES_ENTRY_BYTES)
+            self._next_review = len(self) + self._budget.check_every(self._entry_bytes)
 
     def __getitem__(self, key: Digest) -> int:
         if self._memory is not None:

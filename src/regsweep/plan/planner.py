@@ -627,11 +627,15 @@ def _reclaimable(
     """
     # Two sets, not a set of everything before and another after: at a million blobs each
     # costs tens of megabytes. ``before`` is ``kept | dropped``, ``after`` is ``kept``.
-    kept = budget.digest_set("kept blobs")  # what some revision still references after
+    kept = budget.digest_set(
+        "kept blobs", held_elsewhere=True
+    )  # what some revision still references after
     for name in damaged:
         if name in inventory.repositories:
             kept |= inventory.repositories[name].layers
-    dropped = budget.digest_set("dropped blobs")  # what the deleted revisions reference
+    dropped = budget.digest_set(
+        "dropped blobs", held_elsewhere=True
+    )  # what the deleted revisions reference
     for name, repository in inventory.repositories.items():
         gone = deleted.get(name, set())
         kept |= marked_blobs(
@@ -639,7 +643,9 @@ def _reclaimable(
         )
         dropped |= marked_blobs((d for d in repository.revisions if d in gone), inventory.manifests)
     sizes = inventory.blob_sizes
-    freed = budget.digest_set("freed blobs", (d for d in dropped if d not in kept and d in sizes))
+    freed = budget.digest_set(
+        "freed blobs", (d for d in dropped if d not in kept and d in sizes), held_elsewhere=True
+    )
     dropped_or_kept = (kept, dropped)
     already = sum(
         size for d, size in sizes.items() if not any(d in held for held in dropped_or_kept)

@@ -101,7 +101,9 @@ def disk_usage(
     # Marked twice, one repository at a time, rather than every repository's set kept for
     # the second pass: the sets of a big registry add up to more than its blobs.
     budget = budget or MemoryBudget()
-    seen, shared = budget.digest_set("blobs used"), budget.digest_set("blobs shared")
+    seen, shared = (
+        budget.digest_set(name, held_elsewhere=True) for name in ("blobs used", "blobs shared")
+    )
     for repository in inventory.repositories.values():
         for digest in used_by(repository):
             (shared if digest in seen else seen).add(digest)

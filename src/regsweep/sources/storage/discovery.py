@@ -71,7 +71,7 @@ def discover_storage(
     width = workers or store.readers
     with ThreadPoolExecutor(max_workers=width) as pool:
         say("listing repositories and blobs")
-        blob_sizes = (budget or MemoryBudget()).digest_sizes("blob sizes")
+        blob_sizes = (budget or MemoryBudget()).digest_sizes("blob sizes", held_elsewhere=True)
         repositories = _walk(store, pool, listings or width, problems, blob_sizes)
         say("reading tags and revisions")
         tags = _read_links(store, _Pool(pool, width), repositories, problems)
