@@ -166,3 +166,14 @@ def test_plan_and_usage_are_the_same_spilled(inventory: Inventory, policies: Pol
         assert (
             isinstance(spilled.reclaimable_blobs, DigestSet) and spilled.reclaimable_blobs.spilled
         )
+
+
+def test_digests_held_elsewhere_count_their_slots_alone() -> None:
+    """Four times as many digests the inventory holds too fit where one's own would spill."""
+    allowance = 4 * len(DIGESTS) * SET_ENTRY_BYTES // 4  # a quarter of the limit
+    own = memory_budget(allowance * 4).digest_set("own")
+    shared = memory_budget(allowance * 4).digest_set("shared", held_elsewhere=True)
+    for held in (own, shared):
+        held.update(DIGESTS)
+        held.update(Digest(f"sha256:{i:064x}") for i in range(100, 100 + 3 * len(DIGESTS)))
+    assert own.spilled and not shared.spilled
