@@ -3,11 +3,13 @@
 Each spilled structure (:mod:`regsweep.core.bounded`) gets a database of its own in a
 temporary folder of its own, removed when it is closed, let go, or the process exits. It
 is scratch space, rebuilt by every run, so nothing in it needs to survive a crash: no
-journal (``journal_mode=OFF``), no fsync (``synchronous=OFF``). Digests are keys of
+journal (``journal_mode=OFF``), no fsync (``synchronous=OFF``), and one connection that
+keeps its lock (``locking_mode=EXCLUSIVE``): otherwise every lookup takes and drops the
+file lock, and 100,000 lookups took 1.95 s here instead of 0.83. Digests are keys of
 ``WITHOUT ROWID`` tables, as 32 raw bytes (``bytes.fromhex``) for a ``sha256:`` digest,
 so the table is the B-tree of the keys alone and iterates in digest order. Writes are
-buffered and go in with ``executemany`` a batch at a time; every read looks at the buffer
-first.
+buffered and go in with ``executemany`` a batch at a time, one transaction each, in key
+order (neighbouring rows share a leaf of the B-tree); every read looks at the buffer first.
 
 Each connection's page cache is capped at :data:`CACHE_KIB`: the files are read back
 through the operating system's cache, and six structures with SQLite's larger caches would
@@ -82,10 +84,20 @@ class _Database:
             Path(folder) / "spill.sqlite", isolation_level=None, check_same_thread=False
         )
         self._removal = weakref.finalize(self, _remove, self.db, folder)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}"):
+        pragmas = ("locking_mode=EXCLUSIVE", "journal_mode=OFF", "synchronous=OFF")
+        for pragma in (*pragmas, f"cache_size=-{CACHE_KIB}"):
             self.db.execute(f"PRAGMA {pragma}")
         self.db.execute(schema)
         self._count: int | None = 0
+
+    def write(self, statement: str, rows: Iterable[tuple[object, ...]]) -> None:
+        """``statement`` for each of ``rows``, in one transaction: without one, each row
+        would be a transaction of its own, written out page by page (100,000 rows took
+        4.7 s here instead of 0.56)."""
+        self.db.execute("BEGIN")
+        self.db.executemany(statement, rows)
+        self.db.execute("COMMIT")
+        self._count = None
 
     def close(self) -> None:
         self._removal()
@@ -109,16 +121,13 @@ class SqliteDigestSet(_Database):
 
     def _flush(self) -> None:
         if self._pending:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO d VALUES (?)", ((_key(d),) for d in self._pending)
-            )
+            keys = sorted(_key(d) for d in self._pending)
+            self.write("INSERT OR IGNORE INTO d VALUES (?)", ((k,) for k in keys))
             self._pending.clear()
-            self._count = None
 
     def discard_many(self, digests: Iterable[Digest]) -> None:
         self._flush()
-        self.db.executemany("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
-        self._count = None
+        self.write("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
 
     def __contains__(self, digest: object) -> bool:
         if not isinstance(digest, str):
@@ -168,11 +177,9 @@ class SqliteDigestSizes(_Database):
         if not self._pending:
             return
         for replace, insert in ((True, _REPLACE), (False, _IGNORE)):
-            self.db.executemany(
-                insert, ((_key(d), v) for d, (v, r) in self._pending.items() if r is replace)
-            )
+            rows = sorted((_key(d), v) for d, (v, r) in self._pending.items() if r is replace)
+            self.write(insert, rows)
         self._pending.clear()
-        self._count = None
 
     def get(self, digest: Digest) -> int | None:
         pending = self._pending.get(digest)
@@ -185,8 +192,7 @@ class SqliteDigestSizes(_Database):
 
     def discard_many(self, digests: Iterable[Digest]) -> None:
         self._flush()
-        self.db.executemany("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
-        self._count = None
+        self.write("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
 
     def __len__(self) -> int:
         self._flush()
