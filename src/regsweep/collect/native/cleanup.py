@@ -46,7 +46,7 @@ def remove_layer_links(
     whose blob is back (uploaded again since the listing), stays, since an upload writes
     the blob, then its link.
     """
-    pairs = [(d, link) for s in scans for d, link in s.layers.items() if gone(d)]
+    pairs = [(d, s.layer_link(d)) for s in scans for d in s.layers if gone(d)]
     if pairs and (cutoff is not None or not store.lists_flat):
         links = stat_all(store, pool, [link for _, link in pairs])
         blobs = (

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from regsweep.collect.native.batches import stat_each
 from regsweep.core import names
-from regsweep.core.model import Digest
+from regsweep.core.model import Digest, digest_hex
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import (
     PathEscapeError,
@@ -47,7 +47,9 @@ class RepositoryScan:
 
     name: str
     revisions: set[Digest] = field(default_factory=set)  # revisions with their link
-    layers: dict[Digest, str] = field(default_factory=dict)  # ``_layers`` link of each blob
+    #: blobs linked into it (``_layers``): their digests only, each link's path is
+    #: :meth:`layer_link` (a path per link was about a third of the collector's memory)
+    layers: set[Digest] = field(default_factory=set)
     dead_revisions: list[str] = field(default_factory=list)  # revision folders, no link
     dead_tags: list[str] = field(default_factory=list)  # tag folders, no current/link
     uploads: list[str] = field(default_factory=list)  # ``_uploads/<id>`` folders
@@ -62,6 +64,11 @@ class RepositoryScan:
     def folder(self) -> str:
         """The repository's folder below the storage root."""
         return f"{layout.REPOSITORIES}/{self.name}"
+
+    def layer_link(self, digest: Digest) -> str:
+        """The ``_layers`` link of a blob linked into it (built by folder: an unnamed one's
+        name is not checked against the grammar)."""
+        return f"{self.folder}/{layout.LAYERS}/{digest_hex(digest)}/link"
 
 
 @dataclass
@@ -125,7 +132,7 @@ def scan_unnamed(store: ReadableStore, folder: str) -> RepositoryScan:
         for hex_ in store.list_dir(f"{scan.folder}/{layout.LAYERS}"):
             digest = layout.digest_from_hex(hex_)
             if digest is not None:
-                scan.layers[digest] = f"{scan.folder}/{layout.LAYERS}/{hex_}/link"
+                scan.layers.add(digest)
     except PathEscapeError as exc:
         scan.blind = str(exc)
     return scan
@@ -163,7 +170,7 @@ def _scan_layers(store: ReadableStore, scan: RepositoryScan) -> None:
     for hex_ in listed:
         digest = layout.digest_from_hex(hex_)
         if digest is not None:
-            scan.layers[digest] = layout.layer_link(scan.name, digest)
+            scan.layers.add(digest)
 
 
 def _scan_tags(store: ScannableStore, scan: RepositoryScan) -> None:
@@ -221,7 +228,7 @@ def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, R
             if len(rest) == 3 and rest[0] == "sha256" and rest[2] == "link":
                 digest = layout.digest_from_hex(rest[1])
                 if digest is not None:
-                    scan.layers[digest] = stored.path
+                    scan.layers.add(digest)
         elif section == "_manifests" and len(rest) >= 3:
             if rest[:2] == ("revisions", "sha256") and rest[3:] == ("link",):
                 digest = layout.digest_from_hex(rest[2])

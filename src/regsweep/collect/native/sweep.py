@@ -7,7 +7,7 @@ its blobs before it puts the manifest that references them. Offline there is no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from functools import partial
 from typing import Protocol
@@ -15,6 +15,7 @@ from typing import Protocol
 from regsweep.collect.native.batches import delete_batch, each_batch, map_batches, stat_all
 from regsweep.collect.native.quarantine import Quarantined, QuarantineStore, quarantine_blob
 from regsweep.collect.native.report import GcReport
+from regsweep.collect.native.scan import RepositoryScan
 from regsweep.collect.native.vacuum import delete_blobs
 from regsweep.core.model import Digest
 from regsweep.sources.storage import layout
@@ -30,7 +31,7 @@ def sweep_blobs(
     store: SweepStore,
     pool: Executor,
     candidates: Sequence[Digest],
-    links: Mapping[Digest, Sequence[str]],
+    scans: Iterable[RepositoryScan],
     *,
     cutoff: float | None,
     batch: int,
@@ -39,7 +40,8 @@ def sweep_blobs(
     sizes: Mapping[Digest, int] | None = None,
 ) -> dict[Digest, Quarantined | None]:
     """Sweep the unmarked ``candidates``; return what left the tree (with its quarantine
-    entry when live). ``links`` are the layer links of each candidate.
+    entry when live). ``scans``: the repositories, whose layer links to a candidate are
+    looked at when live.
 
     ``sizes``: the blobs' sizes from a listing of this run, which, offline only, stand in
     for looking at each candidate again (a request per blob on object storage); with the
@@ -59,7 +61,7 @@ def sweep_blobs(
         d: f for d, f in zip(candidates, found, strict=True) if f is not None and not f.is_link
     }
     if cutoff is not None:
-        for digest in sorted(_young(store, pool, blobs, links, cutoff)):
+        for digest in sorted(_young(store, pool, blobs, scans, cutoff)):
             report.young.add(blobs.pop(digest).size)
     chosen = sorted(blobs)
     taken: dict[Digest, Quarantined | None]
@@ -88,12 +90,17 @@ def _young(
     store: ScannableStore,
     pool: Executor,
     blobs: Mapping[Digest, StoredFile],
-    links: Mapping[Digest, Sequence[str]],
+    scans: Iterable[RepositoryScan],
     cutoff: float,
 ) -> set[Digest]:
     """Blobs written, or linked into a repository, after ``cutoff``."""
     young = {d for d, f in blobs.items() if f.mtime > cutoff}
-    pairs = [(d, link) for d in blobs if d not in young for link in links.get(d, ())]
+    pairs = [
+        (d, scan.layer_link(d))
+        for scan in scans
+        for d in scan.layers
+        if d in blobs and d not in young
+    ]
     found = stat_all(store, pool, [link for _, link in pairs])
     young.update(d for (d, _), f in zip(pairs, found, strict=True) if f and f.mtime > cutoff)
     return young
