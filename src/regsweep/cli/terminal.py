@@ -67,8 +67,13 @@ class Terminal:
         return click.confirm(question, default=False, err=True)
 
     def json(self, data: object) -> None:
-        """Machine output: one JSON document on stdout, nothing else there."""
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        """Machine output: one JSON document on stdout, nothing else there.
+
+        Written as it is encoded: indented, the encoder makes several small strings per
+        value, and ``dumps`` held them all and then the whole text (30 MiB for a dry run's
+        50,000 swept blobs)."""
+        json.dump(data, sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")
         sys.stdout.flush()
 
     @contextmanager
