@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from regsweep.policy.rules import Policy as Policy
     from regsweep.policy.rules import PolicySet as PolicySet
     from regsweep.sources.api.open import RegistryAccess as RegistryAccess
-    from regsweep.sources.storage.s3 import S3Options as S3Options
+    from regsweep.sources.storage.s3_location import S3Options as S3Options
     from regsweep.verify import VerifyReport as VerifyReport
 
 #: Where the public names live, searched in this order on first use.
@@ -93,7 +93,7 @@ _HOMES = (
     "regsweep.core.model",
     "regsweep.core.errors",
     "regsweep.sources.api.open",
-    "regsweep.sources.storage.s3",
+    "regsweep.sources.storage.s3_location",
     "regsweep.verify",
 )
 

@@ -76,7 +76,7 @@ from regsweep.policy.rules import (
 from regsweep.sources.api.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, check_registry_url
 from regsweep.sources.api.open import RegistryAccess
 from regsweep.sources.events.listener import DEFAULT_MAX_BODY
-from regsweep.sources.storage.s3 import S3Location, S3Options
+from regsweep.sources.storage.s3_location import S3Location, S3Options
 from regsweep.state.journal import state_dir
 from regsweep.state.pulls import default_pulls_path
 

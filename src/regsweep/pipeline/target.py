@@ -9,7 +9,7 @@ from pathlib import Path
 from regsweep.plan.file import RegistryIdentity
 from regsweep.sources.api.open import RegistryAccess
 from regsweep.sources.storage.open import open_storage
-from regsweep.sources.storage.s3 import S3Options
+from regsweep.sources.storage.s3_location import S3Options
 from regsweep.sources.storage.store import Store
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from regsweep.core.errors import UsageError
 from regsweep.sources.storage.discovery import require_registry
 from regsweep.sources.storage.local import LocalStore
-from regsweep.sources.storage.s3 import S3Location, S3Options, S3Store
+from regsweep.sources.storage.s3_location import S3Location, S3Options
 from regsweep.sources.storage.store import Store
 
 
@@ -30,9 +30,13 @@ def open_storage(location: Path | str | None, *, s3: S3Options | None = None) ->
     return store
 
 
-def _open_s3(url: str, options: S3Options) -> S3Store:
+def _open_s3(url: str, options: S3Options) -> Store:
     """A bucket that cannot be read (no such bucket, wrong endpoint, no credentials) is a
     usage error: nothing has been changed, and the fix is in the settings."""
+    # imported here, the one place a bucket is opened: obstore costs a command on a local
+    # folder about 8 MiB of memory for nothing
+    from regsweep.sources.storage.s3 import S3Store
+
     try:
         store = S3Store(S3Location.parse(url), options)
     except ValueError as exc:

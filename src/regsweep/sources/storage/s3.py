@@ -32,7 +32,6 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -52,6 +51,7 @@ from regsweep.sources.storage.s3_listing import (
     delete_floor,
     list_prefix,
 )
+from regsweep.sources.storage.s3_location import S3Location, S3Options
 from regsweep.sources.storage.store import StoredFile, check_relative
 
 if TYPE_CHECKING:
@@ -67,52 +67,10 @@ CONCURRENCY = 32
 RETRIES = 5
 RETRY_TIMEOUT = timedelta(seconds=60)
 
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _S3_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
 _S3_MESSAGE = re.compile(r"<Message>([^<]{1,300})</Message>")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class S3Options:
-    """The registry's own S3 settings, where they differ from the AWS defaults.
-
-    ``endpoint`` is ``regionendpoint`` (MinIO, Ceph, moto...), ``path_style`` is
-    ``forcepathstyle``. Credentials come from the AWS environment, the shared files'
-    profile, or the machine's role, never from regsweep's own settings.
-    """
-
-    endpoint: str | None = None
-    region: str | None = None
-    path_style: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class S3Location:
-    """``s3://bucket/prefix``: the bucket and the registry's ``rootdirectory`` in it."""
-
-    bucket: str
-    prefix: str
-
-    @classmethod
-    def parse(cls, url: str) -> S3Location:
-        """Parse ``s3://bucket[/prefix]``; ``ValueError`` saying what is wrong."""
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or parts.query or parts.fragment:
-            raise ValueError(f"{url!r} is not an s3://bucket/prefix URL")
-        if not _BUCKET.fullmatch(parts.netloc):
-            raise ValueError(f"{parts.netloc!r} in {url!r} is not an S3 bucket name")
-        prefix = parts.path.strip("/")
-        if prefix:
-            try:
-                check_relative(prefix)
-            except UsageError:
-                raise ValueError(f"{url!r}: the prefix {prefix!r} is not a clean path") from None
-        return cls(parts.netloc, prefix)
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
 
 class S3Store:
