@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from regsweep.policy.file import load_policy_file as load_policy_file
     from regsweep.policy.rules import Policy as Policy
     from regsweep.policy.rules import PolicySet as PolicySet
-    from regsweep.sources.api.open import RegistryAccess as RegistryAccess
+    from regsweep.sources.api.access import RegistryAccess as RegistryAccess
     from regsweep.sources.storage.s3_location import S3Options as S3Options
     from regsweep.verify import VerifyReport as VerifyReport
 
@@ -92,7 +92,7 @@ _HOMES = (
     "regsweep.plan.planner",
     "regsweep.core.model",
     "regsweep.core.errors",
-    "regsweep.sources.api.open",
+    "regsweep.sources.api.access",
     "regsweep.sources.storage.s3_location",
     "regsweep.verify",
 )

@@ -5,11 +5,8 @@ from __future__ import annotations
 import pytest
 
 from regsweep.core.model import Digest
-from regsweep.sources.api import (
-    DeleteDisabledError,
-    RegistryClient,
-    RegistryUnreachableError,
-)
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.errors import DeleteDisabledError, RegistryUnreachableError
 from tests.conftest import RegistryFactory
 from tests.support.api_client import with_client
 from tests.support.images import Pusher

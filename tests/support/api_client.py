@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from regsweep.sources.api import RegistryClient, RetryPolicy
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.retry import RetryPolicy
 
 T = TypeVar("T")
 #: What plays the registry: answers each request, at once or after an ``await``.

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from regsweep.apply.storage import ManifestDeleter
 from regsweep.plan.planner import Plan
-from regsweep.sources.api.open import RegistryAccess, open_registry
+from regsweep.sources.api.access import RegistryAccess
+from regsweep.sources.api.open import open_registry
 from regsweep.sources.requests import RequestCounts
 
 

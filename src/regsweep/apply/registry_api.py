@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from regsweep.apply.outcome import ActionResult, Outcome
 from regsweep.apply.runner import ApplyReport, DigestKept, apply_actions
@@ -32,10 +33,13 @@ from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import Digest, Manifest
 from regsweep.plan.planner import Action, Plan
-from regsweep.sources.api.client import RegistryClient
-from regsweep.sources.api.open import RegistryAccess, open_registry
+from regsweep.sources.api.access import RegistryAccess
+from regsweep.sources.api.open import open_registry
 from regsweep.sources.requests import RequestCounts
 from regsweep.state.journal import Journal
+
+if TYPE_CHECKING:
+    from regsweep.sources.api.client import RegistryClient
 
 
 class ApiApplier:

@@ -24,13 +24,16 @@ import logging
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from regsweep.apply.outcome import Outcome
 from regsweep.core import mediatypes
 from regsweep.core.errors import RegistryAPIError
-from regsweep.core.model import Digest
-from regsweep.sources.api.client import RegistryClient, sha256_digest
+from regsweep.core.model import Digest, sha256_digest
 from regsweep.sources.api.errors import TagDeleteUnsupportedError
+
+if TYPE_CHECKING:
+    from regsweep.sources.api.client import RegistryClient
 
 log = logging.getLogger(__name__)
 

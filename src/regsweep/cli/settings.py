@@ -73,8 +73,12 @@ from regsweep.policy.rules import (
     PolicySet,
     compile_pattern,
 )
-from regsweep.sources.api.client import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, check_registry_url
-from regsweep.sources.api.open import RegistryAccess
+from regsweep.sources.api.access import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    RegistryAccess,
+    check_registry_url,
+)
 from regsweep.sources.events.listener import DEFAULT_MAX_BODY
 from regsweep.sources.storage.s3_location import S3Location, S3Options
 from regsweep.state.journal import state_dir

@@ -8,6 +8,7 @@ shared between repositories in :attr:`Inventory.manifests`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,11 @@ def intern_digest(text: str) -> Digest:
     per place (120 bytes each), a registry of a million blobs fits in a small container.
     """
     return Digest(sys.intern(text))
+
+
+def sha256_digest(data: bytes) -> Digest:
+    """The digest of ``data``: what a registry names the blob or manifest holding it."""
+    return Digest("sha256:" + hashlib.sha256(data).hexdigest())
 
 
 def digest_hex(digest: Digest) -> str:

@@ -14,10 +14,11 @@ from regsweep.core.errors import NotARegistryError
 from regsweep.core.model import Digest, Inventory, Manifest
 from regsweep.pipeline.observer import Observer
 from regsweep.pipeline.target import Target
+from regsweep.sources.api.access import RegistryAccess
 from regsweep.sources.api.budget import api_counts
 from regsweep.sources.api.discovery import AgesNeeded, Check
 from regsweep.sources.api.errors import MalformedAnswerError
-from regsweep.sources.api.open import RegistryAccess, discover_registry
+from regsweep.sources.api.open import discover_registry
 from regsweep.sources.requests import RequestCounts
 from regsweep.sources.storage.discovery import discover_storage
 

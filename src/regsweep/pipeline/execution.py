@@ -32,8 +32,8 @@ from regsweep.pipeline.planning import Planned
 from regsweep.pipeline.report import RunReport, StorageBytes
 from regsweep.pipeline.target import Mode, Target
 from regsweep.plan.planner import Plan
+from regsweep.sources.api.access import DEFAULT_CONCURRENCY
 from regsweep.sources.api.budget import api_counts
-from regsweep.sources.api.client import DEFAULT_CONCURRENCY
 from regsweep.sources.api.discovery import Check
 from regsweep.sources.requests import RequestCounts
 from regsweep.sources.storage.discovery import list_blob_sizes

@@ -7,7 +7,7 @@ from enum import Enum
 from pathlib import Path
 
 from regsweep.plan.file import RegistryIdentity
-from regsweep.sources.api.open import RegistryAccess
+from regsweep.sources.api.access import RegistryAccess
 from regsweep.sources.storage.open import open_storage
 from regsweep.sources.storage.s3_location import S3Options
 from regsweep.sources.storage.store import Store

@@ -13,7 +13,8 @@ import pytest
 from regsweep.apply.untag import Untagger, UntagMethod
 from regsweep.core.errors import RegistryAPIError
 from regsweep.core.model import Digest
-from regsweep.sources.api import RegistryClient, RetryPolicy
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.retry import RetryPolicy
 from tests.support.api_client import with_mock_client
 from tests.support.images import sha256_digest
 

@@ -6,15 +6,20 @@ import subprocess
 import sys
 
 
-def loaded_after(code: str) -> set[str]:
-    """The top-level packages imported by running ``code`` in a fresh interpreter."""
+def modules_after(code: str) -> set[str]:
+    """The modules imported by running ``code`` in a fresh interpreter."""
     done = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
         capture_output=True,
         text=True,
         check=True,
     )
-    return {name.split(".")[0] for name in done.stdout.split()}
+    return set(done.stdout.split())
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level packages imported by running ``code`` in a fresh interpreter."""
+    return {name.split(".")[0] for name in modules_after(code)}
 
 
 def test_help_imports_no_command_dependency() -> None:
@@ -27,5 +32,22 @@ def test_help_imports_no_command_dependency() -> None:
 
 
 def test_import_regsweep_loads_nothing_until_a_name_is_used() -> None:
-    assert "httpx" not in loaded_after("import regsweep")
-    assert "httpx" in loaded_after("import regsweep\nregsweep.open_target")
+    assert "regsweep.pipeline.target" not in modules_after("import regsweep")
+    assert "regsweep.pipeline.target" in modules_after("import regsweep\nregsweep.open_target")
+
+
+def test_commands_on_storage_load_no_http_client_nor_object_store() -> None:
+    """``plan``, ``du`` and ``gc`` on a local folder: httpx and obstore (about 12 MiB of a
+    100 MiB budget at 100,000 blobs) load only where a client or a bucket is opened."""
+    loaded = loaded_after("import regsweep.cli.plan, regsweep.cli.du, regsweep.cli.gc")
+    assert "pydantic_settings" in loaded  # the commands and their settings were imported
+    assert not loaded & {"httpx", "stamina", "obstore"}
+
+
+def test_a_client_opened_loads_the_http_client() -> None:
+    opened = loaded_after(
+        "from regsweep.sources.api.access import RegistryAccess\n"
+        "from regsweep.sources.api.open import open_registry\n"
+        "open_registry(RegistryAccess('http://127.0.0.1:9'))"
+    )
+    assert {"httpx", "stamina"} <= opened

@@ -1,19 +1,5 @@
-"""The registry over its HTTP API (OCI distribution spec): client, auth, TLS, discovery."""
+"""The registry over its HTTP API (OCI distribution spec): client, auth, TLS, discovery.
 
-from regsweep.sources.api.client import ManifestBytes, ManifestHead, RegistryClient
-from regsweep.sources.api.errors import (
-    DeleteDisabledError,
-    RegistryAuthError,
-    RegistryUnreachableError,
-)
-from regsweep.sources.api.retry import RetryPolicy
-
-__all__ = [
-    "DeleteDisabledError",
-    "ManifestBytes",
-    "ManifestHead",
-    "RegistryAuthError",
-    "RegistryClient",
-    "RegistryUnreachableError",
-    "RetryPolicy",
-]
+Nothing is imported here: a command on storage imports the settings' values of this
+package (its budget, its access options) without the HTTP client and httpx.
+"""

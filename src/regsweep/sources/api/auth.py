@@ -16,13 +16,14 @@ could ask for). Nothing here logs a header or a token.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
+
+from regsweep.sources.api.credentials import Credentials
 
 #: Tokens are dropped this many seconds before they expire, so none expires in flight.
 EXPIRY_MARGIN = 10.0
@@ -32,19 +33,6 @@ DEFAULT_TOKEN_LIFETIME = 60.0
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _SCOPED_PATH = re.compile(r"/v2/(?P<repo>.+?)/(?:manifests|blobs|tags)/")
 _ACTIONS = {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A username and password (or token); the password never appears in a repr."""
-
-    username: str
-    password: str = field(repr=False)
-
-    def basic(self) -> str:
-        """The ``Authorization`` header value for HTTP basic auth."""
-        pair = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 @dataclass(frozen=True)

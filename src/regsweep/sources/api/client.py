@@ -13,23 +13,22 @@ type) would otherwise hand us a digest whose deletion breaks a multi-arch image.
 
 from __future__ import annotations
 
-import hashlib
 import ssl
 import time
 from types import TracebackType
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 import httpx
 import stamina
 
 from regsweep.core import mediatypes
-from regsweep.core.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
+from regsweep.core.errors import NotARegistryError, OperationError, RegistryAPIError
 from regsweep.core.mediatypes import MANIFEST_ACCEPT
-from regsweep.core.model import Digest, parse_digest
+from regsweep.core.model import Digest, parse_digest, sha256_digest
 from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.core.pulls import USER_AGENT_PRODUCT
 from regsweep.core.version import VERSION
+from regsweep.sources.api.access import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, check_registry_url
 from regsweep.sources.api.auth import RegistryAuth
 from regsweep.sources.api.budget import api_counts, request_kind
 from regsweep.sources.api.errors import (
@@ -54,19 +53,11 @@ from regsweep.sources.api.retry import (
 )
 from regsweep.sources.requests import RequestCounts
 
-#: The most requests in flight at once (``--concurrency``). The window starts lower and
-#: grows only while the registry keeps up (see regsweep.sources.api.pace): on loopback
-#: distribution's CPU is the ceiling well below this, across a WAN each request waits a
-#: round trip that only requests in flight overlap.
-DEFAULT_CONCURRENCY = 32
-#: Requests in flight at first, from where the window finds the registry's pace.
-INITIAL_CONCURRENCY = 4
-#: Seconds to connect, or between two reads of an answer.
-DEFAULT_TIMEOUT = 30.0
-
 #: A digest no manifest can have (sha256 of nothing is the empty blob, never a manifest):
 #: deleting it changes nothing and the answer tells whether deletes are enabled.
 _PROBE_DIGEST = "sha256:" + "0" * 64
+#: Requests in flight at first, from where the window finds the registry's pace.
+INITIAL_CONCURRENCY = 4
 
 
 class ManifestBytes(NamedTuple):
@@ -83,31 +74,6 @@ class ManifestHead(NamedTuple):
     digest: Digest
     media_type: str
     size: int
-
-
-def sha256_digest(data: bytes) -> Digest:
-    return Digest("sha256:" + hashlib.sha256(data).hexdigest())
-
-
-def check_registry_url(url: str) -> str:
-    """``url`` without a trailing slash; refuse what is not a plain http(s) base URL.
-
-    Credentials in the URL are refused because URLs appear in messages and journals.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{url!r} is not an http(s) URL (e.g. https://registry.example:5000)")
-    if parts.username is not None or parts.password is not None:
-        raise UsageError(
-            "the registry URL must not contain credentials: use --username and "
-            "--password-stdin (or REGISTRY_USERNAME/REGISTRY_PASSWORD)"
-        )
-    if parts.query or parts.fragment:
-        raise UsageError(
-            f"the registry URL must not have a query or fragment: {url!r}; give the base URL "
-            "(e.g. https://registry.example:5000)"
-        )
-    return url.rstrip("/")
 
 
 def manifest_path(repository: str, reference: str) -> str:

@@ -16,17 +16,30 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from regsweep.core.errors import UsageError
-from regsweep.sources.api.auth import Credentials
 
 log = logging.getLogger(__name__)
 
 #: A credential helper answering slower than this is treated as broken.
 HELPER_TIMEOUT = 30.0
 _HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password (or token); the password never appears in a repr."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def basic(self) -> str:
+        """The ``Authorization`` header value for HTTP basic auth."""
+        pair = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def resolve_credentials(

@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from regsweep.core import mediatypes
 from regsweep.core.artifacts import tag_subject
@@ -48,7 +49,9 @@ from regsweep.core.model import (
 )
 from regsweep.core.names import is_repository_name, is_tag_name
 from regsweep.sources.api import ages
-from regsweep.sources.api.client import RegistryClient
+
+if TYPE_CHECKING:
+    from regsweep.sources.api.client import RegistryClient
 
 log = logging.getLogger(__name__)
 

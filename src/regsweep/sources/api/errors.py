@@ -18,10 +18,12 @@ to print and to journal.
 from __future__ import annotations
 
 import json
-
-import httpx
+from typing import TYPE_CHECKING
 
 from regsweep.core.errors import OperationError, RegistryAPIError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
 
 #: What to add to distribution's config.yml so that DELETE works (the default refuses it).
 DELETE_CONFIG_HINT = (
@@ -108,6 +110,10 @@ def transport_error(exc: httpx.TransportError, url: str) -> OperationError:
 
 def transport_reason(exc: httpx.TransportError, url: str) -> str:
     """One line saying why ``url`` could not be reached, with what to do about it."""
+    # imported here, where an httpx error is in hand (so httpx is loaded already): the
+    # error classes above are imported by commands that never load it
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in text:
         reason = text.split("certificate verify failed:", 1)[-1].strip(" ()_")

@@ -5,44 +5,17 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regsweep.core.model import Digest, Inventory, Manifest
-from regsweep.sources.api.auth import RegistryAuth
-from regsweep.sources.api.client import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_TIMEOUT,
-    RegistryClient,
-    check_registry_url,
-)
+from regsweep.sources.api.access import RegistryAccess, check_registry_url
 from regsweep.sources.api.credentials import resolve_credentials
 from regsweep.sources.api.discovery import AgesNeeded, Check, discover_api
 from regsweep.sources.api.tls import ssl_context
 from regsweep.sources.requests import RequestCounts
 
-
-@dataclass(frozen=True)
-class RegistryAccess:
-    """How to reach a registry's API: where, as whom, trusting what.
-
-    ``username`` and ``password`` None fall back to the Docker config and its credential
-    helpers (see :mod:`regsweep.sources.api.credentials`). The password is kept out of
-    ``repr`` so that no log or traceback prints it.
-    """
-
-    url: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_cert: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    #: do not verify the registry's TLS certificate (an explicit choice, never a fallback)
-    insecure: bool = False
-    #: seconds to connect, or between two reads of an answer; see RetryPolicy
-    timeout: float = DEFAULT_TIMEOUT
-    #: the most requests in flight at once (the window adapts below it)
-    concurrency: int = DEFAULT_CONCURRENCY
+if TYPE_CHECKING:
+    from regsweep.sources.api.client import RegistryClient
 
 
 def open_registry(access: RegistryAccess, counts: RequestCounts | None = None) -> RegistryClient:
@@ -52,6 +25,11 @@ def open_registry(access: RegistryAccess, counts: RequestCounts | None = None) -
     Everything that can be wrong locally (URL, credentials, certificate files) is a
     :class:`~regsweep.core.errors.UsageError` here, before any request.
     """
+    # imported here, where a client is made: every command imports this module (discovery
+    # and apply reach the API through it), and httpx costs a run on storage about 4 MiB
+    from regsweep.sources.api.auth import RegistryAuth
+    from regsweep.sources.api.client import RegistryClient
+
     url = check_registry_url(access.url)
     credentials = resolve_credentials(url, username=access.username, password=access.password)
     tls_options = (access.ca_cert, access.client_cert, access.client_key)

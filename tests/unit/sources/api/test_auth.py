@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from regsweep.sources.api import RegistryClient
 from regsweep.sources.api.auth import Credentials, RegistryAuth, parse_challenge, scope_key
+from regsweep.sources.api.client import RegistryClient
 from tests.support.api_client import with_mock_client
 
 URL = "https://registry.test"

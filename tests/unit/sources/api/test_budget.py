@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from regsweep.sources.api import RetryPolicy
 from regsweep.sources.api.budget import RequestKind, api_counts, request_kind
+from regsweep.sources.api.retry import RetryPolicy
 from tests.support.api_client import with_mock_client
 
 DIGEST = "sha256:" + "a" * 64

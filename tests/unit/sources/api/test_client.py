@@ -14,14 +14,13 @@ import pytest
 
 from regsweep.core.errors import NotARegistryError, OperationError, RegistryAPIError, UsageError
 from regsweep.core.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-from regsweep.sources.api import (
+from regsweep.sources.api.client import RegistryClient
+from regsweep.sources.api.errors import (
     DeleteDisabledError,
     RegistryAuthError,
-    RegistryClient,
     RegistryUnreachableError,
-    RetryPolicy,
 )
-from regsweep.sources.api.retry import RetryableAnswer, retry_after
+from regsweep.sources.api.retry import RetryableAnswer, RetryPolicy, retry_after
 from tests.support.api_client import Handler, with_mock_client
 from tests.support.images import sha256_digest
 
