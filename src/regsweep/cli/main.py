@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from regsweep import __version__
 from regsweep.cli.logs import LogFormat, configure_logging, json_logs, terminal_log
 from regsweep.core.errors import EXIT_FAILED, EXIT_USAGE, RegsweepError
+
+if TYPE_CHECKING:
+    from stamina.instrumentation import RetryHook
 
 #: Each command: the module and function that define it, and its one-line help (shown by
 #: ``regsweep --help`` without importing the command; a test keeps the two the same).
@@ -98,12 +101,20 @@ class LazyGroup(click.Group):
 def cli(verbose: int, log_format: str) -> None:
     """Keep a self-hosted Docker/OCI registry from filling its disk, safely."""
     configure_logging(LogFormat(log_format), verbose)
-    # every retry of a request to the registry is logged (imported here: it loads stamina)
+    # every retry of a request to the registry is logged (imported here: it loads stamina);
+    # the hook is made at the first retry, since it loads httpx (4 MiB of memory) and a
+    # command on storage sends no request
     import stamina
 
+    stamina.instrumentation.set_on_retry_hooks(
+        [stamina.instrumentation.RetryHookFactory(_retry_hook)]
+    )
+
+
+def _retry_hook() -> RetryHook:
     from regsweep.sources.api.retry import log_retry
 
-    stamina.instrumentation.set_on_retry_hooks([log_retry])
+    return log_retry
 
 
 def main() -> None:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.collect.native.tree import Tree
 
 
 def modules_after(code: str) -> set[str]:
@@ -36,12 +41,23 @@ def test_import_regsweep_loads_nothing_until_a_name_is_used() -> None:
     assert "regsweep.pipeline.target" in modules_after("import regsweep\nregsweep.open_target")
 
 
-def test_commands_on_storage_load_no_http_client_nor_object_store() -> None:
+@pytest.mark.parametrize(
+    "command", [["plan", "--keep-last", "1"], ["du"], ["gc", "--dry-run", "--offline"]]
+)
+def test_commands_on_storage_load_no_http_client_nor_object_store(
+    tmp_path: Path, command: list[str]
+) -> None:
     """``plan``, ``du`` and ``gc`` on a local folder: httpx and obstore (about 12 MiB of a
     100 MiB budget at 100,000 blobs) load only where a client or a bucket is opened."""
-    loaded = loaded_after("import regsweep.cli.plan, regsweep.cli.du, regsweep.cli.gc")
-    assert "pydantic_settings" in loaded  # the commands and their settings were imported
-    assert not loaded & {"httpx", "stamina", "obstore"}
+    tree = Tree(tmp_path / "root")
+    tree.image("app", "v1")
+    tree.image("app", "v2")
+    argv = [*command, "--registry-dir", str(tree.root), "--output", "json"]
+    loaded = loaded_after(
+        f"from regsweep.cli.main import cli\ncli.main({argv!r}, standalone_mode=False)"
+    )
+    assert "pydantic_settings" in loaded  # the command and its settings ran
+    assert not loaded & {"httpx", "obstore"}
 
 
 def test_a_client_opened_loads_the_http_client() -> None:
