@@ -80,6 +80,9 @@ DEFAULT_UPLOAD_MAX_AGE = timedelta(days=7)
 #: hand-offs). Reads use fewer: :attr:`ReadableStore.readers`.
 DEFAULT_WORKERS = 16
 
+#: Tasks on the readers' pool at once, per thread: one running, one ready to start.
+_TASKS_PER_READER = 2
+
 Progress = Callable[[str], None]
 
 
@@ -118,7 +121,7 @@ def collect_native(
         ThreadPoolExecutor(max_workers=workers) as pool,
         ThreadPoolExecutor(max_workers=reading) as readers,
     ):
-        pools = _Pools(pool, readers, listings or reading)
+        pools = _Pools(pool, readers, listings or reading, reading)
         ages = (grace, quarantine_delay, upload_max_age)
         collection = _Collection(store, pools, report, now, *ages, memory_budget(memory_limit))
         with _stopped_part_way(store):
@@ -188,12 +191,14 @@ def _restore(
 @dataclass(frozen=True)
 class _Pools:
     """``work``: stats, moves and deletes, which wait on the filesystem's journal or the
-    network. ``readers``: listings and manifest reads, as many as suit the store, of which
-    ``listings`` at most are listings (a store that lists flat)."""
+    network. ``readers``: listings and manifest reads, on ``reading`` threads (as many as
+    suit the store), of which ``listings`` at most are listings (a store that lists
+    flat)."""
 
     work: Executor
     readers: Executor
     listings: int
+    reading: int
 
 
 class _Collection:
@@ -228,7 +233,11 @@ class _Collection:
         # make a cycle, and the whole run's state would outlive it until the cyclic
         # garbage collector passes (30 MiB at 100,000 blobs, while the report is written)
         self.marker = Marker(
-            store, self.readers, partial(_read_manifest, store, self.quarantine), budget
+            store,
+            self.readers,
+            partial(_read_manifest, store, self.quarantine),
+            budget,
+            in_flight=_TASKS_PER_READER * pools.reading,
         )
         self.scans: dict[str, RepositoryScan] = {}
         #: each blob's size, when the store listed them flat (object storage)

@@ -16,6 +16,7 @@ could reference.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
@@ -47,12 +48,20 @@ Listing = Callable[[], Filing]
 @dataclass
 class Marker:
     """The mark set, grown by :meth:`mark_repositories` and :meth:`mark_manifests`; its
-    registry-wide parts held by ``budget`` (on disk past its limit)."""
+    registry-wide parts held by ``budget`` (on disk past its limit).
+
+    ``in_flight``: tasks (listings and read batches) on the pool at once. Bounded, so that
+    what the pool returns never waits in a queue growing with the registry: the mark
+    submitted every listing at once, and each one's reads as soon as it was listed, and
+    held whatever the marking thread had not absorbed yet (under load, thousands of parsed
+    manifests), as well as a future per task, each looked at again by every ``wait``.
+    """
 
     store: ScannableStore
     pool: Executor
     read: BlobReader
     budget: MemoryBudget = field(default_factory=MemoryBudget)
+    in_flight: int = 4
     marked: DigestSet = field(init=False)
     #: size of each marked blob as the manifests declare it (exact for manifests read)
     declared: DigestSizes = field(init=False)
@@ -90,51 +99,57 @@ class Marker:
 
             return filing
 
-        names = list(names)
-        self.mark_listings((partial(listing, name) for name in names), window=len(names))
+        self.mark_listings((partial(listing, name) for name in names), window=self.in_flight)
         return scans
 
     def mark_listings(self, listings: Iterable[Listing], *, window: int) -> None:
         """Run ``listings`` on the pool, at most ``window`` at once, and mark through the
         manifests each one's filing returns, reading them while the next are listed."""
-        waiting: Iterator[Listing] = iter(listings)
-        pending: set[Future[Filing | _Read]] = set()
-
-        def list_next() -> None:
-            listing = next(waiting, None)
-            if listing is not None:
-                pending.add(self.pool.submit(listing))
-
-        for _ in range(max(1, window)):
-            list_next()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                result = future.result()
-                if callable(result):
-                    pending |= self._submit(result())
-                    list_next()
-                else:
-                    pending |= self._absorb(result)
+        self._mark(iter(listings), max(1, window), ())
 
     def mark_manifests(self, digests: Iterable[Digest]) -> None:
         """Mark ``digests`` as manifests and everything they need."""
-        pending = self._submit(digests)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                result = future.result()
-                assert not callable(result)
-                pending |= self._absorb(result)
+        self._mark(iter(()), 0, digests)
 
-    def _submit(self, digests: Iterable[Digest]) -> set[Future[Filing | _Read]]:
+    def _mark(self, listings: Iterator[Listing], window: int, digests: Iterable[Digest]) -> None:
+        """The marking thread: keeps at most :attr:`in_flight` tasks on the pool, of which
+        ``window`` listings at most; while manifests wait to be read, a free slot goes to
+        them and one listing at a time goes on (what is listed is read before much more is
+        listed, and listing still overlaps reading). Each result is absorbed as it comes."""
+        reads: deque[list[Digest]] = deque()
+        pending: dict[Future[Filing | _Read], bool] = {}  # the task -> it is a listing
+        more = True
+
+        def fill() -> None:
+            nonlocal more
+            while len(pending) < self.in_flight:
+                listing_now = sum(pending.values())
+                if more and listing_now < window and (not reads or not listing_now):
+                    listing = next(listings, None)
+                    if listing is not None:
+                        pending[self.pool.submit(listing)] = True
+                        continue
+                    more = False
+                if not reads:
+                    return
+                pending[self.pool.submit(self._read_batch, reads.popleft())] = False
+
+        reads.extend(self._batches(digests))
+        fill()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                del pending[future]
+                result = future.result()
+                reads.extend(self._batches(result() if callable(result) else self._absorb(result)))
+            fill()
+
+    def _batches(self, digests: Iterable[Digest]) -> list[list[Digest]]:
+        """The manifests not read yet, marked, in batches to read."""
         todo = [d for d in digests if d not in self.expanded]
         self.expanded.update(todo)
         self.marked.update(todo)
-        return {
-            self.pool.submit(self._read_batch, todo[i : i + READ_BATCH])
-            for i in range(0, len(todo), READ_BATCH)
-        }
+        return [todo[i : i + READ_BATCH] for i in range(0, len(todo), READ_BATCH)]
 
     def _read_batch(self, digests: list[Digest]) -> _Read:
         """Runs on the pool: read and parse a batch of manifests."""
@@ -147,8 +162,9 @@ class Marker:
                 found.append((digest, f"cannot be read or parsed ({exc})"))
         return found
 
-    def _absorb(self, results: _Read) -> set[Future[Filing | _Read]]:
-        """Main thread: mark what a batch of manifests references, queue their children."""
+    def _absorb(self, results: _Read) -> list[Digest]:
+        """Marking thread: mark what a batch of manifests references; return their
+        children (an index's manifests), to read next."""
         children: list[Digest] = []
         for digest, manifest in results:
             if manifest is None:
@@ -167,4 +183,4 @@ class Marker:
                 if descriptor.size >= 0:
                     self.declared.setdefault(descriptor.digest, descriptor.size)
             children.extend(child.digest for child in manifest.children)
-        return self._submit(children)
+        return children
