@@ -57,7 +57,7 @@ def test_commands_on_storage_load_no_http_client_nor_object_store(
         f"from regsweep.cli.main import cli\ncli.main({argv!r}, standalone_mode=False)"
     )
     assert "pydantic_settings" in loaded  # the command and its settings ran
-    assert not loaded & {"httpx", "obstore"}
+    assert not loaded & {"httpx", "obstore", "prometheus_client"}
 
 
 def test_a_client_opened_loads_the_http_client() -> None:

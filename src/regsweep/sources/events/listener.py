@@ -28,8 +28,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from regsweep.core.errors import OperationError
 from regsweep.core.pulls import Event
 from regsweep.sources.events.notifications import MalformedEnvelopeError, read_envelope
@@ -118,6 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == METRICS_PATH and self.server.metrics is not None:
+            # imported where metrics are served: the settings of every command import this
+            # module, and prometheus_client costs the others about 1 MiB of memory
+            from prometheus_client import CONTENT_TYPE_LATEST
+
             self._send(200, self.server.metrics(), CONTENT_TYPE_LATEST)
         elif path != HEALTH_PATH:
             self._answer(404, "not found")
