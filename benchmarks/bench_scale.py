@@ -371,7 +371,9 @@ def report(
         print(line)
     if len(variants) == 2:
         ours, theirs = variants
-        for step in ours.figures:
+        # the steps under --memory-limit run on this checkout only: the baseline may not
+        # have the flag
+        for step in [s for s in ours.figures if s in theirs.figures]:
             a, b = ours.figures[step], theirs.figures[step]
             ratio = a.seconds / b.seconds
             print(f"{step}: peak {a.peak / b.peak:.2f}x of baseline, time {ratio:.2f}x")
