@@ -33,7 +33,7 @@ from collections.abc import (
     MutableSet,
 )
 from itertools import islice
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from regsweep.core.model import Digest
 
@@ -91,16 +91,63 @@ class Spill(Protocol):
     def digest_sizes(self, name: str) -> DiskSizes: ...
 
 
-class _Bounded:
-    """What the budget sees of a structure: its estimated size, and how to spill it."""
+class _OnDisk(Protocol):
+    def __len__(self) -> int: ...
+    def close(self) -> None: ...
 
-    name: str
+
+_Memory = TypeVar("_Memory", set[Digest], dict[Digest, int])
+_Disk = TypeVar("_Disk", bound=_OnDisk)
+
+
+class _Bounded(Generic[_Memory, _Disk]):
+    """What the budget sees of a structure: its estimated size, and how to spill it; the
+    entries in memory (a set or a dict) until they are handed over to disk."""
+
+    def __init__(self, budget: MemoryBudget, name: str, entry_bytes: int) -> None:
+        self.name = name
+        self._budget = budget
+        self._entry_bytes = entry_bytes
+        self._memory: _Memory | None = self._empty()
+        self._disk: _Disk | None = None
+        self._next_review = budget.check_every(entry_bytes)
+
+    def _empty(self) -> _Memory:
+        raise NotImplementedError
+
+    def _to_disk(self, memory: _Memory) -> _Disk:
+        """A store on disk holding every entry of ``memory``."""
+        raise NotImplementedError
+
+    @property
+    def spilled(self) -> bool:
+        return self._disk is not None
 
     def estimated_bytes(self) -> int:
-        raise NotImplementedError
+        return 0 if self._memory is None else len(self._memory) * self._entry_bytes
 
     def spill(self) -> None:
-        raise NotImplementedError
+        if self._memory is None:
+            return
+        _log_spill(self.name, len(self._memory), self.estimated_bytes())
+        self._disk = self._to_disk(self._memory)
+        self._memory = None
+
+    def _grown(self) -> None:
+        if self._memory is not None and len(self._memory) >= self._next_review:
+            self._budget.review(self)
+            self._next_review = len(self) + self._budget.check_every(self._entry_bytes)
+
+    def __len__(self) -> int:
+        held = self._memory if self._memory is not None else self._disk
+        assert held is not None
+        return len(held)
+
+    def close(self) -> None:
+        """Let go of the entries (the file, once spilled)."""
+        if self._disk is not None:
+            self._disk.close()
+        self._memory, self._disk = self._empty(), None
 
 
 class MemoryBudget:
@@ -119,7 +166,7 @@ class MemoryBudget:
         self.allowance = None if limit is None or spill is None else int(limit * share)
         self._spill = spill
         #: the structures still in memory, by identity (a set is not hashable)
-        self._held: dict[int, weakref.ref[_Bounded]] = {}
+        self._held: dict[int, weakref.ref[_Bounded[Any, Any]]] = {}
 
     def digest_set(
         self, name: str, digests: Iterable[Digest] = (), *, held_elsewhere: bool = False
@@ -142,7 +189,7 @@ class MemoryBudget:
             return CHECK_EVERY
         return max(1, min(CHECK_EVERY, self.allowance // (entry_bytes * 64)))
 
-    def review(self, structure: _Bounded) -> None:
+    def review(self, structure: _Bounded[Any, Any]) -> None:
         """Spill the largest structures in memory, ``structure`` among them, while together
         they pass the allowance."""
         self._held[id(structure)] = weakref.ref(structure)
@@ -176,36 +223,19 @@ def _log_spill(name: str, entries: int, estimated: int) -> None:
     )
 
 
-class DigestSet(MutableSet[Digest], _Bounded):
+class DigestSet(MutableSet[Digest], _Bounded[set[Digest], DiskSet]):
     """A set of digests, in memory until its budget spills it to disk."""
 
     def __init__(self, budget: MemoryBudget, name: str, entry_bytes: int = SET_ENTRY_BYTES) -> None:
-        self.name = name
-        self._budget = budget
-        self._entry_bytes = entry_bytes
-        self._memory: set[Digest] | None = set()
-        self._disk: DiskSet | None = None
-        self._next_review = budget.check_every(entry_bytes)
+        _Bounded.__init__(self, budget, name, entry_bytes)
 
-    @property
-    def spilled(self) -> bool:
-        return self._disk is not None
+    def _empty(self) -> set[Digest]:
+        return set()
 
-    def estimated_bytes(self) -> int:
-        return 0 if self._memory is None else len(self._memory) * self._entry_bytes
-
-    def spill(self) -> None:
-        if self._memory is None:
-            return
-        _log_spill(self.name, len(self._memory), self.estimated_bytes())
-        self._disk = self._budget.disk_set(self.name)
-        self._disk.add_many(self._memory)
-        self._memory = None
-
-    def _grown(self) -> None:
-        if self._memory is not None and len(self._memory) >= self._next_review:
-            self._budget.review(self)
-            self._next_review = len(self) + self._budget.check_every(self._entry_bytes)
+    def _to_disk(self, memory: set[Digest]) -> DiskSet:
+        disk = self._budget.disk_set(self.name)
+        disk.add_many(memory)
+        return disk
 
     def add(self, value: Digest) -> None:
         if self._memory is not None:
@@ -244,9 +274,7 @@ class DigestSet(MutableSet[Digest], _Bounded):
         return value in held
 
     def __len__(self) -> int:
-        held = self._memory if self._memory is not None else self._disk
-        assert held is not None
-        return len(held)
+        return _Bounded.__len__(self)
 
     def __iter__(self) -> Iterator[Digest]:
         """In no particular order; :meth:`ordered` for digest order."""
@@ -275,45 +303,22 @@ class DigestSet(MutableSet[Digest], _Bounded):
         per-repository sets met with a registry-wide one (``used & reclaimable``)."""
         return set(it)
 
-    def close(self) -> None:
-        """Let go of the entries (the file, once spilled)."""
-        if self._disk is not None:
-            self._disk.close()
-        self._memory, self._disk = set(), None
 
-
-class DigestSizes(MutableMapping[Digest, int], _Bounded):
+class DigestSizes(MutableMapping[Digest, int], _Bounded[dict[Digest, int], DiskSizes]):
     """Digest to size (or to a count), in memory until its budget spills it to disk."""
 
     def __init__(
         self, budget: MemoryBudget, name: str, entry_bytes: int = SIZES_ENTRY_BYTES
     ) -> None:
-        self.name = name
-        self._budget = budget
-        self._entry_bytes = entry_bytes
-        self._memory: dict[Digest, int] | None = {}
-        self._disk: DiskSizes | None = None
-        self._next_review = budget.check_every(entry_bytes)
+        _Bounded.__init__(self, budget, name, entry_bytes)
 
-    @property
-    def spilled(self) -> bool:
-        return self._disk is not None
+    def _empty(self) -> dict[Digest, int]:
+        return {}
 
-    def estimated_bytes(self) -> int:
-        return 0 if self._memory is None else len(self._memory) * self._entry_bytes
-
-    def spill(self) -> None:
-        if self._memory is None:
-            return
-        _log_spill(self.name, len(self._memory), self.estimated_bytes())
-        self._disk = self._budget.disk_sizes(self.name)
-        self._disk.put_many(self._memory.items())
-        self._memory = None
-
-    def _grown(self) -> None:
-        if self._memory is not None and len(self._memory) >= self._next_review:
-            self._budget.review(self)
-            self._next_review = len(self) + self._budget.check_every(self._entry_bytes)
+    def _to_disk(self, memory: dict[Digest, int]) -> DiskSizes:
+        disk = self._budget.disk_sizes(self.name)
+        disk.put_many(memory.items())
+        return disk
 
     def __getitem__(self, key: Digest) -> int:
         if self._memory is not None:
@@ -343,9 +348,7 @@ class DigestSizes(MutableMapping[Digest, int], _Bounded):
         return isinstance(key, str) and self._disk.get(Digest(key)) is not None
 
     def __len__(self) -> int:
-        held = self._memory if self._memory is not None else self._disk
-        assert held is not None
-        return len(held)
+        return _Bounded.__len__(self)
 
     def __iter__(self) -> Iterator[Digest]:
         return (digest for digest, _ in self.items())
@@ -385,9 +388,3 @@ class DigestSizes(MutableMapping[Digest, int], _Bounded):
         stored = self._disk.get(key)
         assert stored is not None
         return stored
-
-    def close(self) -> None:
-        """Let go of the entries (the file, once spilled)."""
-        if self._disk is not None:
-            self._disk.close()
-        self._memory, self._disk = {}, None
