@@ -301,3 +301,26 @@ def test_verify_reports_what_the_registry_cannot_serve_naming_the_file(
     assert all(injected.path in line for line in broken)
     plan = regsweep("plan", "--registry-dir", str(case.registry.root), env=case.env)
     assert injected.path in plan.stdout.replace("\n", "") + plan.stderr
+
+
+def test_explain_says_a_damaged_repository_is_skipped_never_what_it_would_delete(
+    case: Case, template: Template
+) -> None:
+    """The empty tag link hides the release's tag: planned alone, its manifest would look
+    untagged and expired. ``explain`` follows the run, which deletes nothing there."""
+    injected = _damage(case, template, "tag-link-empty")
+    where = ("--registry-dir", str(case.registry.root))
+    before = tree_fingerprint(case.registry.root)
+
+    text = regsweep("explain", DAMAGED, *where, env=case.env)
+    data = json.loads(regsweep("explain", DAMAGED, *where, "--output", "json", env=case.env).stdout)
+    healthy = regsweep("explain", f"web:{EXPIRED}", *where, env=case.env)
+
+    assert text.returncode == 0, text.stderr
+    assert "DELETE" not in text.stdout and "skipped:" in text.stdout
+    assert "--exclude-repositories" in text.stdout
+    assert injected.path in text.stdout.replace("\n", "")
+    assert data["decision"].startswith("skipped:")
+    assert [p["location"] for p in data["problems"]] == [injected.path]
+    assert "decision: DELETE the tag" in healthy.stdout
+    assert tree_fingerprint(case.registry.root) == before

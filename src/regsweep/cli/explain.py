@@ -1,18 +1,22 @@
 """``regsweep explain REPO[:TAG|@DIGEST]``: which policy, which rules, what happens, in words.
 
-Everything shown comes from the planner's own reasoning for the repository
-(:func:`regsweep.plan.planner.plan_repository`), so the explanation is what a run would do.
+Everything shown comes from the same steps as a run's plan, narrowed to the repository
+(:func:`regsweep.pipeline.plan_registry` with ``only``), and the planner's own reasoning
+for it (:func:`regsweep.plan.planner.plan_repository`), so the explanation is what a run
+would do: a repository the run skips for damage is explained as skipped, never as the
+deletions its unreadable files would make look safe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
 from regsweep.cli.options import options, settings_from
+from regsweep.cli.planning import plan_from
 from regsweep.cli.render import abbreviate_digests
 from regsweep.cli.settings import Group
 from regsweep.cli.terminal import Terminal
@@ -20,9 +24,6 @@ from regsweep.core import names
 from regsweep.core.durations import format_duration
 from regsweep.core.errors import UsageError
 from regsweep.core.model import AgedBy, Digest, Inventory, Tag, parse_digest
-from regsweep.pipeline import Mode, discover, open_target
-from regsweep.pipeline.in_use import read_in_use
-from regsweep.pipeline.pulls import read_pulls
 from regsweep.plan.planner import Action, RepositoryPlan, plan_repository
 from regsweep.policy.rules import (
     MostRecentlyPulled,
@@ -42,48 +43,54 @@ def explain_command(reference: str, output: str, **params: Any) -> None:
     repository, tag, digest = parse_reference(reference)
     settings = settings_from(params)
     terminal = Terminal(json_output=output == "json")
-    policies = settings.policies()
-    in_use = settings.in_use_spec()
-    target = open_target(settings.target_spec())
-    inventory = discover(target, terminal, include=lambda name: name == repository).inventory
-    pulls = settings.pull_store(needed=policies.reads_pulls)
-    read = None
-    if pulls is not None:
-        inventory, read = read_pulls(
-            inventory, pulls, terminal, age_by_push=target.mode is Mode.API
-        )
-    if repository not in inventory.repositories:
+    planned = plan_from(settings, terminal, only=repository)
+    inventory = planned.inventory
+    skipped = next((s for s in planned.plan.skipped if s.repository == repository), None)
+    if repository not in inventory.repositories and skipped is None:
         raise UsageError(
             f"no repository {repository!r} in the registry (regsweep plan --show-kept lists them)"
         )
-    if in_use is not None:
-        policies = policies.protecting(read_in_use(in_use, inventory, terminal))
-    policy = policies.policy_for(repository)
+    policy = planned.policies.policy_for(repository)
     if policy is None:
         data: dict[str, Any] = {
             "repository": repository,
             "policy": None,
             "decision": "left alone: no policy matches this repository, nothing in it is deleted",
-            "policies_tried": [p.describe() for p in policies.policies],
+            "policies_tried": [p.describe() for p in planned.policies.policies],
+        }
+    elif skipped is not None:
+        data = {
+            "repository": repository,
+            "policy": policy.name,
+            "policy_description": policy.describe(),
+            "decision": _SKIPPED,
+            **skipped.to_json(),
         }
     else:
-        now = datetime.now(UTC)
-        planned = plan_repository(
+        explained = plan_repository(
             inventory.repositories[repository],
             inventory.manifests,
             policy,
-            now,
+            planned.now,
             aged=inventory.aged_by,
         )
-        data = _explain(planned, inventory, tag, digest, now)
-        if read is not None:
-            data["pulls"] = read.to_json()
+        data = _explain(explained, inventory, tag, digest, planned.now)
+        if planned.pulls is not None:
+            data["pulls"] = planned.pulls.to_json()
     if terminal.json_output:
         terminal.json(data)
     else:
         found = inventory.repositories.get(repository)
         tags = found.tags.values() if found is not None else ()
         _render(terminal, data, {t.name: inventory.aged_by.of(t) for t in tags})
+
+
+#: Why a run deletes nothing in a damaged repository, and what gets past it.
+_SKIPPED = (
+    "skipped: discovery could not read it whole, and what it could not read may hide a "
+    "manifest, so a run deletes nothing in it; repair the files below (docs/damage.md), "
+    "or leave it out with --exclude-repositories"
+)
 
 
 def parse_reference(reference: str) -> tuple[str, str | None, Digest | None]:
@@ -229,6 +236,12 @@ def _render(terminal: Terminal, data: dict[str, Any], aged: Mapping[str, AgedBy]
         say(f"{data['repository']}: {data['decision']}")
         for line in data["policies_tried"]:
             say(f"  not in the scope of {line}")
+        return
+    if "problems" in data:
+        say(f"{data['repository']}: {data['policy_description']}")
+        say(f"  {data['decision']}")
+        for problem in data["problems"]:
+            say(f"    {problem['location']}: {problem['message']}")
         return
     say(f"{data['repository']}: {data['policy_description']}")
     for tag in data["tags"]:

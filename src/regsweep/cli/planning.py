@@ -12,8 +12,11 @@ from regsweep.plan.brake import Verdict, judge
 from regsweep.state.history import default_history_path, load_history
 
 
-def plan_from(settings: Settings, terminal: Terminal, *, reads_pulls: bool = False) -> Planned:
-    """Open the target, discover and plan with the settings' policies; the pull store is
+def plan_from(
+    settings: Settings, terminal: Terminal, *, reads_pulls: bool = False, only: str | None = None
+) -> Planned:
+    """Open the target, discover and plan with the settings' policies (``only``: just that
+    repository, see :func:`regsweep.pipeline.plan_registry`); the pull store is
     read when a policy needs it or the caller does (``reads_pulls``); the images in use
     (``--in-use``, ``--in-use-command``) are read before discovery, so a failing listing
     stops the command before anything is read or changed."""
@@ -27,6 +30,7 @@ def plan_from(settings: Settings, terminal: Terminal, *, reads_pulls: bool = Fal
         keep_empty_repositories=settings.keep_empty_repositories,
         in_use=in_use,
         memory_limit=settings.memory_limit_bytes(),
+        only=only,
     )
 
 

@@ -67,6 +67,7 @@ def plan_registry(
     keep_empty_repositories: bool = False,
     in_use: InUseSpec | None = None,
     memory_limit: int | None = None,
+    only: str | None = None,
 ) -> Planned:
     """The first two steps of every command: read the registry, apply the policies.
 
@@ -79,6 +80,9 @@ def plan_registry(
     ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
     ``memory_limit``: the bytes the run may use; the registry-wide blob sizes and sets go
     to disk past a share of it (:mod:`regsweep.core.bounded`). None: no limit.
+    ``only``: read and plan just this repository, whatever the policies' scope, with every
+    tag's build time (``explain`` shows each): the same steps as a run, so what it explains
+    is what a run would do, a damaged repository's skip included.
     """
     observer = observer or LoggingObserver()
     budget = memory_budget(memory_limit)
@@ -90,12 +94,15 @@ def plan_registry(
             return frozenset(tags)
         return policy.ages_needed(repository, tags, datetime.now(UTC))
 
+    def include(name: str) -> bool:
+        return policies.policy_for(name) is not None if only is None else name == only
+
     with timer.phase(Phase.DISCOVER):
         discovered = discover(
             target,
             observer,
-            include=lambda name: policies.policy_for(name) is not None,
-            ages_needed=ages_needed,
+            include=include,
+            ages_needed=ages_needed if only is None else None,
             budget=budget,
         )
     with timer.phase(Phase.PLAN):
