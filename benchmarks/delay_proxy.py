@@ -63,9 +63,16 @@ async def _send_now(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 
 
 async def serve(upstream_port: int, delay: float) -> None:
-    """Relay 127.0.0.1:<printed port> to 127.0.0.1:``upstream_port`` until stopped."""
+    """Relay 127.0.0.1:<printed port> to 127.0.0.1:``upstream_port`` until stopped; the
+    connections still open then are closed (without this, asyncio prints a "Task was
+    destroyed but it is pending" block for each into the benchmark's output)."""
+    relays: set[asyncio.Task[object]] = set()
 
     async def relay(client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        relays.add(task)
+        task.add_done_callback(relays.discard)
         try:
             upstream_in, upstream_out = await asyncio.open_connection(LOOPBACK, upstream_port)
         except OSError:
@@ -88,6 +95,9 @@ async def serve(upstream_port: int, delay: float) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with server:
         await stop.wait()
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
 
 @contextmanager
