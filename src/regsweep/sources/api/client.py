@@ -30,7 +30,7 @@ from regsweep.core.pulls import USER_AGENT_PRODUCT
 from regsweep.core.version import VERSION
 from regsweep.sources.api.access import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, check_registry_url
 from regsweep.sources.api.auth import RegistryAuth
-from regsweep.sources.api.budget import api_counts, request_kind
+from regsweep.sources.api.budget import RequestKind, api_counts, request_kind
 from regsweep.sources.api.errors import (
     MalformedAnswerError,
     RegistryAuthError,
@@ -66,6 +66,17 @@ class ManifestBytes(NamedTuple):
     digest: Digest
     media_type: str
     raw: bytes
+
+
+class _Request(NamedTuple):
+    """What every attempt of one request sends."""
+
+    method: str
+    path: str | httpx.URL
+    headers: dict[str, str] | None
+    content: bytes | None
+    params: dict[str, str] | None
+    follow_redirects: bool
 
 
 class ManifestHead(NamedTuple):
@@ -472,12 +483,29 @@ class RegistryClient:
         """One request, retried on 429/5xx/transport errors when ``method`` is idempotent.
 
         After the last attempt the last error answer is returned for the caller to map.
+
+        The first attempt is sent as it is: a stamina retry context costs about 5% of the
+        client's CPU per request on loopback (measured), and nearly every request gets
+        through the first time. A failure the policy retries enters stamina as its first
+        attempt, replayed rather than sent again, so the backoff, ``Retry-After``, the
+        retry log and the number of attempts are the same as if every attempt ran inside
+        it (only stamina's overall timeout starts after the first attempt's answer).
         """
+        kind = request_kind(method, path if isinstance(path, str) else path.path)
+        request = _Request(method, path, headers, content, params, follow_redirects)
+        try:
+            return await self._attempt(kind, request)
+        except (RetryableAnswer, httpx.TransportError) as exc:
+            decide = self._retry.hook(connect_errors=connect_errors)
+            if method not in IDEMPOTENT_METHODS or decide(exc) is False:
+                if isinstance(exc, RetryableAnswer):
+                    return exc.response
+                raise
+            first: Exception = exc
         retry = self._retry
-        on = retry.hook(connect_errors=connect_errors) if method in IDEMPOTENT_METHODS else ()
         try:
             async for attempt in stamina.retry_context(
-                on=on,
+                on=decide,
                 attempts=retry.attempts,
                 timeout=retry.timeout,
                 wait_initial=retry.wait_initial,
@@ -485,29 +513,33 @@ class RegistryClient:
                 wait_jitter=retry.wait_jitter,
             ):
                 with attempt:
-                    kind = request_kind(method, path if isinstance(path, str) else path.path)
-                    async with self.pace.slot(kind) as slot:
-                        self.counts.by_kind[kind] += 1
-                        if attempt.num > 1:
-                            self.counts.retries += 1
-                        response = await self._http.request(
-                            method,
-                            path,
-                            headers=headers,
-                            content=content,
-                            params=params,
-                            follow_redirects=follow_redirects,
-                        )
-                        status = response.status_code
-                        slot.answered(
-                            status, retry.wait_asked(response) if status in RETRY_STATUSES else None
-                        )
-                    if response.status_code in RETRY_STATUSES:
-                        raise RetryableAnswer(response)
-                    return response
+                    if attempt.num == 1:
+                        raise first  # the failure above, for stamina to back off from
+                    self.counts.retries += 1
+                    return await self._attempt(kind, request)
         except RetryableAnswer as exc:
             return exc.response
         raise OperationError(f"{method} {path}: no attempt was made")  # pragma: no cover
+
+    async def _attempt(self, kind: RequestKind, request: _Request) -> httpx.Response:
+        """Send once, in a place of the window; an answer worth retrying is raised as
+        :class:`RetryableAnswer`."""
+        async with self.pace.slot(kind) as slot:
+            self.counts.by_kind[kind] += 1
+            response = await self._http.request(
+                request.method,
+                request.path,
+                headers=request.headers,
+                content=request.content,
+                params=request.params,
+                follow_redirects=request.follow_redirects,
+            )
+            status = response.status_code
+            retrying = status in RETRY_STATUSES
+            slot.answered(status, self._retry.wait_asked(response) if retrying else None)
+        if retrying:
+            raise RetryableAnswer(response)
+        return response
 
     async def _list(self, path: str, key: str, what: str) -> list[str]:
         """All names under ``key`` across the pages of a catalog or tag list."""

@@ -25,27 +25,38 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 #: Answers that mean "too much, slow down".
 OVERLOADED = frozenset({429, 503})
 
 
 class Slot:
-    """One request's place in the window; tell it the answer's status when it comes."""
+    """One request's place in the window; tell it the answer's status when it comes.
 
-    __slots__ = ("generation", "kind", "retry_after", "started", "status")
+    Used as ``async with limit.slot(kind) as slot:``: it waits for a place on entering
+    and gives it back on leaving, learning from the answer. A class rather than an
+    ``asynccontextmanager``, whose generator costs every request (this is per request).
+    """
 
-    def __init__(self, kind: str, generation: int, started: float) -> None:
+    __slots__ = ("_limit", "generation", "kind", "retry_after", "started", "status")
+
+    def __init__(self, limit: AdaptiveLimit, kind: str) -> None:
+        self._limit = limit
         self.kind = kind
-        self.generation = generation
-        self.started = started
+        self.generation = 0
+        self.started: float | None = None
         self.status: int | None = None
         self.retry_after: float | None = None
 
     def answered(self, status: int, retry_after: float | None = None) -> None:
         self.status, self.retry_after = status, retry_after
+
+    async def __aenter__(self) -> Slot:
+        await self._limit._hold(self)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._limit._release(self)
 
 
 class AdaptiveLimit:
@@ -73,23 +84,31 @@ class AdaptiveLimit:
     def limit(self) -> int:
         return self._limit
 
-    @asynccontextmanager
-    async def slot(self, kind: str) -> AsyncIterator[Slot]:
-        """Wait for a place in the window, hold it for one request of ``kind`` (what it
-        asks: its latency is compared with that kind's), then learn from its answer."""
+    def slot(self, kind: str) -> Slot:
+        """A place in the window for one request of ``kind`` (what it asks: its latency
+        is compared with that kind's), to be held with ``async with``."""
+        return Slot(self, kind)
+
+    async def _hold(self, slot: Slot) -> None:
+        """Wait for a place, then for any ``Retry-After`` pause, and start the clock."""
         await self._acquire()
         loop = asyncio.get_running_loop()
-        slot: Slot | None = None
         try:
             while (wait := self._paused_until - loop.time()) > 0:
                 await asyncio.sleep(wait)  # the place held: nothing else goes out meanwhile
-            slot = Slot(kind, self._generation, loop.time())
-            yield slot
-        finally:
-            self._in_flight -= 1
-            if slot is not None and slot.status is not None:
-                self._learn(slot, loop.time())
-            self._hand_over()
+        except BaseException:
+            self._release(slot)
+            raise
+        slot.generation = self._generation
+        slot.started = loop.time()
+
+    def _release(self, slot: Slot) -> None:
+        """Give a place back and learn from its answer, if one came."""
+        self._in_flight -= 1
+        if slot.started is not None and slot.status is not None:
+            now = asyncio.get_running_loop().time()
+            self._learn(slot, now, now - slot.started)
+        self._hand_over()
 
     async def _acquire(self) -> None:
         if not self._waiters and self._in_flight < self._limit:
@@ -119,7 +138,7 @@ class AdaptiveLimit:
                 self._take()
                 place.set_result(None)
 
-    def _learn(self, slot: Slot, now: float) -> None:
+    def _learn(self, slot: Slot, now: float, latency: float) -> None:
         if slot.retry_after is not None:
             self._paused_until = max(self._paused_until, now + slot.retry_after)
         if slot.status in OVERLOADED:
@@ -129,7 +148,6 @@ class AdaptiveLimit:
                 self._ratios.clear()
                 self._full = False
             return
-        latency = now - slot.started
         fastest = min(self._fastest.get(slot.kind, latency), latency)
         self._fastest[slot.kind] = fastest
         self._ratios.append(latency / fastest if fastest > 0 else 1.0)
