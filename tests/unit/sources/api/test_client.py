@@ -350,3 +350,45 @@ def test_in_flight_requests_are_bounded() -> None:
 
     assert run(handler, many, concurrency=3) == [True] * 20
     assert peak == 3
+
+
+# -- cookies -----------------------------------------------------------------------------
+
+
+def test_a_cookie_the_registry_sets_is_sent_back() -> None:
+    """Answers are read for cookies only when they set one; one that does is kept."""
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Cookie"))
+        if len(sent) == 2:
+            return httpx.Response(200, json={}, headers={"Set-Cookie": "session=abc; Path=/"})
+        return httpx.Response(200, json={})
+
+    async def use(client: RegistryClient) -> None:
+        for _ in range(4):
+            await client.ping()
+
+    run(handler, use)
+    assert sent == [None, None, "session=abc", "session=abc"]
+
+
+# -- the first attempt outside stamina ---------------------------------------------------
+
+
+def test_a_transport_error_then_success_is_one_retry() -> None:
+    """The first attempt, sent outside stamina, fails; stamina retries it once."""
+    attempts: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise httpx.ReadError("reset", request=request)
+        return httpx.Response(200, content=RAW, headers={"Content-Type": OCI_INDEX})
+
+    async def use(client: RegistryClient) -> tuple[object, int]:
+        fetched = await client.get_manifest("app", "v1")
+        return fetched, client.counts.retries
+
+    fetched, retries = run(handler, use)
+    assert fetched is not None and retries == 1 and len(attempts) == 2
