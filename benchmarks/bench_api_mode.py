@@ -16,8 +16,12 @@ client (the order alternates from round to round) and then checks that exactly t
 tags are left; after the last round of each client and latency, every kept tag is pulled
 (``skopeo sync`` of each repository; ``--pull-every-round`` after every round). Requests
 are counted by kind from the registry's own access log, and regsweep's count (its JSON
-report) must agree with it. regsweep's requests are also set beside the floor its budget
-states (``regsweep.sources.api.budget``), computed here from the tree itself.
+report) must agree with it. Each client's CPU seconds (user + system, its start included)
+are printed beside its wall time, per request too: on loopback, where the client and the
+registry share the machine's cores, that is what the wall time follows, and it moves far
+less than wall time with what else runs on the machine. regsweep's requests are also set
+beside the floor its budget states (``regsweep.sources.api.budget``), computed here from
+the tree itself.
 
 ``--latency-ms 20`` puts a relay that delays every request by that much in front of the
 registry (``benchmarks/delay_proxy.py``), as a registry across a WAN would be.
@@ -34,6 +38,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -220,6 +225,9 @@ class Round:
     seconds: float
     requests: Counter[str]
     reported: Counter[str]
+    #: the client process's CPU seconds (user + system), its start included: far less
+    #: moved than wall time by what else runs on the machine
+    cpu: float
 
 
 def run_round(
@@ -244,7 +252,7 @@ def run_round(
         with delayed(host, latency_ms) if latency_ms else _direct(host) as target:
             start_offset = log.stat().st_size
             started = time.perf_counter()
-            reported = _run_client(client, f"http://{target}", keep, scratch)
+            reported, cpu = _run_client(client, f"http://{target}", keep, scratch)
             seconds = time.perf_counter() - started
             time.sleep(0.2)  # the access log is written as each answer goes out
             requests = access_counts(log, start_offset, log.stat().st_size)
@@ -257,7 +265,7 @@ def run_round(
             raise SystemExit(
                 f"after {client}: {pulled} tags pulled of {sum(map(len, left.values()))}"
             )
-    return Round(client, latency_ms, seconds, requests, reported)
+    return Round(client, latency_ms, seconds, requests, reported, cpu)
 
 
 class _direct:
@@ -271,7 +279,8 @@ class _direct:
         return None
 
 
-def _run_client(client: str, url: str, keep: int, scratch: Path) -> Counter[str]:
+def _run_client(client: str, url: str, keep: int, scratch: Path) -> tuple[Counter[str], float]:
+    """Run one client; what it says it sent, and its CPU seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env["XDG_STATE_HOME"] = str(scratch / "state")
     if client == "baseline":
@@ -282,14 +291,17 @@ def _run_client(client: str, url: str, keep: int, scratch: Path) -> Counter[str]
             "--exclude-tags", "^latest$", "--keep-last", str(keep + 1), "--pushed-within", "0",
             "--force", "--output", "json", "--journal", str(scratch / "journal.jsonl"),
         ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"{client} exited {done.returncode}: {done.stderr[-3000:]}")
     report = json.loads(done.stdout)
     if client == "baseline":
-        return Counter(report["requests"])
+        return Counter(report["requests"]), cpu
     total = report["requests"]["total"]
-    return Counter({k.value: total[k.value] for k in RequestKind if total[k.value]})
+    return Counter({k.value: total[k.value] for k in RequestKind if total[k.value]}), cpu
 
 
 # --------------------------------------------------------------------------- the report
@@ -299,7 +311,10 @@ def show(rounds: list[Round], floor: Counter[str], latency_ms: float) -> None:
     mine = [r for r in rounds if r.latency_ms == latency_ms]
     print(f"\n-- {'loopback' if not latency_ms else f'{latency_ms:g} ms added to every request'}")
     kinds = [k.value for k in RequestKind]
-    header = f"{'':<10}{'wall s (each round)':<34}{'median':>8}{'requests':>10}{'req/s':>8}"
+    header = (
+        f"{'':<10}{'wall s (each round)':<34}{'median':>8}{'requests':>10}{'req/s':>8}"
+        f"{'cpu s (each round)':>24}{'cpu ms/req':>12}"
+    )
     print(header)
     medians: dict[str, float] = {}
     for client in CLIENTS:
@@ -308,9 +323,11 @@ def show(rounds: list[Round], floor: Counter[str], latency_ms: float) -> None:
         requests = runs[-1].requests
         each = " ".join(f"{r.seconds:.1f}" for r in runs)
         total = sum(requests.values())
+        cpus = " ".join(f"{r.cpu:.1f}" for r in runs)
+        cpu = statistics.median(r.cpu for r in runs)
         print(
             f"{client:<10}{each:<34}{medians[client]:>8.1f}{total:>10}"
-            f"{total / medians[client]:>8.0f}"
+            f"{total / medians[client]:>8.0f}{cpus:>24}{1000 * cpu / total:>12.2f}"
         )
     print(f"{'kind':<16}{'baseline':>10}{'regsweep':>10}{'floor':>10}")
     last = {c: [r for r in mine if r.client == c][-1].requests for c in CLIENTS}
@@ -376,7 +393,8 @@ def main() -> None:
                     rounds.append(done)
                     print(
                         f"round {n + 1} {client:<9} {latency:g} ms: {done.seconds:6.1f} s, "
-                        f"{sum(done.requests.values())} requests"
+                        f"{sum(done.requests.values())} requests, {done.cpu:.1f} s of CPU "
+                        f"({1000 * done.cpu / sum(done.requests.values()):.2f} ms a request)"
                         + (", every kept tag pulled" if pull else ""),
                         flush=True,
                     )
