@@ -28,6 +28,11 @@ their JSON (ages masked) is that of the run without the limit.
 blobs the GC leaves are compared byte for byte (sha256 printed). ``--src DIR`` measures
 another ``src`` than this checkout's (a copy, to keep editing while it runs).
 
+Each size is synthesised once into ``<work>/<size>/pristine`` (described beside it in
+``pristine.json``); the steps run on copies of it made of hard links. With ``--keep
+--work DIR`` it stays, and the next run given the same ``DIR`` reuses it instead of
+synthesising again (minutes at ``1m``).
+
     .venv/bin/python -m benchmarks.bench_scale [--sizes 100k,1m] [--work DIR]
         [--baseline-src DIR] [--src DIR] [--rounds 3] [--keep] [--cold] [--memory-limit 64MiB]
 """
@@ -291,6 +296,38 @@ def synthesise(root: Path, manifests: int) -> tuple[int, int, int, list[Sample]]
     return stats.blobs, stats.manifests, stats.files + stats.directories, stats.samples
 
 
+def pristine_tree(work: Path, name: str) -> tuple[Path, int, int, int, list[Sample]]:
+    """The untouched tree of size ``name`` in ``work`` and what it holds: synthesised once
+    (at 1,000,000 blobs that takes minutes), then reused by every run given the same
+    ``--work``, since each run changes only its own copies (:func:`copy_tree`)."""
+    root, described = work / name / "pristine", work / name / "pristine.json"
+    if described.exists():
+        held = json.loads(described.read_text())
+        samples = [Sample(**sample) for sample in held["samples"]]
+        print(f"[{name}] reusing the tree synthesised in {root}", flush=True)
+        return root, held["blobs"], held["manifests"], held["entries"], samples
+    shutil.rmtree(root, ignore_errors=True)  # a synthesis stopped part way
+    started = time.perf_counter()
+    blobs, manifests, entries, samples = synthesise(root, SIZES[name][1])
+    print(
+        f"[{name}] synthesised {blobs:,} blobs, {manifests:,} manifests, {entries:,} entries "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    held = {"blobs": blobs, "manifests": manifests, "entries": entries}
+    described.write_text(json.dumps({**held, "samples": [s._asdict() for s in samples]}))
+    return root, blobs, manifests, entries, samples
+
+
+def copy_tree(pristine: Path, root: Path) -> None:
+    """``root`` made a copy of ``pristine`` of hard links (``cp -al``), in seconds where a
+    synthesis takes minutes: the plan applied on disk and the GC only remove and rename
+    files, and write only files of their own (the lock), so the pristine tree is left as
+    it was."""
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["cp", "-al", str(pristine), str(root)], check=True)
+
+
 def check_pulls(root: Path, samples: list[Sample], work: Path) -> int:
     """Pull a few sample tags with skopeo through the real registry serving ``root``."""
     picked = samples[:4] + samples[-1:]
@@ -309,21 +346,15 @@ def run_size(
     rounds: int,
     limit: str | None,
 ) -> None:
-    _, manifests_wanted = SIZES[name]
+    pristine, blobs, manifests, entries, samples = pristine_tree(work, name)
     ours = work / name / "regsweep"
-    started = time.perf_counter()
-    blobs, manifests, entries, samples = synthesise(ours, manifests_wanted)
-    print(
-        f"[{name}] synthesised {blobs:,} blobs, {manifests:,} manifests, {entries:,} entries "
-        f"in {time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
+    copy_tree(pristine, ours)
     pulled = check_pulls(ours, samples, work / name)
     print(f"[{name}] {pulled} sample tags pulled through the real registry", flush=True)
     variants = [Variant(f"src {src}" if src else "this checkout", ours, src)]
     if baseline is not None:
         theirs = work / name / "baseline"
-        synthesise(theirs, manifests_wanted)
+        copy_tree(pristine, theirs)
         variants.append(Variant(f"baseline {baseline}", theirs, baseline))
     load = os.getloadavg()
     walk_seconds = measure(variants, cold, rounds, limit)
