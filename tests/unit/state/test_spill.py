@@ -160,7 +160,7 @@ def test_plan_and_usage_are_the_same_spilled(inventory: Inventory, policies: Pol
     spilled = build_plan(inventory, policies, NOW, budget=budget)
     assert spilled.to_json() == in_memory.to_json()
     assert set(spilled.reclaimable_blobs) == set(in_memory.reclaimable_blobs)
-    usage = disk_usage(inventory, policies, spilled, budget)
+    usage = disk_usage(inventory, policies, spilled)
     assert usage == disk_usage(inventory, policies, in_memory)
     if in_memory.reclaimable_blobs:
         assert (
