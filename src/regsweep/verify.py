@@ -182,7 +182,7 @@ def _missing(
                 continue
             if blob.digest not in inventory.blob_sizes:
                 problems.append((f"blob {blob.digest}{where} is missing from storage", None))
-            elif blob.digest not in repository.layers:
+            elif not repository.links(blob.digest):
                 broken = damage.explain(repository.name, blob.digest, f"blob {blob.digest}{where}")
                 problems.append(
                     broken or (f"blob {blob.digest}{where} is not linked into the repository", None)

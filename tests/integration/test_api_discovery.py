@@ -51,7 +51,7 @@ def test_inventory_matches_storage_and_ages_come_from_build_time(
             t: x.digest for t, x in repository.tags.items()
         }
         assert set(api_repo.revisions) <= set(repository.revisions)
-        assert api_repo.layers <= repository.layers
+        assert set(api_repo.layers) <= set(repository.layers)
     for digest, manifest in inventory.manifests.items():
         assert manifest == on_disk.manifests[digest]
 

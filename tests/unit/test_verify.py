@@ -53,7 +53,7 @@ def repository(
         name,
         {tag: Tag(name, tag, target, WHEN) for tag, target in tags.items()},
         dict.fromkeys(revisions, WHEN),
-        frozenset(layers),
+        tuple(sorted(layers)),
     )
 
 

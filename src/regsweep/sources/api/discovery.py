@@ -403,8 +403,10 @@ async def discover_api(
             # A revision's "first linked" time is unknown over the API; its build time is
             # the closest, and unknown keeps it (the planner treats None as still young).
             revisions={d: times.get(d) for d in sorted(repo.revisions)},
-            layers=frozenset(
-                present[repo.name] if present is not None else _blobs(repo, scanner.manifests)
+            layers=tuple(
+                sorted(
+                    present[repo.name] if present is not None else _blobs(repo, scanner.manifests)
+                )
             ),
         )
     for problem in scanner.problems:

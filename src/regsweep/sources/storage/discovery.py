@@ -89,7 +89,7 @@ def discover_storage(
             name=name,
             tags=tags.pop(name, {}),
             revisions={d: _time(m) for d, m in files.revisions.items()},
-            layers=frozenset(files.layers),
+            layers=tuple(sorted(files.layers)),
             last_write=_time(files.last_write) if files.last_write else None,
         )
     # a repository whose revisions could not be listed has every tag look dangling
