@@ -60,7 +60,12 @@ from benchmarks.synth import Sample, bare_walk, pull, serve_registry, synthesize
 #: Push times of the synthetic trees: fixed, so two trees of a size are identical.
 NOW = 1_780_000_000.0
 #: (blobs, manifests) per size name.
-SIZES = {"10k": (10_000, 1_000), "100k": (100_000, 10_000), "1m": (1_000_000, 100_000)}
+SIZES = {
+    "10k": (10_000, 1_000),
+    "100k": (100_000, 10_000),
+    "300k": (300_000, 30_000),
+    "1m": (1_000_000, 100_000),
+}
 #: 4 tagged builds (5 tags: latest shares the newest) and 2 untagged builds per repository:
 #: 6 manifests; 9 layers (one a shared base) + config + manifest: 10 blobs per manifest.
 SHAPE = {
