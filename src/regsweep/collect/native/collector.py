@@ -310,7 +310,7 @@ class _Collection:
                 self.blind[scan.name] = f"{why}, and its _layers is a symlink"
                 continue
             self.damaged[scan.name] = why
-            keep = (scan.layers | scan.revisions) - self.marker.marked
+            keep = {*scan.layers, *scan.revisions} - self.marker.marked
             self.marker.marked |= keep
             self.report.kept_for_damage += len(keep)
 

@@ -47,9 +47,11 @@ class RepositoryScan:
 
     name: str
     revisions: set[Digest] = field(default_factory=set)  # revisions with their link
-    #: blobs linked into it (``_layers``): their digests only, each link's path is
-    #: :meth:`layer_link` (a path per link was about a third of the collector's memory)
-    layers: set[Digest] = field(default_factory=set)
+    #: blobs linked into it (``_layers``), in digest order: their digests only, each
+    #: link's path is :meth:`layer_link` (a path per link was about a third of the
+    #: collector's memory); a tuple, since it is only ever gone through, where a set's
+    #: table took about four times as much (3.3 MiB of the links of 100,000 blobs)
+    layers: tuple[Digest, ...] = ()
     dead_revisions: list[str] = field(default_factory=list)  # revision folders, no link
     dead_tags: list[str] = field(default_factory=list)  # tag folders, no current/link
     uploads: list[str] = field(default_factory=list)  # ``_uploads/<id>`` folders
@@ -129,10 +131,7 @@ def scan_unnamed(store: ReadableStore, folder: str) -> RepositoryScan:
             digest = layout.digest_from_hex(hex_)
             if digest is not None:
                 scan.revisions.add(digest)
-        for hex_ in store.list_dir(f"{scan.folder}/{layout.LAYERS}"):
-            digest = layout.digest_from_hex(hex_)
-            if digest is not None:
-                scan.layers.add(digest)
+        scan.layers = _digests(store.list_dir(f"{scan.folder}/{layout.LAYERS}"))
     except PathEscapeError as exc:
         scan.blind = str(exc)
     return scan
@@ -167,10 +166,13 @@ def _scan_layers(store: ReadableStore, scan: RepositoryScan) -> None:
     except PathEscapeError:
         scan.layers_listed = False
         return
-    for hex_ in listed:
-        digest = layout.digest_from_hex(hex_)
-        if digest is not None:
-            scan.layers.add(digest)
+    scan.layers = _digests(listed)
+
+
+def _digests(folders: Iterable[str]) -> tuple[Digest, ...]:
+    """The digests that folders are named by (``<hex>``), in digest order."""
+    found = (layout.digest_from_hex(hex_) for hex_ in folders)
+    return tuple(sorted({d for d in found if d is not None}))
 
 
 def _scan_tags(store: ScannableStore, scan: RepositoryScan) -> None:
@@ -212,6 +214,7 @@ def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, R
     tag is dead when keys lie below its folder but no ``current/link``.
     """
     scans: dict[str, RepositoryScan] = {}
+    layers: dict[str, set[Digest]] = {}  # each repository's, until every file is seen
     tag_folders: dict[tuple[str, str], bool] = {}  # (repository, tag) -> has current/link
     uploads: set[tuple[str, str]] = set()
     skip = len(layout.REPOSITORIES) + 1
@@ -228,7 +231,7 @@ def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, R
             if len(rest) == 3 and rest[0] == "sha256" and rest[2] == "link":
                 digest = layout.digest_from_hex(rest[1])
                 if digest is not None:
-                    scan.layers.add(digest)
+                    layers.setdefault(name, set()).add(digest)
         elif section == "_manifests" and len(rest) >= 3:
             if rest[:2] == ("revisions", "sha256") and rest[3:] == ("link",):
                 digest = layout.digest_from_hex(rest[2])
@@ -239,6 +242,8 @@ def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, R
                 tag_folders[key] = tag_folders.get(key, False) or rest[2:] == ("current", "link")
         elif section == "_uploads" and rest and not scan.unnamed:
             uploads.add((name, rest[0]))
+    for name, linked in layers.items():
+        scans[name].layers = tuple(sorted(linked))
     if tags:
         for (name, tag), has_current in sorted(tag_folders.items()):
             if not has_current:
