@@ -66,8 +66,9 @@ def test_plan_bytes_and_usage_are_the_same_spilled(
     in_memory = plan_registry(target, POLICY)
     with caplog.at_level(logging.INFO, logger="regsweep.core.bounded"):
         on_disk = plan_registry(target, POLICY, memory_limit=TINY)
-        usage = disk_usage(on_disk.inventory, on_disk.policies, on_disk.plan)
+        usage = disk_usage(on_disk.inventory, on_disk.policies, on_disk.plan, on_disk.budget)
     assert {"blob sizes", "kept blobs", "dropped blobs", "freed blobs"} <= spilled(caplog)
+    assert {"blobs used", "blobs shared"} <= spilled(caplog)  # not sorted back into memory
 
     plan = in_memory.plan
     assert plan.summary.bytes_reclaimable > 0 and plan.summary.bytes_already_unreferenced > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import logging
 import tempfile
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -160,12 +161,27 @@ def test_plan_and_usage_are_the_same_spilled(inventory: Inventory, policies: Pol
     spilled = build_plan(inventory, policies, NOW, budget=budget)
     assert spilled.to_json() == in_memory.to_json()
     assert set(spilled.reclaimable_blobs) == set(in_memory.reclaimable_blobs)
-    usage = disk_usage(inventory, policies, spilled)
+    usage = disk_usage(inventory, policies, spilled, budget)
     assert usage == disk_usage(inventory, policies, in_memory)
     if in_memory.reclaimable_blobs:
         assert (
             isinstance(spilled.reclaimable_blobs, DigestSet) and spilled.reclaimable_blobs.spilled
         )
+
+
+@given(inventories(), policy_sets())
+def test_usage_is_the_same_with_the_blob_sizes_on_disk(
+    inventory: Inventory, policies: PolicySet
+) -> None:
+    """With the content store's sizes on disk, ``du`` counts each blob's users in sets that
+    spill too (its sorted digests would bring every blob back into memory): same usage."""
+    plan = build_plan(inventory, policies, NOW)
+    budget = memory_budget(0, batch=1)
+    sizes = budget.digest_sizes("blob sizes")
+    sizes.update(inventory.blob_sizes)
+    on_disk = replace(inventory, blob_sizes=sizes)
+    assert sizes.spilled or not inventory.blob_sizes
+    assert disk_usage(on_disk, policies, plan, budget) == disk_usage(inventory, policies, plan)
 
 
 def test_digests_held_elsewhere_count_their_slots_alone() -> None:
