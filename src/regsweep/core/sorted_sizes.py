@@ -1,0 +1,77 @@
+"""The sizes of a registry's blobs in digest order: each blob has a place.
+
+Storage discovery holds the size of every blob of the content store for the whole run, and
+the planner and ``du`` each mark every blob once or twice (used, kept, dropped). As a dict
+and sets, that is a hash table slot per blob per structure, about 40 bytes each, with a
+table allocated at once as it doubles. In digest order, the sizes take a pointer (the
+digest strings are the inventory's) and 8 bytes a blob, and any mark over every blob is a
+byte at the blob's place in a ``bytearray``, found by bisection: at a million blobs, a few
+megabytes where the dict and the sets took over a hundred.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping, Sequence
+
+from regsweep.core.bounded import DigestSizes
+from regsweep.core.model import Digest
+
+
+class SortedSizes(Mapping[Digest, int]):
+    """Digest to size, read-only, in digest order; :meth:`place` is a blob's index."""
+
+    __slots__ = ("_digests", "_sizes")
+
+    def __init__(self, sizes: Mapping[Digest, int]) -> None:
+        self._digests: Sequence[Digest] = sorted(sizes)
+        self._sizes = array("q", (sizes[d] for d in self._digests))
+
+    @classmethod
+    def of(cls, sizes: Mapping[Digest, int]) -> SortedSizes | None:
+        """``sizes`` in digest order, or None when they are on disk (past the memory limit):
+        sorting them would bring every digest back into memory as a new string, the very
+        thing the limit prevents; then the caller keeps its marks in the budget's sets."""
+        if isinstance(sizes, SortedSizes):
+            return sizes
+        if isinstance(sizes, DigestSizes) and sizes.spilled:
+            return None
+        return cls(sizes)
+
+    @property
+    def digests(self) -> Sequence[Digest]:
+        """Every digest, in order: ``digests[place(d)] == d``."""
+        return self._digests
+
+    def place(self, digest: object) -> int | None:
+        """The index of ``digest`` among :attr:`digests`; None when it is not a blob here."""
+        if not isinstance(digest, str):
+            return None
+        at = bisect_left(self._digests, digest)
+        return at if at < len(self._digests) and self._digests[at] == digest else None
+
+    def __getitem__(self, digest: Digest) -> int:
+        at = self.place(digest)
+        if at is None:
+            raise KeyError(digest)
+        return self._sizes[at]
+
+    def get(self, digest: Digest, default: int | None = None) -> int | None:  # type: ignore[override]
+        at = self.place(digest)
+        return default if at is None else self._sizes[at]
+
+    def __contains__(self, digest: object) -> bool:
+        return self.place(digest) is not None
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def __iter__(self) -> Iterator[Digest]:
+        return iter(self._digests)
+
+    def values(self) -> Iterator[int]:  # type: ignore[override]
+        return iter(self._sizes)
+
+    def items(self) -> Iterator[tuple[Digest, int]]:  # type: ignore[override]
+        return zip(self._digests, self._sizes, strict=True)

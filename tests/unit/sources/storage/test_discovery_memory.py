@@ -1,0 +1,48 @@
+"""Storage discovery holds each digest once, in the layout that suits a big registry: the
+blob sizes in digest order, the interning table let go of once every digest is read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from regsweep.core.bounded import DigestSizes
+from regsweep.core.model import Digest, intern_digest
+from regsweep.core.sorted_sizes import SortedSizes
+from regsweep.sources.storage.discovery import discover_storage
+from regsweep.sources.storage.local import LocalStore
+from regsweep.state.spill import memory_budget
+from tests.unit.collect.native.tree import Tree
+
+
+def _tree(tmp_path: Path) -> tuple[Tree, dict[str, object]]:
+    tree = Tree(tmp_path / "root")
+    image = tree.image("app", "v1", seed="app")
+    tree.image("web", "v1", seed="web")
+    return tree, image
+
+
+def test_every_place_of_a_digest_holds_one_string_and_the_table_is_let_go(
+    tmp_path: Path,
+) -> None:
+    tree, image = _tree(tmp_path)
+    inventory = discover_storage(LocalStore(tree.root), workers=2)
+    sizes = inventory.blob_sizes
+    assert isinstance(sizes, SortedSizes)
+    config = Digest(str(image["config"]))
+    in_store = sizes.digests[sizes.place(config) or 0]
+    linked = next(d for d in inventory.repositories["app"].layers if d == config)
+    manifest = inventory.manifests[Digest(str(image["manifest"]))]
+    assert manifest.config is not None
+    assert in_store == config
+    assert linked is in_store and manifest.config.digest is in_store
+    # the interning table was let go: the same digest met again is a string of its own
+    again = intern_digest("".join(list(config)))
+    assert again == config and again is not in_store
+
+
+def test_sizes_past_the_memory_limit_stay_on_disk(tmp_path: Path) -> None:
+    tree, _ = _tree(tmp_path)
+    in_memory = discover_storage(LocalStore(tree.root), workers=2)
+    on_disk = discover_storage(LocalStore(tree.root), workers=2, budget=memory_budget(0, batch=1))
+    assert isinstance(on_disk.blob_sizes, DigestSizes) and on_disk.blob_sizes.spilled
+    assert dict(on_disk.blob_sizes.items()) == dict(in_memory.blob_sizes.items())
