@@ -19,6 +19,7 @@ from regsweep.core.artifacts import (
     by_subject,
     tag_subject,
 )
+from regsweep.core.blob_marks import BlobMarks
 from regsweep.core.bounded import DigestSet, MemoryBudget
 from regsweep.core.durations import format_duration
 from regsweep.core.graph import deletion_order, marked_blobs, reachable
@@ -612,6 +613,11 @@ def _check_invariants(
             )
 
 
+#: What :func:`_reclaimable` marks a blob with: some revision still references it after
+#: the plan; a revision the plan deletes references it.
+_KEPT, _DROPPED = 1, 2
+
+
 def _reclaimable(
     inventory: Inventory,
     deleted: Mapping[str, set[Digest]],
@@ -625,31 +631,25 @@ def _reclaimable(
     any blob linked into it (what it could not read may need them), so those count as used,
     as regsweep's collector keeps them.
     """
-    # Two sets, not a set of everything before and another after: at a million blobs each
-    # costs tens of megabytes. ``before`` is ``kept | dropped``, ``after`` is ``kept``.
-    kept = budget.digest_set(
-        "kept blobs", held_elsewhere=True
-    )  # what some revision still references after
+    # Two marks, not everything before and everything after: ``before`` is kept or
+    # dropped, ``after`` is kept.
+    marks = BlobMarks(
+        inventory.blob_sizes, budget, {_KEPT: "kept blobs", _DROPPED: "dropped blobs"}
+    )
     for name in damaged:
         if name in inventory.repositories:
-            kept |= inventory.repositories[name].layers
-    dropped = budget.digest_set(
-        "dropped blobs", held_elsewhere=True
-    )  # what the deleted revisions reference
+            marks.mark(inventory.repositories[name].layers, _KEPT)
     for name, repository in inventory.repositories.items():
         gone = deleted.get(name, set())
-        kept |= marked_blobs(
-            (d for d in repository.revisions if d not in gone), inventory.manifests
+        marks.mark(
+            marked_blobs((d for d in repository.revisions if d not in gone), inventory.manifests),
+            _KEPT,
         )
-        dropped |= marked_blobs((d for d in repository.revisions if d in gone), inventory.manifests)
-    sizes = inventory.blob_sizes
-    freed = budget.digest_set(
-        "freed blobs", (d for d in dropped if d not in kept and d in sizes), held_elsewhere=True
-    )
-    dropped_or_kept = (kept, dropped)
-    already = sum(
-        size for d, size in sizes.items() if not any(d in held for held in dropped_or_kept)
-    )
-    kept.close()
-    dropped.close()
+        marks.mark(
+            marked_blobs((d for d in repository.revisions if d in gone), inventory.manifests),
+            _DROPPED,
+        )
+    freed = budget.digest_set("freed blobs", marks.only(_DROPPED), held_elsewhere=True)
+    already = marks.unmarked_bytes()
+    marks.close()
     return freed, already

@@ -7,12 +7,11 @@ blob used by several repositories is shared: deleting one of them frees none of 
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from regsweep.core.bounded import DigestSizes, MemoryBudget
+from regsweep.core.blob_marks import BlobMarks
+from regsweep.core.bounded import MemoryBudget
 from regsweep.core.graph import marked_blobs
 from regsweep.core.model import Digest, Inventory, Repository
 from regsweep.plan.planner import Plan
@@ -85,54 +84,8 @@ class Usage:
         }
 
 
-class _Users:
-    """How many repositories use each blob of the content store, counted up to two.
-
-    In memory, a byte per blob at the blob's place in the content store's digests, sorted
-    (found by bisection): two sets did this (the blobs used, and those used more than once),
-    a hash table slot per blob, about 40 bytes, whose table for 100,000 blobs (4 MiB) was
-    allocated at once and made ``du``'s peak; the sorted digests cost a pointer a blob
-    (their strings are the inventory's) and the counts a byte.
-
-    When the content store's sizes are on disk (past the memory limit), sorting their
-    digests would bring every one of them back into memory as a new string, the very
-    thing the limit prevents: then the two sets, made by the budget, which spill too.
-    """
-
-    def __init__(self, sizes: Mapping[Digest, int], budget: MemoryBudget) -> None:
-        self._on_disk = isinstance(sizes, DigestSizes) and sizes.spilled
-        if self._on_disk:
-            self._seen, self._shared = (
-                budget.digest_set(name, held_elsewhere=True)
-                for name in ("blobs used", "blobs shared")
-            )
-        else:
-            self._blobs = sorted(sizes)
-            self._counts = bytearray(len(self._blobs))
-
-    def add(self, used: Iterable[Digest]) -> None:
-        """One repository's blobs (each of them in the content store)."""
-        if self._on_disk:
-            for digest in used:
-                (self._shared if digest in self._seen else self._seen).add(digest)
-            return
-        counts = self._counts
-        for digest in used:
-            place = bisect_left(self._blobs, digest)
-            if counts[place] < 2:
-                counts[place] += 1
-
-    def shared(self, digest: Digest) -> bool:
-        """Whether more than one repository uses ``digest`` (a blob of the content store)."""
-        if self._on_disk:
-            return digest in self._shared
-        return self._counts[bisect_left(self._blobs, digest)] > 1
-
-    def close(self) -> None:
-        """Remove the sets' files, if they went to disk."""
-        if self._on_disk:
-            self._seen.close()
-            self._shared.close()
+#: What ``du`` marks a blob with: one repository uses it; more than one does.
+_USED, _SHARED = 1, 2
 
 
 def disk_usage(
@@ -151,15 +104,18 @@ def disk_usage(
 
     # Marked twice, one repository at a time, rather than every repository's set kept for
     # the second pass: the sets of a big registry add up to more than its blobs.
-    users = _Users(sizes, budget or MemoryBudget())
+    users = BlobMarks(
+        sizes, budget or MemoryBudget(), {_USED: "blobs used", _SHARED: "blobs shared"}
+    )
     for repository in inventory.repositories.values():
-        users.add(used_by(repository))
+        for digest in used_by(repository):
+            users.mark((digest,), _SHARED if users.has(digest, _USED) else _USED)
     rows = []
     for name, repository in inventory.repositories.items():
         used = used_by(repository)
         policy = policies.policy_for(name)
         total = sum(sizes[d] for d in used)
-        unique = sum(sizes[d] for d in used if not users.shared(d))
+        unique = sum(sizes[d] for d in used if not users.has(d, _SHARED))
         rows.append(
             RepositoryUsage(
                 name=name,
