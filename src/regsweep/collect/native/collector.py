@@ -56,7 +56,7 @@ from regsweep.collect.native.scan import (
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
 from regsweep.core.bounded import DigestSizes, MemoryBudget
 from regsweep.core.errors import OperationError
-from regsweep.core.model import Digest
+from regsweep.core.model import Digest, forget_interned_digests
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
 from regsweep.sources.storage.listing import parts_of
@@ -276,6 +276,9 @@ class _Collection:
             self.quarantine.update(list_quarantine(self.store))
             self.scans = self._mark_repositories()
             self.present.update(blobs())
+        # Every digest the sweep and the cleanup compare is held by now: the interning
+        # table would keep the strings of the manifests read and let go until the run ends.
+        forget_interned_digests()
         report = self.report
         report.repositories, report.blobs = len(self.scans), len(self.present)
         self.work_around_damage(self.scans.values())
