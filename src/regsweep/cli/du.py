@@ -35,7 +35,7 @@ def du_command(output: str, sort: str, **params: Any) -> None:
     terminal = Terminal(json_output=output == "json")
     by_pull = sort == "last-pull"
     planned = plan_from(settings, terminal, reads_pulls=by_pull)
-    usage = disk_usage(planned.inventory, planned.policies, planned.plan, planned.budget)
+    usage = disk_usage(planned.inventory, planned.policies, planned.plan)
     if by_pull:
         usage = usage.by_last_pull()
     if terminal.json_output:

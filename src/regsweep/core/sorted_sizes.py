@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from regsweep.core.bounded import DigestSizes
 from regsweep.core.model import Digest
 
 
@@ -24,20 +23,32 @@ class SortedSizes(Mapping[Digest, int]):
 
     __slots__ = ("_digests", "_sizes")
 
-    def __init__(self, sizes: Mapping[Digest, int]) -> None:
-        self._digests: Sequence[Digest] = sorted(sizes)
-        self._sizes = array("q", (sizes[d] for d in self._digests))
+    def __init__(self, digests: Sequence[Digest], sizes: array[int]) -> None:
+        """``digests`` in order, each with its size at the same index: see :meth:`of` and
+        :meth:`in_order`."""
+        self._digests = digests
+        self._sizes = sizes
 
     @classmethod
-    def of(cls, sizes: Mapping[Digest, int]) -> SortedSizes | None:
-        """``sizes`` in digest order, or None when they are on disk (past the memory limit):
-        sorting them would bring every digest back into memory as a new string, the very
-        thing the limit prevents; then the caller keeps its marks in the budget's sets."""
+    def of(cls, sizes: Mapping[Digest, int]) -> SortedSizes:
+        """``sizes`` in digest order: themselves when they already are."""
         if isinstance(sizes, SortedSizes):
             return sizes
-        if isinstance(sizes, DigestSizes) and sizes.spilled:
-            return None
-        return cls(sizes)
+        digests = sorted(sizes)
+        return cls(digests, array("q", (sizes[d] for d in digests)))
+
+    @classmethod
+    def in_order(cls, items: Iterable[tuple[Digest, int]]) -> SortedSizes:
+        """Made from ``items`` already in digest order (as an on-disk store reads back),
+        without a sorted copy; raises ``ValueError`` on one out of order."""
+        digests: list[Digest] = []
+        sizes = array("q")
+        for digest, size in items:
+            if digests and digest <= digests[-1]:
+                raise ValueError(f"not in digest order: {digest} after {digests[-1]}")
+            digests.append(digest)
+            sizes.append(size)
+        return cls(digests, sizes)
 
     @property
     def digests(self) -> Sequence[Digest]:

@@ -249,9 +249,10 @@ def build_plan(
 ) -> Plan:
     """Plan the deletions ``policy`` asks for in ``inventory`` as of ``now``.
 
-    ``budget`` holds the registry-wide sets of the byte count (what stays referenced, what
-    the deleted revisions reference, what is freed): past its limit they go to disk, with
-    the same answers. None: all in memory.
+    ``budget`` holds the blobs the plan frees (:attr:`Plan.reclaimable_blobs`): past its
+    limit they go to disk, with the same answers. None: in memory. What stays referenced
+    and what the deleted revisions reference are marks a byte a blob
+    (:class:`~regsweep.core.blob_marks.BlobMarks`).
 
     A repository the plan leaves with no tag and no manifest, and where nothing was written
     within the policy's untagged grace (an upload, a link: a push may be starting), is
@@ -633,9 +634,7 @@ def _reclaimable(
     """
     # Two marks, not everything before and everything after: ``before`` is kept or
     # dropped, ``after`` is kept.
-    marks = BlobMarks(
-        inventory.blob_sizes, budget, {_KEPT: "kept blobs", _DROPPED: "dropped blobs"}
-    )
+    marks = BlobMarks(inventory.blob_sizes)
     for name in damaged:
         if name in inventory.repositories:
             marks.mark(inventory.repositories[name].layers, _KEPT)
@@ -651,5 +650,4 @@ def _reclaimable(
         )
     freed = budget.digest_set("freed blobs", marks.only(_DROPPED), held_elsewhere=True)
     already = marks.unmarked_bytes()
-    marks.close()
     return freed, already

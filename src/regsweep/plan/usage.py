@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from regsweep.core.blob_marks import BlobMarks
-from regsweep.core.bounded import MemoryBudget
 from regsweep.core.graph import marked_blobs
 from regsweep.core.model import Digest, Inventory, Repository
 from regsweep.plan.planner import Plan
@@ -88,14 +87,11 @@ class Usage:
 _USED, _SHARED = 1, 2
 
 
-def disk_usage(
-    inventory: Inventory, policies: PolicySet, plan: Plan, budget: MemoryBudget | None = None
-) -> Usage:
+def disk_usage(inventory: Inventory, policies: PolicySet, plan: Plan) -> Usage:
     """Usage of every repository, largest first; ``plan`` (of ``policies``) is what goes.
 
     A blob freed by the plan counts as reclaimable in every repository that uses it, so
     the repositories' reclaimable bytes may add up to more than the registry's.
-    ``budget``: where the counts of users go when the blob sizes are on disk; None: memory.
     """
     sizes = inventory.blob_sizes
 
@@ -104,9 +100,7 @@ def disk_usage(
 
     # Marked twice, one repository at a time, rather than every repository's set kept for
     # the second pass: the sets of a big registry add up to more than its blobs.
-    users = BlobMarks(
-        sizes, budget or MemoryBudget(), {_USED: "blobs used", _SHARED: "blobs shared"}
-    )
+    users = BlobMarks(sizes)
     for repository in inventory.repositories.values():
         for digest in used_by(repository):
             users.mark((digest,), _SHARED if users.has(digest, _USED) else _USED)
@@ -136,7 +130,6 @@ def disk_usage(
                 ),
             )
         )
-    users.close()
     rows.sort(key=lambda r: (-r.bytes_total, r.name))
     return Usage(
         repositories=tuple(rows),

@@ -3,6 +3,7 @@ blob its place."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,7 +17,7 @@ size_maps = st.dictionaries(digests, st.integers(0, 2**50), max_size=20)
 
 @given(size_maps, st.lists(digests, max_size=10))
 def test_it_answers_as_the_dict(sizes: dict[Digest, int], asked: list[Digest]) -> None:
-    ordered = SortedSizes(sizes)
+    ordered = SortedSizes.of(sizes)
     assert len(ordered) == len(sizes)
     assert list(ordered) == sorted(sizes) == list(ordered.digests)
     assert list(ordered.items()) == sorted(sizes.items())
@@ -35,18 +36,25 @@ def test_it_answers_as_the_dict(sizes: dict[Digest, int], asked: list[Digest]) -
 
 
 def test_a_key_that_is_not_a_digest_has_no_place() -> None:
-    ordered = SortedSizes({Digest("sha256:" + "a" * 64): 1})
+    ordered = SortedSizes.of({Digest("sha256:" + "a" * 64): 1})
     assert ordered.place(3) is None
     assert 3 not in ordered
 
 
-def test_sizes_on_disk_are_not_sorted_into_memory() -> None:
-    """Past the memory limit the sizes stay on disk: sorting them would bring every digest
-    back into memory."""
+@given(size_maps)
+def test_sizes_read_back_in_order_are_the_same(sizes: dict[Digest, int]) -> None:
+    """What an on-disk store reads back, in digest order, without a sorted copy."""
     on_disk = memory_budget(0, batch=1).digest_sizes("blob sizes")
-    on_disk.update({Digest("sha256:" + "a" * 64): 1})
-    assert on_disk.spilled
-    assert SortedSizes.of(on_disk) is None
-    ordered = SortedSizes({Digest("sha256:" + "a" * 64): 1})
+    on_disk.update(sizes)
+    assert on_disk.spilled or not sizes
+    assert SortedSizes.in_order(on_disk.items()) == SortedSizes.of(sizes) == sizes
+    ordered = SortedSizes.of(sizes)
     assert SortedSizes.of(ordered) is ordered
-    assert SortedSizes.of(dict(ordered)) == ordered
+
+
+def test_sizes_out_of_order_are_refused() -> None:
+    a, b = (Digest("sha256:" + c * 64) for c in "ab")
+    with pytest.raises(ValueError, match="not in digest order"):
+        SortedSizes.in_order([(b, 1), (a, 2)])
+    with pytest.raises(ValueError, match="not in digest order"):
+        SortedSizes.in_order([(a, 1), (a, 2)])

@@ -161,7 +161,7 @@ def test_plan_and_usage_are_the_same_spilled(inventory: Inventory, policies: Pol
     spilled = build_plan(inventory, policies, NOW, budget=budget)
     assert spilled.to_json() == in_memory.to_json()
     assert set(spilled.reclaimable_blobs) == set(in_memory.reclaimable_blobs)
-    usage = disk_usage(inventory, policies, spilled, budget)
+    usage = disk_usage(inventory, policies, spilled)
     assert usage == disk_usage(inventory, policies, in_memory)
     if in_memory.reclaimable_blobs:
         assert (
@@ -180,9 +180,8 @@ def _sizes_on_disk(inventory: Inventory, budget: MemoryBudget) -> Inventory:
 def test_plan_is_the_same_with_the_blob_sizes_on_disk(
     inventory: Inventory, policies: PolicySet
 ) -> None:
-    """With the content store's sizes on disk, the planner marks the blobs kept and dropped
-    in sets that spill (not a byte at each blob's place in the sorted sizes): same plan,
-    same bytes, same blobs freed."""
+    """An inventory whose content store's sizes are on disk (a library caller's): the
+    planner's marks read them back in digest order; same plan, bytes and blobs freed."""
     in_memory = build_plan(inventory, policies, NOW)
     budget = memory_budget(0, batch=1)
     on_disk = build_plan(_sizes_on_disk(inventory, budget), policies, NOW, budget=budget)
@@ -194,12 +193,11 @@ def test_plan_is_the_same_with_the_blob_sizes_on_disk(
 def test_usage_is_the_same_with_the_blob_sizes_on_disk(
     inventory: Inventory, policies: PolicySet
 ) -> None:
-    """With the content store's sizes on disk, ``du`` counts each blob's users in sets that
-    spill too (its sorted digests would bring every blob back into memory): same usage."""
+    """The same for ``du``'s count of each blob's users: same usage."""
     plan = build_plan(inventory, policies, NOW)
     budget = memory_budget(0, batch=1)
     on_disk = _sizes_on_disk(inventory, budget)
-    assert disk_usage(on_disk, policies, plan, budget) == disk_usage(inventory, policies, plan)
+    assert disk_usage(on_disk, policies, plan) == disk_usage(inventory, policies, plan)
 
 
 def test_digests_held_elsewhere_count_their_slots_alone() -> None:

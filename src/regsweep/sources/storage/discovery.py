@@ -36,6 +36,7 @@ from regsweep.core.model import (
     Repository,
     Tag,
     forget_interned_digests,
+    intern_digest,
 )
 from regsweep.core.sorted_sizes import SortedSizes
 from regsweep.sources.storage import layout
@@ -118,12 +119,18 @@ def discover_storage(
     )
 
 
-def _in_digest_order(sizes: DigestSizes) -> Mapping[Digest, int]:
-    """The blob sizes in digest order (:class:`SortedSizes`), their dict let go; as they
-    are when they went to disk."""
-    ordered = SortedSizes.of(sizes)
-    if ordered is None:
-        return sizes
+def _in_digest_order(sizes: DigestSizes) -> SortedSizes:
+    """The blob sizes in digest order, their dict (or file) let go.
+
+    Read back from disk when the listing spilled them there: each digest interned on the
+    way while the table still holds the strings the listing made (the layer links hold
+    them too), so none comes back as a second string, and what the planner and ``du``
+    then hold is 16 bytes a blob, not the budget's sets of up to 40.
+    """
+    if sizes.spilled:
+        ordered = SortedSizes.in_order((intern_digest(d), n) for d, n in sizes.items())
+    else:
+        ordered = SortedSizes.of(sizes)
     sizes.close()
     return ordered
 

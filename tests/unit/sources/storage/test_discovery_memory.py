@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regsweep.core.bounded import DigestSizes
 from regsweep.core.model import Digest, intern_digest
 from regsweep.core.sorted_sizes import SortedSizes
 from regsweep.sources.storage.discovery import discover_storage
@@ -40,9 +39,18 @@ def test_every_place_of_a_digest_holds_one_string_and_the_table_is_let_go(
     assert again == config and again is not in_store
 
 
-def test_sizes_past_the_memory_limit_stay_on_disk(tmp_path: Path) -> None:
-    tree, _ = _tree(tmp_path)
+def test_sizes_spilled_while_listed_come_back_in_order_with_the_same_strings(
+    tmp_path: Path,
+) -> None:
+    """Past the memory limit the sizes go to disk as the tree is listed, and come back in
+    digest order once it is: each digest the string the layer links hold, not a second."""
+    tree, image = _tree(tmp_path)
     in_memory = discover_storage(LocalStore(tree.root), workers=2)
-    on_disk = discover_storage(LocalStore(tree.root), workers=2, budget=memory_budget(0, batch=1))
-    assert isinstance(on_disk.blob_sizes, DigestSizes) and on_disk.blob_sizes.spilled
-    assert dict(on_disk.blob_sizes.items()) == dict(in_memory.blob_sizes.items())
+    budget = memory_budget(0, batch=1)
+    on_disk = discover_storage(LocalStore(tree.root), workers=2, budget=budget)
+    sizes = on_disk.blob_sizes
+    assert isinstance(sizes, SortedSizes)
+    assert sizes == in_memory.blob_sizes
+    config = Digest(str(image["config"]))
+    linked = next(d for d in on_disk.repositories["app"].layers if d == config)
+    assert sizes.digests[sizes.place(config) or 0] is linked
