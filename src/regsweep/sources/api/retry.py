@@ -49,14 +49,14 @@ class RetryPolicy:
     #: run for an hour; the request then fails after ``attempts`` like any other
     max_retry_after: float = 60.0
 
-    def hook(self, *, connect_errors: bool = True) -> Callable[[Exception], bool | float]:
+    def hook(self, *, connect_errors: bool = True) -> Callable[[BaseException], bool | float]:
         """stamina's ``on``: retry or not, and the server's ``Retry-After`` when it sent one.
 
         ``connect_errors=False`` fails fast when nothing answers at all (the first ping: a
         wrong URL should be reported at once, not after a minute of backoff).
         """
 
-        def decide(exc: Exception) -> bool | float:
+        def decide(exc: BaseException) -> bool | float:
             if isinstance(exc, RetryableAnswer):
                 wait = self.wait_asked(exc.response)
                 return True if wait is None else wait
