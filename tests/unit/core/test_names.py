@@ -8,7 +8,11 @@ and dashes, not starting with a dot or a dash.
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from regsweep.core.names import check_repository, check_tag, is_repository_name, is_tag_name
 
@@ -86,3 +90,12 @@ def test_tag_names_the_grammar_refuses(name: str) -> None:
     with pytest.raises(ValueError) as caught:
         check_tag(name)
     assert str(caught.value) == f"invalid tag name {name!r}"
+
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+
+
+@given(st.text(alphabet="ab0._-/A", max_size=40))
+def test_a_repository_name_is_its_components_each_a_component(name: str) -> None:
+    by_component = all(_COMPONENT.fullmatch(part) for part in name.split("/"))
+    assert is_repository_name(name) == (by_component and len(name) <= 255)

@@ -151,16 +151,14 @@ def split_repository_path(relative: str) -> RepositoryPath | None:
     the registry itself tells a name from its metadata (a name component never starts with
     ``_``).
     """
-    parts = relative.split("/")
-    for i, part in enumerate(parts):
-        if part.startswith("_"):
-            if i == 0:
-                return None
-            name = "/".join(parts[:i])
-            if not is_repository_name(name):
-                return None
-            return RepositoryPath(name, part, tuple(parts[i + 1 :]))
-    return None
+    end = relative.find("/_")  # the first component that starts with "_", past the first
+    if end < 0 or relative.startswith("_"):
+        return None
+    name = relative[:end]
+    if not is_repository_name(name):
+        return None
+    section, *rest = relative[end + 1 :].split("/")
+    return RepositoryPath(name, section, tuple(rest))
 
 
 def digest_from_hex(hex_: str) -> Digest | None:

@@ -406,11 +406,15 @@ def test_check_relative_refuses_escapes(path: str) -> None:
 @given(st.text(alphabet="ab_./-Z", max_size=30))
 def test_split_repository_path_returns_a_valid_name_or_nothing(relative: str) -> None:
     split = layout.split_repository_path(relative)
-    if split is None:
+    parts = relative.split("/")
+    first = next((i for i, part in enumerate(parts) if part.startswith("_")), None)
+    if first is None or first == 0 or not names.is_repository_name("/".join(parts[:first])):
+        assert split is None
         return
-    assert names.is_repository_name(split.repository)
-    assert split.section.startswith("_")
-    assert "/".join([split.repository, split.section, *split.rest]) == relative
+    assert split is not None
+    assert split.repository == "/".join(parts[:first])  # the name ends at the first "_"
+    assert split.section == parts[first]
+    assert split.rest == tuple(parts[first + 1 :])
 
 
 @given(st.text(max_size=40), st.text(max_size=40))
