@@ -55,3 +55,39 @@ def test_the_run_state_is_freed_when_the_run_returns(
     assert report.deleted.count > 0  # the run did its work
     assert len(markers) == 1
     assert markers[0]() is None, "the mark set outlives the run (a reference cycle)"
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_offline_the_sweep_goes_a_chunk_at_a_time_with_the_same_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+) -> None:
+    """What the sweep holds of each candidate grows with a chunk, not with the garbage;
+    the blobs taken, their order in the report and the bytes are the same."""
+    reports = []
+    blobs_left = []
+    chunks: list[int] = []
+    sweep = collector_module.sweep_blobs
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        chunks.append(len(args[2]))
+        return sweep(*args, **kwargs)
+
+    monkeypatch.setattr(collector_module, "sweep_blobs", counted)
+    for chunk in (collector_module.SWEEP_CHUNK, 3):
+        monkeypatch.setattr(collector_module, "SWEEP_CHUNK", chunk)
+        tree = Tree(tmp_path / f"chunk-{chunk}")
+        tree.image("app", "v1")
+        for n in range(4):
+            dropped = tree.image("app", f"old{n}", layers=2)
+            tree.delete_manifest("app", dropped["manifest"])
+        tree.blob(b"pushed, never linked")
+        reports.append(
+            collect_native(LocalStore(tree.root), offline=True, dry_run=dry_run, now=NOW)
+        )
+        blobs_left.append(tree.blobs())
+
+    assert chunks == [17, 3, 3, 3, 3, 3, 2]  # 4 x (manifest, config, 2 layers) + 1 unlinked
+    one, chunked = reports
+    assert chunked.swept == one.swept and len(one.swept) == 17
+    assert (chunked.deleted.count, chunked.deleted.bytes) == (one.deleted.count, one.deleted.bytes)
+    assert blobs_left[0] == blobs_left[1]
