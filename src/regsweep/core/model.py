@@ -57,7 +57,8 @@ def intern_digest(text: str) -> Digest:
 
 
 def forget_interned_digests() -> None:
-    """Let go of the interning table once an inventory is read (discovery calls it).
+    """Let go of the interning table once every digest is read (storage discovery and the
+    native GC's mark call it).
 
     The strings stay shared where they are held; only the table goes, and it is not
     small: 3.7 MiB at 100,000 blobs (``tracemalloc``), ten times that at a million, held

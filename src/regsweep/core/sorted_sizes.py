@@ -15,6 +15,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+from regsweep.core.bounded import DigestSizes
 from regsweep.core.model import Digest
 
 
@@ -31,9 +32,12 @@ class SortedSizes(Mapping[Digest, int]):
 
     @classmethod
     def of(cls, sizes: Mapping[Digest, int]) -> SortedSizes:
-        """``sizes`` in digest order: themselves when they already are."""
+        """``sizes`` in digest order: themselves when they already are; a budget's map on
+        disk read in its own order, one pass rather than a lookup a digest."""
         if isinstance(sizes, SortedSizes):
             return sizes
+        if isinstance(sizes, DigestSizes) and sizes.spilled:
+            return cls.in_order(sizes.items())  # in digest order once on disk
         digests = sorted(sizes)
         return cls(digests, array("q", (sizes[d] for d in digests)))
 

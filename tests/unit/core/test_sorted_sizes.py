@@ -48,6 +48,10 @@ def test_sizes_read_back_in_order_are_the_same(sizes: dict[Digest, int]) -> None
     on_disk.update(sizes)
     assert on_disk.spilled or not sizes
     assert SortedSizes.in_order(on_disk.items()) == SortedSizes.of(sizes) == sizes
+    assert list(SortedSizes.of(on_disk).items()) == sorted(sizes.items())  # one ordered read
+    in_memory = memory_budget(None).digest_sizes("blob sizes")
+    in_memory.update(sizes)
+    assert list(SortedSizes.of(in_memory).items()) == sorted(sizes.items())
     ordered = SortedSizes.of(sizes)
     assert SortedSizes.of(ordered) is ordered
 

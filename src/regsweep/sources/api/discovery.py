@@ -48,6 +48,7 @@ from regsweep.core.model import (
     Tag,
 )
 from regsweep.core.names import is_repository_name, is_tag_name
+from regsweep.core.sorted_sizes import SortedSizes
 from regsweep.sources.api import ages
 
 if TYPE_CHECKING:
@@ -419,7 +420,7 @@ async def discover_api(
     return Inventory(
         repositories=found_repositories,
         manifests=dict(scanner.manifests),
-        blob_sizes=sizes,
+        blob_sizes=SortedSizes.of(sizes),  # sorted once, not by the planner and du each
         problems=tuple(scanner.problems),
         age_source=source,
         aged_by=AgedBy.BUILD,

@@ -59,8 +59,9 @@ LINK_SIZE = len("sha256:") + 64
 class _RepositoryFiles:
     tags: dict[str, float] = field(default_factory=dict)  # tag -> mtime of current/link
     revisions: dict[Digest, float] = field(default_factory=dict)  # -> mtime of its link
-    #: each listed once (a listing names a file once), sorted when the walk ends: a list,
-    #: not a set, whose table took 4 times the memory for the links of the whole registry
+    #: each listed once (a listing names a file once), sorted when its Repository is made:
+    #: a list, not a set, whose table took 4 times the memory for the links of the whole
+    #: registry
     layers: list[Digest] = field(default_factory=list)
     last_write: float = 0.0  # newest mtime of any file in it, uploads included
 
