@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, NewType
 
 from regsweep.core import mediatypes
 from regsweep.core.damage import Defect, hides_manifests
+from regsweep.core.packed_digests import place_in
 
 if TYPE_CHECKING:
     from regsweep.core.pulls import TagActivity
@@ -159,17 +159,17 @@ class Repository:
     #: digest -> when the manifest was first put in this repository (None: unknown)
     revisions: Mapping[Digest, datetime | None] = field(default_factory=dict)
     #: blobs (configs and layers) this repository may serve: its ``_layers`` links, in
-    #: digest order; :meth:`links` looks one up. A tuple, not a frozenset: a set's table
-    #: took four times the memory (3.6 MiB for the links of 100,000 blobs), held the
-    #: whole run for the few lookups of ``verify`` and the damaged repositories.
-    layers: tuple[Digest, ...] = ()
+    #: digest order; :meth:`links` looks one up. A tuple (or, once the manifests are on
+    #: disk, :class:`~regsweep.core.packed_digests.PackedDigests`), not a frozenset: a
+    #: set's table took four times the memory (3.6 MiB for the links of 100,000 blobs),
+    #: held the whole run for the few lookups of ``verify`` and the damaged repositories.
+    layers: Sequence[Digest] = ()
     #: the last write of any file in it (links, uploads); None when unknown (the API)
     last_write: datetime | None = None
 
     def links(self, digest: Digest) -> bool:
         """Whether ``digest`` is linked into the repository (one of its :attr:`layers`)."""
-        place = bisect_left(self.layers, digest)
-        return place < len(self.layers) and self.layers[place] == digest
+        return place_in(self.layers, digest) is not None
 
 
 @dataclass(frozen=True, slots=True)

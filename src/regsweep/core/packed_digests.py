@@ -1,0 +1,108 @@
+"""Sorted digests packed as their 32 bytes each, in one buffer.
+
+A ``sha256:`` digest held as a string is about 120 bytes, and a sequence of them adds a
+pointer each; packed, it is 32 bytes. Storage discovery holds two such sequences for the
+whole run, the blob sizes' digests and each repository's layer links: while the manifests
+are in memory their descriptors hold the same (interned) strings, so packing would only
+add bytes, but once the manifests are on disk (``--memory-limit``) these are the only
+holders of a blob's digest, and packing lets a million strings go.
+
+A digest read from a packed sequence is a new string each time; finding one
+(:func:`place_in`) is a bisection over the bytes, a few microseconds where a list of
+strings answers in one.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, cast, overload
+
+if TYPE_CHECKING:
+    from regsweep.core.model import Digest
+
+_PREFIX = "sha256:"
+_WIDTH = 32
+
+
+def _raw(digest: object) -> bytes | None:
+    """The 32 bytes of a ``sha256:`` digest; None for anything else."""
+    if not isinstance(digest, str) or len(digest) != 71 or not digest.startswith(_PREFIX):
+        return None
+    try:
+        return bytes.fromhex(digest[7:])
+    except ValueError:
+        return None
+
+
+class PackedDigests(Sequence["Digest"]):
+    """``sha256:`` digests in order, read-only, 32 bytes each."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, digests: Iterable[Digest]) -> None:
+        """``digests`` in order (equal neighbours held once), each a ``sha256:`` digest;
+        raises ``ValueError`` otherwise (a bisection over them would answer wrong)."""
+        packed = bytearray()
+        last = b""
+        for digest in digests:
+            raw = _raw(digest)
+            if raw is None:
+                raise ValueError(f"not a sha256 digest: {digest[:80]!r}")
+            if raw < last:
+                raise ValueError(f"not in digest order: {digest}")
+            if raw != last:
+                packed += raw
+            last = raw
+        self._raw = packed  # not copied to bytes: a second buffer at its peak
+
+    def place(self, digest: object) -> int | None:
+        """The index of ``digest``; None when it is not here (or not a digest)."""
+        raw = _raw(digest)
+        if raw is None:
+            return None
+        packed, low, high = self._raw, 0, len(self._raw) // _WIDTH
+        while low < high:
+            middle = (low + high) // 2
+            if packed[middle * _WIDTH : (middle + 1) * _WIDTH] < raw:
+                low = middle + 1
+            else:
+                high = middle
+        if low * _WIDTH < len(packed) and packed[low * _WIDTH : (low + 1) * _WIDTH] == raw:
+            return low
+        return None
+
+    def __len__(self) -> int:
+        return len(self._raw) // _WIDTH
+
+    @overload
+    def __getitem__(self, index: int) -> Digest: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Digest]: ...
+    def __getitem__(self, index: int | slice) -> Digest | Sequence[Digest]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._digest(index * _WIDTH)
+
+    def __iter__(self) -> Iterator[Digest]:
+        return (self._digest(at) for at in range(0, len(self._raw), _WIDTH))
+
+    def __contains__(self, digest: object) -> bool:
+        return self.place(digest) is not None
+
+    def _digest(self, at: int) -> Digest:
+        return cast("Digest", _PREFIX + self._raw[at : at + _WIDTH].hex())
+
+
+def place_in(digests: Sequence[Digest], digest: object) -> int | None:
+    """The index of ``digest`` in ``digests`` (sorted; packed or not); None when absent."""
+    if isinstance(digests, PackedDigests):
+        return digests.place(digest)
+    if not isinstance(digest, str):
+        return None
+    at = bisect_left(digests, digest)
+    return at if at < len(digests) and digests[at] == digest else None

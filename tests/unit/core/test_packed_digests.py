@@ -1,0 +1,78 @@
+"""Packed digests answer as the sorted strings they were made from: their order, each
+one's place, and nothing for what is not among them."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from regsweep.core.model import Digest
+from regsweep.core.packed_digests import PackedDigests, place_in
+from regsweep.core.sorted_sizes import SortedSizes
+
+digests = st.integers(0, 2**256 - 1).map(lambda i: Digest(f"sha256:{i:064x}"))
+#: near neighbours too, so that bisection meets digests sharing long prefixes
+close = st.integers(0, 40).map(lambda i: Digest(f"sha256:{'f' * 60}{i:04x}"))
+any_digest = st.one_of(digests, close)
+not_digests = st.sampled_from(
+    [3, None, "", "sha256:", "sha256:" + "g" * 64, "sha256:" + "a" * 63, "sha512:" + "a" * 64]
+)
+
+
+@given(st.sets(any_digest, max_size=30), st.lists(any_digest, max_size=10))
+def test_it_answers_as_the_sorted_strings(held: set[Digest], asked: list[Digest]) -> None:
+    ordered = sorted(held)
+    packed = PackedDigests(ordered)
+    assert len(packed) == len(ordered)
+    assert list(packed) == ordered
+    assert [packed[i] for i in range(len(ordered))] == ordered
+    assert [packed[-i] for i in range(1, len(ordered) + 1)] == [
+        ordered[-i] for i in range(1, len(ordered) + 1)
+    ]
+    assert packed[1:4] == ordered[1:4] and packed[::-2] == ordered[::-2]
+    for digest in [*asked, *ordered]:
+        place = packed.place(digest)
+        expected = ordered.index(digest) if digest in held else None
+        assert place == expected == place_in(tuple(ordered), digest)
+        assert place_in(packed, digest) == expected
+        assert (digest in packed) is (digest in held)
+
+
+@given(not_digests)
+def test_what_is_not_a_sha256_digest_has_no_place(value: object) -> None:
+    packed = PackedDigests([Digest("sha256:" + "a" * 64)])
+    assert packed.place(value) is None and value not in packed
+    assert place_in(("sha256:" + "a" * 64,), value) is None
+
+
+def test_an_index_out_of_range_raises() -> None:
+    packed = PackedDigests([Digest("sha256:" + "a" * 64)])
+    with pytest.raises(IndexError):
+        packed[1]
+    with pytest.raises(IndexError):
+        packed[-2]
+
+
+def test_equal_neighbours_are_held_once_and_disorder_is_refused() -> None:
+    a, b = Digest("sha256:" + "a" * 64), Digest("sha256:" + "b" * 64)
+    assert list(PackedDigests([a, a, b])) == [a, b]
+    with pytest.raises(ValueError, match="not in digest order"):
+        PackedDigests([b, a])
+    with pytest.raises(ValueError, match="not a sha256 digest"):
+        PackedDigests([Digest("sha512:" + "a" * 128)])
+
+
+@given(
+    st.dictionaries(any_digest, st.integers(0, 2**50), max_size=20),
+    st.lists(any_digest, max_size=8),
+)
+def test_packed_sizes_answer_as_the_sizes(sizes: dict[Digest, int], asked: list[Digest]) -> None:
+    strings = SortedSizes.of(sizes)
+    packed = strings.packed()
+    assert isinstance(packed.digests, PackedDigests)
+    assert packed.packed() is packed
+    assert list(packed.items()) == list(strings.items()) == sorted(sizes.items())
+    for digest in [*asked, *sizes]:
+        assert packed.place(digest) == strings.place(digest)
+        assert packed.get(digest) == sizes.get(digest)
