@@ -18,6 +18,7 @@ import pytest
 
 from regsweep import Policy, PolicySet, TargetSpec, open_target, plan_registry
 from regsweep.collect.native import GcReport, collect_native
+from regsweep.core.packed_digests import PackedDigests
 from regsweep.core.sorted_sizes import SortedSizes
 from regsweep.plan.usage import disk_usage
 from regsweep.sources.storage.local import LocalStore
@@ -68,10 +69,12 @@ def test_plan_bytes_and_usage_are_the_same_spilled(
     with caplog.at_level(logging.INFO, logger="regsweep.core.bounded"):
         on_disk = plan_registry(target, POLICY, memory_limit=TINY)
         usage = disk_usage(on_disk.inventory, on_disk.policies, on_disk.plan)
-    # the sizes spilled as they were listed, then read back in digest order (16 bytes a
-    # blob, the strings the inventory holds anyway): the marks over them are bytes, not sets
-    assert {"blob sizes", "freed blobs"} <= spilled(caplog)
-    assert isinstance(on_disk.inventory.blob_sizes, SortedSizes)
+    # the sizes spilled as they were listed, then read back in digest order, and the
+    # manifests as they were read: with nothing else holding a blob's digest string, the
+    # sizes' digests are packed (40 bytes a blob); the marks over them are bytes, not sets
+    assert {"blob sizes", "manifests", "freed blobs"} <= spilled(caplog)
+    sizes = on_disk.inventory.blob_sizes
+    assert isinstance(sizes, SortedSizes) and isinstance(sizes.digests, PackedDigests)
 
     plan = in_memory.plan
     assert plan.summary.bytes_reclaimable > 0 and plan.summary.bytes_already_unreferenced > 0

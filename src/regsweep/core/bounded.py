@@ -35,7 +35,7 @@ from collections.abc import (
 from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
 
-from regsweep.core.model import Digest
+from regsweep.core.model import Digest, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,24 @@ class DiskSizes(Protocol):
     def close(self) -> None: ...
 
 
+class DiskManifests(Protocol):
+    """Manifests on disk, each as the bytes its codec made: what a
+    :class:`~regsweep.core.manifest_map.ManifestMap` hands over to."""
+
+    def put_many(self, items: Iterable[tuple[Digest, bytes]]) -> None: ...
+    def get(self, digest: Digest) -> bytes | None: ...
+    def __len__(self) -> int: ...
+    #: the digests, in digest order
+    def __iter__(self) -> Iterator[Digest]: ...
+    def close(self) -> None: ...
+
+
 class Spill(Protocol):
     """Makes the on-disk stores; each is removed when closed (or let go)."""
 
     def digest_set(self, name: str) -> DiskSet: ...
     def digest_sizes(self, name: str) -> DiskSizes: ...
+    def manifests(self, name: str) -> DiskManifests: ...
 
 
 class _OnDisk(Protocol):
@@ -96,11 +109,11 @@ class _OnDisk(Protocol):
     def close(self) -> None: ...
 
 
-_Memory = TypeVar("_Memory", set[Digest], dict[Digest, int])
+_Memory = TypeVar("_Memory", set[Digest], dict[Digest, int], dict[Digest, Manifest])
 _Disk = TypeVar("_Disk", bound=_OnDisk)
 
 
-class _Bounded(Generic[_Memory, _Disk]):
+class Bounded(Generic[_Memory, _Disk]):
     """What the budget sees of a structure: its estimated size, and how to spill it; the
     entries in memory (a set or a dict) until they are handed over to disk."""
 
@@ -166,7 +179,7 @@ class MemoryBudget:
         self.allowance = None if limit is None or spill is None else int(limit * share)
         self._spill = spill
         #: the structures still in memory, by identity (a set is not hashable)
-        self._held: dict[int, weakref.ref[_Bounded[Any, Any]]] = {}
+        self._held: dict[int, weakref.ref[Bounded[Any, Any]]] = {}
 
     def digest_set(
         self, name: str, digests: Iterable[Digest] = (), *, held_elsewhere: bool = False
@@ -189,7 +202,7 @@ class MemoryBudget:
             return CHECK_EVERY
         return max(1, min(CHECK_EVERY, self.allowance // (entry_bytes * 64)))
 
-    def review(self, structure: _Bounded[Any, Any]) -> None:
+    def review(self, structure: Bounded[Any, Any]) -> None:
         """Spill the largest structures in memory, ``structure`` among them, while together
         they pass the allowance."""
         self._held[id(structure)] = weakref.ref(structure)
@@ -213,6 +226,10 @@ class MemoryBudget:
         assert self._spill is not None
         return self._spill.digest_sizes(name)
 
+    def disk_manifests(self, name: str) -> DiskManifests:
+        assert self._spill is not None
+        return self._spill.manifests(name)
+
 
 def _log_spill(name: str, entries: int, estimated: int) -> None:
     log.info(
@@ -223,11 +240,11 @@ def _log_spill(name: str, entries: int, estimated: int) -> None:
     )
 
 
-class DigestSet(MutableSet[Digest], _Bounded[set[Digest], DiskSet]):
+class DigestSet(MutableSet[Digest], Bounded[set[Digest], DiskSet]):
     """A set of digests, in memory until its budget spills it to disk."""
 
     def __init__(self, budget: MemoryBudget, name: str, entry_bytes: int = SET_ENTRY_BYTES) -> None:
-        _Bounded.__init__(self, budget, name, entry_bytes)
+        Bounded.__init__(self, budget, name, entry_bytes)
 
     def _empty(self) -> set[Digest]:
         return set()
@@ -274,7 +291,7 @@ class DigestSet(MutableSet[Digest], _Bounded[set[Digest], DiskSet]):
         return value in held
 
     def __len__(self) -> int:
-        return _Bounded.__len__(self)
+        return Bounded.__len__(self)
 
     def __iter__(self) -> Iterator[Digest]:
         """In no particular order; :meth:`ordered` for digest order."""
@@ -304,13 +321,13 @@ class DigestSet(MutableSet[Digest], _Bounded[set[Digest], DiskSet]):
         return set(it)
 
 
-class DigestSizes(MutableMapping[Digest, int], _Bounded[dict[Digest, int], DiskSizes]):
+class DigestSizes(MutableMapping[Digest, int], Bounded[dict[Digest, int], DiskSizes]):
     """Digest to size (or to a count), in memory until its budget spills it to disk."""
 
     def __init__(
         self, budget: MemoryBudget, name: str, entry_bytes: int = SIZES_ENTRY_BYTES
     ) -> None:
-        _Bounded.__init__(self, budget, name, entry_bytes)
+        Bounded.__init__(self, budget, name, entry_bytes)
 
     def _empty(self) -> dict[Digest, int]:
         return {}
@@ -348,7 +365,7 @@ class DigestSizes(MutableMapping[Digest, int], _Bounded[dict[Digest, int], DiskS
         return isinstance(key, str) and self._disk.get(Digest(key)) is not None
 
     def __len__(self) -> int:
-        return _Bounded.__len__(self)
+        return Bounded.__len__(self)
 
     def __iter__(self) -> Iterator[Digest]:
         return (digest for digest, _ in self.items())

@@ -55,6 +55,9 @@ class SqliteSpill:
     def digest_sizes(self, name: str) -> SqliteDigestSizes:
         return SqliteDigestSizes(name, self.batch)
 
+    def manifests(self, name: str) -> SqliteManifests:
+        return SqliteManifests(name, self.batch)
+
 
 def _key(digest: str) -> bytes:
     """A ``sha256:`` digest as its 32 bytes; anything else as its text after a zero byte,
@@ -203,3 +206,41 @@ class SqliteDigestSizes(_Database):
     def items(self) -> Iterator[tuple[Digest, int]]:
         self._flush()
         return ((_digest(k), int(n)) for k, n in self.db.execute("SELECT k, n FROM d ORDER BY k"))
+
+
+class SqliteManifests(_Database):
+    """Manifests as their codec's bytes (a table with a rowid: rows of a kilobyte or more
+    make a ``WITHOUT ROWID`` table's B-tree deep)."""
+
+    def __init__(self, name: str, batch: int = BATCH) -> None:
+        super().__init__(name, "CREATE TABLE m (k BLOB PRIMARY KEY, v BLOB)", batch)
+        self._pending: dict[Digest, bytes] = {}
+
+    def put_many(self, items: Iterable[tuple[Digest, bytes]]) -> None:
+        for digest, data in items:
+            self._pending[digest] = data
+            if len(self._pending) >= self.batch:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            rows = sorted((_key(d), v) for d, v in self._pending.items())
+            self.write("INSERT OR REPLACE INTO m VALUES (?, ?)", rows)
+            self._pending.clear()
+
+    def get(self, digest: Digest) -> bytes | None:
+        pending = self._pending.get(digest)
+        if pending is not None:
+            return pending
+        row = self.db.execute("SELECT v FROM m WHERE k = ?", (_key(digest),)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def __len__(self) -> int:
+        self._flush()
+        if self._count is None:
+            self._count = int(self.db.execute("SELECT count(*) FROM m").fetchone()[0])
+        return self._count
+
+    def __iter__(self) -> Iterator[Digest]:
+        self._flush()
+        return (_digest(k) for (k,) in self.db.execute("SELECT k FROM m ORDER BY k"))

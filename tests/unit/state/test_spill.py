@@ -1,5 +1,6 @@
-"""The registry-wide digest sets and sizes give the same answers in memory and spilled to
-SQLite, whatever the operations and wherever the spill happens among them."""
+"""The registry-wide digest sets and sizes, and the manifests, give the same answers in
+memory and spilled to SQLite, whatever the operations and wherever the spill happens among
+them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from regsweep.core import manifest_map
 from regsweep.core.bounded import SET_ENTRY_BYTES, DigestSet, MemoryBudget
-from regsweep.core.model import Digest, Inventory
+from regsweep.core.manifest_map import ManifestMap
+from regsweep.core.model import Descriptor, Digest, Inventory, Manifest
 from regsweep.plan.planner import build_plan
 from regsweep.plan.usage import disk_usage
 from regsweep.policy.rules import PolicySet
@@ -209,3 +212,60 @@ def test_digests_held_elsewhere_count_their_slots_alone() -> None:
         held.update(DIGESTS)
         held.update(Digest(f"sha256:{i:064x}") for i in range(100, 100 + 3 * len(DIGESTS)))
     assert own.spilled and not shared.spilled
+
+
+manifest_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, 11)),
+        st.tuples(st.just("get"), st.integers(0, 13)),
+    ),
+    max_size=30,
+)
+
+
+@given(manifest_ops, st.integers(0, 30), batches, st.sampled_from([1, 2, 4096]))
+def test_manifests_answer_as_a_dict_spilled_or_not(
+    ops: list[tuple[str, int]], spill_at: int, batch: int, recent: int
+) -> None:
+    """Manifests added, looked up and iterated, spilled anywhere among the operations and
+    read back through a cache of ``recent`` decoded ones: the answers of a dict."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_map, "RECENT", recent)
+        made = [_manifest(i) for i in range(12)]
+        held = ManifestMap(memory_budget(None, batch=batch))
+        plain: dict[Digest, Manifest] = {}
+        for step, (op, index) in enumerate(ops):
+            if step == spill_at:
+                held.spill()
+            digest = DIGESTS[index]
+            if op == "add":
+                held.add(made[index])
+                plain[digest] = made[index]
+            else:
+                assert (digest in held) is (digest in plain)
+                assert held.get(digest) == plain.get(digest)
+        assert len(held) == len(plain)
+        assert sorted(held) == sorted(plain)
+        assert {d: held[d] for d in held} == plain
+
+
+def _manifest(index: int) -> Manifest:
+    layer = Descriptor("application/x.layer", DIGESTS[index % 3], index, "linux/amd64", {"i": "1"})
+    return Manifest(DIGESTS[index], "application/x.manifest", 100 + index, layers=(layer,))
+
+
+def test_manifests_spill_by_their_references_and_the_file_goes_with_them() -> None:
+    """A manifest is estimated by its references; past a quarter of the limit the map goes
+    to disk, and its file is removed when it is let go."""
+    one = manifest_map.estimated_bytes(_manifest(0))
+    assert one == manifest_map.MANIFEST_BYTES + manifest_map.REFERENCE_BYTES
+    held = ManifestMap(memory_budget(4 * 3 * one))
+    for index in range(3):
+        held.add(_manifest(index))
+    assert not held.spilled
+    held.add(_manifest(3))
+    assert held.spilled and len(held) == 4
+    pattern = f"{tempfile.gettempdir()}/regsweep-manifests-*"
+    assert len(glob.glob(pattern)) == 1
+    del held
+    assert glob.glob(pattern) == []

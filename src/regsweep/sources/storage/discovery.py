@@ -27,6 +27,7 @@ from regsweep.core import names
 from regsweep.core.bounded import DigestSizes, MemoryBudget
 from regsweep.core.damage import Defect
 from regsweep.core.errors import NotARegistryError
+from regsweep.core.manifest_map import ManifestMap
 from regsweep.core.manifests import ManifestError, parse_manifest
 from regsweep.core.model import (
     Digest,
@@ -38,6 +39,7 @@ from regsweep.core.model import (
     forget_interned_digests,
     intern_digest,
 )
+from regsweep.core.packed_digests import PackedDigests
 from regsweep.core.sorted_sizes import SortedSizes
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.listing import parts_of, run_parts
@@ -77,14 +79,16 @@ def discover_storage(
     """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
     once (default: as many as suit the store, :attr:`ReadableStore.readers`), of which
     ``listings`` may be listings (default: all; 1 lists one flat listing at a time).
-    ``budget``: where the blob sizes are held, on disk past its limit (default: memory)."""
+    ``budget``: where the blob sizes and the manifests are held, on disk past its limit
+    (default: memory)."""
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
     width = workers or store.readers
+    budget = budget or MemoryBudget()
     with ThreadPoolExecutor(max_workers=width) as pool:
         say("listing repositories and blobs")
-        blob_sizes = (budget or MemoryBudget()).digest_sizes("blob sizes", held_elsewhere=True)
+        blob_sizes = budget.digest_sizes("blob sizes", held_elsewhere=True)
         repositories = _walk(store, pool, listings or width, problems, blob_sizes)
         sizes = _in_digest_order(blob_sizes)
         say("reading tags and revisions")
@@ -94,8 +98,14 @@ def discover_storage(
         for name, files in repositories.items():
             for digest in files.revisions:
                 holders.setdefault(digest, []).append(name)
-        manifests = _read_manifests(store, _Pool(pool, width), holders, sizes, problems)
+        manifests = ManifestMap(budget)
+        _read_manifests(store, _Pool(pool, width), holders, sizes, problems, manifests)
     forget_interned_digests()  # every digest is read by now
+    # once the manifests are on disk, the blob sizes and layer links are the only holders
+    # of each blob's digest string: packed, a million strings go
+    packed = manifests.spilled
+    if packed:
+        sizes = sizes.packed()
     inventory: dict[str, Repository] = {}
     for name in list(repositories):
         # each repository's files let go as its value is made: not all held twice at the end
@@ -104,7 +114,7 @@ def discover_storage(
             name=name,
             tags=tags.pop(name, {}),
             revisions={d: _time(m) for d, m in files.revisions.items()},
-            layers=tuple(sorted(files.layers)),
+            layers=PackedDigests(sorted(files.layers)) if packed else tuple(sorted(files.layers)),
             last_write=_time(files.last_write) if files.last_write else None,
         )
     # a repository whose revisions could not be listed has every tag look dangling
@@ -446,9 +456,11 @@ def _read_manifests(
     holders: dict[Digest, list[str]],
     blob_sizes: Mapping[Digest, int],
     problems: list[Problem],
-) -> dict[Digest, Manifest]:
-    """Parse the manifest of every revision; one that cannot be read is a problem in each
-    repository that holds it (``holders``): manifests are shared by content."""
+    manifests: ManifestMap,
+) -> None:
+    """Parse the manifest of every revision into ``manifests``; one that cannot be read is
+    a problem in each repository that holds it (``holders``): manifests are shared by
+    content."""
     present = sorted(d for d in holders if d in blob_sizes)
 
     def read(digest: Digest) -> Manifest | tuple[Digest, str]:
@@ -457,11 +469,10 @@ def _read_manifests(
         except (OSError, ManifestError) as exc:
             return digest, f"manifest does not parse: {exc}"
 
-    manifests: dict[Digest, Manifest] = {}
     unreadable: list[tuple[Digest, str, Defect]] = []
     for result in pool.each(read, present):
         if isinstance(result, Manifest):
-            manifests[result.digest] = result
+            manifests.add(result)
         else:
             unreadable.append((*result, Defect.MANIFEST_UNPARSEABLE))
     for digest in sorted(set(holders) - set(present)):
@@ -470,7 +481,6 @@ def _read_manifests(
     for digest, message, defect in unreadable:
         for repo in sorted(holders[digest]):
             problems.append(Problem(layout.blob_data(digest), message, defect, repo, digest))
-    return manifests
 
 
 def _check_tag_targets(repositories: Iterable[Repository], problems: list[Problem]) -> None:
