@@ -14,6 +14,7 @@ times (its artifacts, what its kept tags reach, the order of the deletions, the 
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
@@ -21,14 +22,17 @@ from regsweep.core.bounded import Bounded, DiskManifests, MemoryBudget
 from regsweep.core.manifest_codec import decode_manifest, encode_manifest
 from regsweep.core.model import Digest, Manifest
 
+log = logging.getLogger(__name__)
+
 #: Estimated bytes of a parsed manifest beside its references, and of each reference (a
 #: descriptor, 72 bytes, and its slot in a tuple): ``tracemalloc`` showed 10.3 MiB for
 #: 10,002 manifests of ten references. Their digest strings are not counted: the blob
 #: sizes and layer links hold the same strings.
 MANIFEST_BYTES = 320
 REFERENCE_BYTES = 80
-#: Manifests decoded from disk kept in memory, the most recently asked for.
-RECENT = 4096
+#: Manifests decoded from disk kept in memory, the most recently asked for: more than a
+#: repository has revisions, as a rule; each holds its own digest strings, a few kilobytes.
+RECENT = 256
 
 
 def estimated_bytes(manifest: Manifest) -> int:
@@ -41,10 +45,25 @@ def estimated_bytes(manifest: Manifest) -> int:
 class ManifestMap(Mapping[Digest, Manifest], Bounded[dict[Digest, Manifest], DiskManifests]):
     """Digest to parsed manifest; :meth:`add` puts one. Read-only to everyone else."""
 
-    def __init__(self, budget: MemoryBudget, name: str = "manifests") -> None:
-        Bounded.__init__(self, budget, name, MANIFEST_BYTES + 10 * REFERENCE_BYTES)
+    def __init__(self, budget: MemoryBudget, expected: int = 0, name: str = "manifests") -> None:
+        """``expected``: how many manifests will be added. When that many would pass the
+        budget's allowance by themselves, they go to disk from the first: filled up to the
+        allowance first, they would be held whole at the moment of the spill, the peak of
+        the run."""
+        typical = MANIFEST_BYTES + 10 * REFERENCE_BYTES
+        Bounded.__init__(self, budget, name, typical)
         self._bytes = 0
         self._recent: OrderedDict[Digest, Manifest] = OrderedDict()
+        allowance = budget.allowance
+        if allowance is not None and expected * typical > allowance:
+            log.info(
+                "memory limit: %s spilled to disk before the first of %d is read "
+                "(about %.1f MiB in memory)",
+                name,
+                expected,
+                expected * typical / 2**20,
+            )
+            self._disk, self._memory = self._to_disk({}), None
 
     def _empty(self) -> dict[Digest, Manifest]:
         return {}

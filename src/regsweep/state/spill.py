@@ -219,7 +219,7 @@ class SqliteManifests(_Database):
     def put_many(self, items: Iterable[tuple[Digest, bytes]]) -> None:
         for digest, data in items:
             self._pending[digest] = data
-            if len(self._pending) >= self.batch:
+            if len(self._pending) >= max(1, self.batch // 16):  # rows of a kilobyte
                 self._flush()
 
     def _flush(self) -> None:

@@ -269,3 +269,24 @@ def test_manifests_spill_by_their_references_and_the_file_goes_with_them() -> No
     assert len(glob.glob(pattern)) == 1
     del held
     assert glob.glob(pattern) == []
+
+
+def test_manifests_that_would_pass_the_allowance_go_to_disk_from_the_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Expected to pass the allowance by themselves, the manifests are never held whole
+    first (the peak of the run would be the moment of their spill); expected to fit, they
+    stay in memory until they do not."""
+    typical = manifest_map.MANIFEST_BYTES + 10 * manifest_map.REFERENCE_BYTES
+    budget = memory_budget(4 * 100 * typical)  # an allowance of 100 typical manifests
+    with caplog.at_level(logging.INFO, logger="regsweep.core.manifest_map"):
+        fits = ManifestMap(budget, expected=100)
+        passes = ManifestMap(budget, expected=101)
+    assert not fits.spilled and passes.spilled and len(passes) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "memory limit: manifests spilled to disk before the first of 101 is read "
+        f"(about {101 * typical / 2**20:.1f} MiB in memory)"
+    ]
+    passes.add(_manifest(0))
+    assert passes[DIGESTS[0]] == _manifest(0)
+    assert not ManifestMap(memory_budget(None), expected=10**9).spilled
