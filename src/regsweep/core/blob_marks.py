@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from regsweep.core.model import Digest
+from regsweep.core.packed_digests import PackedDigests
 from regsweep.core.sorted_sizes import SortedSizes
 
 
@@ -32,6 +33,12 @@ class BlobMarks:
             at = place(digest)
             if at is not None:
                 marks[at] |= mark
+
+    @property
+    def shares_digests(self) -> bool:
+        """Whether the digests :meth:`only` gives are strings the inventory holds anyway
+        (not when the sizes are packed: each is then a string of its own)."""
+        return not isinstance(self._sizes.digests, PackedDigests)
 
     def has(self, digest: Digest, mark: int) -> bool:
         """Whether ``digest`` has ``mark``."""

@@ -40,7 +40,7 @@ class PackedDigests(Sequence["Digest"]):
 
     __slots__ = ("_raw",)
 
-    def __init__(self, digests: Iterable[Digest]) -> None:
+    def __init__(self, digests: Iterable[Digest] = ()) -> None:
         """``digests`` in order (equal neighbours held once), each a ``sha256:`` digest;
         raises ``ValueError`` otherwise (a bisection over them would answer wrong)."""
         packed = bytearray()
@@ -55,6 +55,23 @@ class PackedDigests(Sequence["Digest"]):
                 packed += raw
             last = raw
         self._raw = packed  # not copied to bytes: a second buffer at its peak
+
+    @classmethod
+    def of_raw(cls, raw: bytes | bytearray) -> PackedDigests:
+        """The digests whose 32 bytes each ``raw`` holds one after another, in any order
+        (equal ones held once)."""
+        pieces = sorted({bytes(raw[at : at + _WIDTH]) for at in range(0, len(raw), _WIDTH)})
+        return cls.of_sorted_raw(bytearray(b"".join(pieces)))
+
+    @classmethod
+    def of_sorted_raw(cls, raw: bytearray) -> PackedDigests:
+        """The digests of ``raw``, 32 bytes each, already in strictly increasing order (not
+        checked: for a caller that has just sorted them). ``raw`` is held, not copied."""
+        if len(raw) % _WIDTH:
+            raise ValueError(f"{len(raw)} bytes are not a whole number of digests")
+        made = cls()
+        made._raw = raw
+        return made
 
     def place(self, digest: object) -> int | None:
         """The index of ``digest``; None when it is not here (or not a digest)."""

@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from regsweep.core.bounded import DigestSizes
-from regsweep.core.model import Digest
+from regsweep.core.model import Digest, intern_digest
 from regsweep.core.packed_digests import PackedDigests, place_in
 
 
@@ -54,14 +54,11 @@ class SortedSizes(Mapping[Digest, int]):
             sizes.append(size)
         return cls(digests, sizes)
 
-    def packed(self) -> SortedSizes:
-        """The same sizes with the digests packed (:mod:`regsweep.core.packed_digests`):
-        32 bytes a blob where a string held by nothing else is about 120 and its pointer 8,
-        each lookup a bisection over bytes, slower."""
-        if isinstance(self._digests, PackedDigests):
-            return self
-        digests = PackedDigests(self._digests)  # strictly increasing: none is dropped
-        return SortedSizes(digests, self._sizes)
+    def interned(self) -> SortedSizes:
+        """The same sizes, each digest the shared string
+        (:func:`~regsweep.core.model.intern_digest`): a pointer a blob, where packed it is
+        32 bytes, when every digest's string is held elsewhere anyway."""
+        return SortedSizes([intern_digest(d) for d in self._digests], self._sizes)
 
     @property
     def digests(self) -> Sequence[Digest]:
@@ -96,3 +93,47 @@ class SortedSizes(Mapping[Digest, int]):
 
     def items(self) -> Iterator[tuple[Digest, int]]:  # type: ignore[override]
         return zip(self._digests, self._sizes, strict=True)
+
+
+class ListedSizes:
+    """Blob sizes as a listing of ``blobs/sha256`` finds them, 40 bytes a blob from the
+    first: each digest's 32 bytes and its size, filed by the folder the registry keeps
+    the blob in (its first two hex digits). Held as a dict of digest strings until the
+    listing ended, a million blobs took over 200 MiB (the strings, the interning table,
+    the dict, an int each) where these take 40; and put in digest order at the end, one
+    folder is sorted at a time, never a list of every blob."""
+
+    __slots__ = ("_folders",)
+
+    def __init__(self) -> None:
+        self._folders: dict[str, tuple[bytearray, array[int]]] = {}
+
+    def add(self, hex_: str, size: int) -> None:
+        """The blob whose digest is ``sha256:<hex_>`` (64 lowercase hex digits, checked by
+        the caller) has ``size`` bytes."""
+        folder = self._folders.get(hex_[:2])
+        if folder is None:
+            folder = self._folders[hex_[:2]] = (bytearray(), array("q"))
+        folder[0].extend(bytes.fromhex(hex_))
+        folder[1].append(size)
+
+    def update(self, other: ListedSizes) -> None:
+        """Add every blob of ``other`` (another part of the listing)."""
+        for name, (raw, sizes) in other._folders.items():
+            folder = self._folders.setdefault(name, (bytearray(), array("q")))
+            folder[0].extend(raw)
+            folder[1].extend(sizes)
+
+    def __len__(self) -> int:
+        return sum(len(sizes) for _, sizes in self._folders.values())
+
+    def in_order(self) -> SortedSizes:
+        """Every blob in digest order (one listed twice counted once), these let go of."""
+        digests, sizes = bytearray(), array("q")
+        for name in sorted(self._folders):
+            raw, listed = self._folders.pop(name)
+            found = {bytes(raw[32 * i : 32 * (i + 1)]): size for i, size in enumerate(listed)}
+            for digest in sorted(found):
+                digests.extend(digest)
+                sizes.append(found[digest])
+        return SortedSizes(PackedDigests.of_sorted_raw(digests), sizes)

@@ -648,6 +648,8 @@ def _reclaimable(
             marked_blobs((d for d in repository.revisions if d in gone), inventory.manifests),
             _DROPPED,
         )
-    freed = budget.digest_set("freed blobs", marks.only(_DROPPED), held_elsewhere=True)
+    freed = budget.digest_set(
+        "freed blobs", marks.only(_DROPPED), held_elsewhere=marks.shares_digests
+    )
     already = marks.unmarked_bytes()
     return freed, already

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from regsweep.core.blob_marks import BlobMarks
 from regsweep.core.model import Digest
+from regsweep.core.sorted_sizes import ListedSizes
 
 digests = st.integers(0, 30).map(lambda i: Digest(f"sha256:{i:064x}"))
 MARKS = (1, 2, 4)
@@ -31,3 +32,17 @@ def test_marks_answer_as_sets(
             assert marks.has(digest, mark) is bool(expected.get(digest, 0) & mark)
     assert not marks.has(Digest(f"sha256:{99:064x}"), 1)
     assert marks.unmarked_bytes() == sum(n for d, n in sizes.items() if d not in expected)
+
+
+def test_packed_sizes_give_digests_of_their_own() -> None:
+    """The planner's freed blobs are estimated as their own strings when the sizes are
+    packed: each digest they give is then a new string, held by nothing else."""
+    sizes = {Digest(f"sha256:{i:064x}"): i for i in range(3)}
+    assert BlobMarks(sizes).shares_digests
+    listed = ListedSizes()
+    for digest, size in sizes.items():
+        listed.add(digest[7:], size)
+    packed = BlobMarks(listed.in_order())
+    assert not packed.shares_digests
+    packed.mark([Digest(f"sha256:{1:064x}")], 1)
+    assert list(packed.only(1)) == [Digest(f"sha256:{1:064x}")]

@@ -3,13 +3,15 @@ one's place, and nothing for what is not among them."""
 
 from __future__ import annotations
 
+from random import Random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from regsweep.core.model import Digest
 from regsweep.core.packed_digests import PackedDigests, place_in
-from regsweep.core.sorted_sizes import SortedSizes
+from regsweep.core.sorted_sizes import ListedSizes, SortedSizes
 
 digests = st.integers(0, 2**256 - 1).map(lambda i: Digest(f"sha256:{i:064x}"))
 #: near neighbours too, so that bisection meets digests sharing long prefixes
@@ -66,13 +68,34 @@ def test_equal_neighbours_are_held_once_and_disorder_is_refused() -> None:
 @given(
     st.dictionaries(any_digest, st.integers(0, 2**50), max_size=20),
     st.lists(any_digest, max_size=8),
+    st.randoms(use_true_random=False),
 )
-def test_packed_sizes_answer_as_the_sizes(sizes: dict[Digest, int], asked: list[Digest]) -> None:
+def test_listed_sizes_answer_as_the_sizes(
+    sizes: dict[Digest, int], asked: list[Digest], random: Random
+) -> None:
+    """Sizes listed in any order, in two parts merged, one blob listed twice: in digest
+    order at the end, packed, they answer as the dict."""
+    listed = list(sizes.items())
+    random.shuffle(listed)
+    if listed:
+        listed.append(listed[0])
+    parts = ListedSizes(), ListedSizes()
+    for index, (digest, size) in enumerate(listed):
+        parts[index % 2].add(digest[7:], size)
+    parts[0].update(parts[1])
+    assert len(parts[0]) == len(listed)
+    packed = parts[0].in_order()
     strings = SortedSizes.of(sizes)
-    packed = strings.packed()
     assert isinstance(packed.digests, PackedDigests)
-    assert packed.packed() is packed
     assert list(packed.items()) == list(strings.items()) == sorted(sizes.items())
     for digest in [*asked, *sizes]:
         assert packed.place(digest) == strings.place(digest)
         assert packed.get(digest) == sizes.get(digest)
+
+
+@given(st.lists(any_digest, max_size=12))
+def test_raw_digests_in_any_order_are_packed_in_order(listed: list[Digest]) -> None:
+    raw = b"".join(bytes.fromhex(d[7:]) for d in listed)
+    assert list(PackedDigests.of_raw(raw)) == sorted(set(listed))
+    with pytest.raises(ValueError, match="whole number"):
+        PackedDigests.of_sorted_raw(bytearray(raw + b"x"))

@@ -16,15 +16,17 @@ repositories whose damage may hide a manifest, and cleans every other one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from itertools import islice
+from typing import Protocol, TypeVar
 
 from regsweep.core import names
-from regsweep.core.bounded import DigestSizes, MemoryBudget
+from regsweep.core.bounded import MemoryBudget
 from regsweep.core.damage import Defect
 from regsweep.core.errors import NotARegistryError
 from regsweep.core.manifest_map import ManifestMap
@@ -40,7 +42,7 @@ from regsweep.core.model import (
     intern_digest,
 )
 from regsweep.core.packed_digests import PackedDigests
-from regsweep.core.sorted_sizes import SortedSizes
+from regsweep.core.sorted_sizes import ListedSizes
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.listing import parts_of, run_parts
 from regsweep.sources.storage.store import ReadableStore, StoredFile
@@ -61,10 +63,12 @@ LINK_SIZE = len("sha256:") + 64
 class _RepositoryFiles:
     tags: dict[str, float] = field(default_factory=dict)  # tag -> mtime of current/link
     revisions: dict[Digest, float] = field(default_factory=dict)  # -> mtime of its link
-    #: each listed once (a listing names a file once), sorted when its Repository is made:
-    #: a list, not a set, whose table took 4 times the memory for the links of the whole
-    #: registry
-    layers: list[Digest] = field(default_factory=list)
+    #: the 32 bytes of each linked digest, as listed: as strings in a list, the links of a
+    #: million blobs held a million digest strings (and their interning table) until the
+    #: listing ended
+    listed_layers: bytearray = field(default_factory=bytearray)
+    #: the same in digest order, once the listing is over (:func:`_linked`)
+    layers: Sequence[Digest] = ()
     last_write: float = 0.0  # newest mtime of any file in it, uploads included
 
 
@@ -79,18 +83,22 @@ def discover_storage(
     """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
     once (default: as many as suit the store, :attr:`ReadableStore.readers`), of which
     ``listings`` may be listings (default: all; 1 lists one flat listing at a time).
-    ``budget``: where the blob sizes and the manifests are held, on disk past its limit
-    (default: memory)."""
+    ``budget``: where the manifests are held, on disk past its limit (default: memory).
+
+    The blob digests are listed packed (32 bytes each, no string made). When the manifests
+    stay in memory, their descriptors hold every blob's digest string anyway, and the
+    sizes and layer links take the same strings instead (a pointer each, where packed
+    they took 32 bytes more); when the manifests go to disk, nothing else would hold the
+    strings, and they stay packed."""
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
     width = workers or store.readers
-    budget = budget or MemoryBudget()
     with ThreadPoolExecutor(max_workers=width) as pool:
         say("listing repositories and blobs")
-        blob_sizes = budget.digest_sizes("blob sizes", held_elsewhere=True)
-        repositories = _walk(store, pool, listings or width, problems, blob_sizes)
-        sizes = _in_digest_order(blob_sizes)
+        listed = ListedSizes()
+        repositories = _walk(store, pool, listings or width, problems, listed)
+        sizes = listed.in_order()
         say("reading tags and revisions")
         tags = _read_links(store, _Pool(pool, width), repositories, problems)
         say("reading manifests")
@@ -98,14 +106,13 @@ def discover_storage(
         for name, files in repositories.items():
             for digest in files.revisions:
                 holders.setdefault(digest, []).append(name)
-        manifests = ManifestMap(budget)
+        manifests = ManifestMap(budget or MemoryBudget(), expected=len(holders))
+        packed = manifests.spilled
+        if not packed:
+            sizes = sizes.interned()  # before the manifests, whose digests then share them
+        for files in repositories.values():
+            files.layers, files.listed_layers = _linked(files.listed_layers, packed), bytearray()
         _read_manifests(store, _Pool(pool, width), holders, sizes, problems, manifests)
-    forget_interned_digests()  # every digest is read by now
-    # once the manifests are on disk, the blob sizes and layer links are the only holders
-    # of each blob's digest string: packed, a million strings go
-    packed = manifests.spilled
-    if packed:
-        sizes = sizes.packed()
     inventory: dict[str, Repository] = {}
     for name in list(repositories):
         # each repository's files let go as its value is made: not all held twice at the end
@@ -114,9 +121,10 @@ def discover_storage(
             name=name,
             tags=tags.pop(name, {}),
             revisions={d: _time(m) for d, m in files.revisions.items()},
-            layers=PackedDigests(sorted(files.layers)) if packed else tuple(sorted(files.layers)),
+            layers=files.layers,
             last_write=_time(files.last_write) if files.last_write else None,
         )
+    forget_interned_digests()  # every digest is read by now
     # a repository whose revisions could not be listed has every tag look dangling
     blind = {p.repository for p in problems if p.defect is Defect.REVISION_SYMLINK}
     _check_tag_targets([r for n, r in inventory.items() if n not in blind], problems)
@@ -130,22 +138,6 @@ def discover_storage(
     )
 
 
-def _in_digest_order(sizes: DigestSizes) -> SortedSizes:
-    """The blob sizes in digest order, their dict (or file) let go.
-
-    Read back from disk when the listing spilled them there: each digest interned on the
-    way while the table still holds the strings the listing made (the layer links hold
-    them too), so none comes back as a second string, and what the planner and ``du``
-    then hold is 16 bytes a blob, not the budget's sets of up to 40.
-    """
-    if sizes.spilled:
-        ordered = SortedSizes.in_order((intern_digest(d), n) for d, n in sizes.items())
-    else:
-        ordered = SortedSizes.of(sizes)
-    sizes.close()
-    return ordered
-
-
 #: The folders every path discovery reads goes through.
 _SPINE = (
     "docker",
@@ -155,6 +147,12 @@ _SPINE = (
     layout.BLOBS,
     layout.SHA256_BLOBS,
 )
+
+
+def _linked(raw: bytearray, packed: bool) -> Sequence[Digest]:
+    """A repository's layer links in digest order: packed, or the interned strings."""
+    ordered = PackedDigests.of_raw(raw)
+    return ordered if packed else tuple(intern_digest(d) for d in ordered)
 
 
 def require_registry(store: ReadableStore) -> None:
@@ -189,7 +187,7 @@ def _walk(
     pool: Executor,
     listings: int,
     problems: list[Problem],
-    sizes: DigestSizes,
+    sizes: ListedSizes,
 ) -> dict[str, _RepositoryFiles]:
     """List ``repositories/`` and ``blobs/`` (each blob's size into ``sizes``), ``listings``
     listings at once: folder by folder, each filed where it is listed and merged here as it
@@ -204,7 +202,7 @@ def _walk(
             for listing in parts_of(store, layout.REPOSITORIES, listings)
         ),
         *(
-            partial(_filed, listing, blob_sizes_in, sizes, problems)
+            partial(_filed, listing, _listed_sizes_in, sizes, problems)
             for listing in parts_of(store, layout.SHA256_BLOBS, listings)
         ),
     ]
@@ -213,14 +211,19 @@ def _walk(
     return repositories
 
 
-K = TypeVar("K")
-V = TypeVar("V")
+P = TypeVar("P", contravariant=True)
+
+
+class _Merges(Protocol[P]):
+    """What a part's results are merged into: a dict, :class:`ListedSizes`."""
+
+    def update(self, part: P, /) -> None: ...
 
 
 def _filed(
     listing: Callable[[], Iterable[StoredFile]],
-    file: Callable[[Iterable[StoredFile], list[Problem]], dict[K, V]],
-    into: MutableMapping[K, V],
+    file: Callable[[Iterable[StoredFile], list[Problem]], P],
+    into: _Merges[P],
     problems: list[Problem],
 ) -> Callable[[], None]:
     """On the pool: list and file one part; what merges it, on the calling thread."""
@@ -332,19 +335,23 @@ def _record(
         if digest is not None and rest[3] == "link":
             files.revisions[digest] = stored.mtime
             return None
-    elif split.section == "_layers" and len(rest) == 3 and rest[0] == "sha256":
-        digest = layout.digest_from_hex(rest[1])
-        if digest is not None and rest[2] == "link":
-            if stored.size != LINK_SIZE:
-                return Problem(
-                    stored.path,
-                    f"layer link holds no digest ({stored.size} bytes)",
-                    Defect.LAYER_LINK,
-                    split.repository,
-                    digest,
-                )
-            files.layers.append(digest)
-            return None
+    elif (
+        split.section == "_layers"
+        and len(rest) == 3
+        and rest[0] == "sha256"
+        and rest[2] == "link"
+        and layout.is_digest_hex(rest[1])
+    ):
+        if stored.size != LINK_SIZE:
+            return Problem(
+                stored.path,
+                f"layer link holds no digest ({stored.size} bytes)",
+                Defect.LAYER_LINK,
+                split.repository,
+                layout.digest_from_hex(rest[1]),
+            )
+        files.listed_layers.extend(bytes.fromhex(rest[1]))
+        return None
     return _stray(stored.path, split.repository)
 
 
@@ -367,18 +374,43 @@ def blob_sizes_in(listed: Iterable[StoredFile], problems: list[Problem]) -> dict
     """The size of each blob in a listing of ``blobs/sha256`` (or of one of its folders)."""
     sizes: dict[Digest, int] = {}
     for stored in listed:
-        parts = stored.path.split("/")
-        digest = layout.digest_from_hex(parts[-2]) if len(parts) == 8 else None
-        if stored.is_link or digest is None or parts[-1] != "data" or parts[-3] != parts[-2][:2]:
-            problems.append(Problem(stored.path, "not a blob data file; skipped", Defect.STRAY))
-            continue
-        sizes[digest] = stored.size
+        hex_ = _blob_hex(stored, problems)
+        if hex_ is not None:
+            sizes[intern_digest(f"sha256:{hex_}")] = stored.size
     return sizes
+
+
+def _listed_sizes_in(listed: Iterable[StoredFile], problems: list[Problem]) -> ListedSizes:
+    """The same, packed from the first (:class:`ListedSizes`): no digest string made."""
+    sizes = ListedSizes()
+    for stored in listed:
+        hex_ = _blob_hex(stored, problems)
+        if hex_ is not None:
+            sizes.add(hex_, stored.size)
+    return sizes
+
+
+def _blob_hex(stored: StoredFile, problems: list[Problem]) -> str | None:
+    """The hex digits of the digest of the blob whose data file ``stored`` is; None, and a
+    problem, for anything else."""
+    parts = stored.path.split("/")
+    if (
+        len(parts) == 8
+        and not stored.is_link
+        and parts[-1] == "data"
+        and parts[-3] == parts[-2][:2]
+        and layout.is_digest_hex(parts[-2])
+    ):
+        return parts[-2]
+    problems.append(Problem(stored.path, "not a blob data file; skipped", Defect.STRAY))
+    return None
 
 
 #: Reads per task at most: a future per read costs more time and memory than the read
 #: (a registry of 100,000 manifests had 100,000 futures waiting at once).
 _BATCH = 64
+#: Batches read ahead of the caller, per reader (:meth:`_Pool.each`).
+_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -391,14 +423,31 @@ class _Pool:
     def each(self, read: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
         """``read`` of every item, in order, a batch of items per task: batches small
         enough that every reader has some (a small registry on object storage is read as
-        concurrently as with a task per item)."""
+        concurrently as with a task per item).
+
+        At most :data:`_AHEAD` batches per reader are read ahead of the caller: all at
+        once (``Executor.map``), the readers outran a caller that writes each manifest to
+        disk, and a million-blob registry's parsed manifests piled up in the finished
+        tasks (130 MiB at once under ``--memory-limit 256MiB``)."""
         size = max(1, min(_BATCH, len(items) // (4 * self.readers)))
 
         def batch(start: int) -> list[R]:
             return [read(item) for item in items[start : start + size]]
 
-        for part in self.executor.map(batch, range(0, len(items), size)):
-            yield from part
+        starts = iter(range(0, len(items), size))
+        ahead: deque[Future[list[R]]] = deque(
+            self.executor.submit(batch, start) for start in islice(starts, _AHEAD * self.readers)
+        )
+        try:
+            while ahead:
+                part = ahead.popleft().result()
+                following = next(starts, None)
+                if following is not None:
+                    ahead.append(self.executor.submit(batch, following))
+                yield from part
+        finally:  # a caller that stops early: what it will not take is not read
+            for waiting in ahead:
+                waiting.cancel()
 
 
 def _read_links(

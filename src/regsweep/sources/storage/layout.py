@@ -161,6 +161,11 @@ def split_repository_path(relative: str) -> RepositoryPath | None:
     return RepositoryPath(name, section, tuple(rest))
 
 
+def is_digest_hex(hex_: str) -> bool:
+    """Whether a folder name is the 64 hex digits of a ``sha256`` digest."""
+    return _HEX.fullmatch(hex_) is not None
+
+
 def digest_from_hex(hex_: str) -> Digest | None:
     """The digest a folder name stands for; None for a name that is not 64 hex digits."""
     return intern_digest(f"sha256:{hex_}") if _HEX.fullmatch(hex_) else None
