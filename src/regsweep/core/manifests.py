@@ -25,8 +25,11 @@ class ManifestError(ValueError):
     """The bytes are not a manifest regsweep can reason about."""
 
 
-def parse_manifest(digest: Digest, raw: bytes) -> Manifest:
-    """Parse ``raw`` (the exact bytes stored under ``digest``)."""
+def parse_manifest(digest: Digest, raw: bytes, *, share_digests: bool = True) -> Manifest:
+    """Parse ``raw`` (the exact bytes stored under ``digest``); its digests the shared
+    strings unless not to ``share_digests`` (a manifest going to disk at once: interned,
+    every blob's digest would be held by the table until discovery ends, 150 MiB at a
+    million blobs)."""
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -39,7 +42,11 @@ def parse_manifest(digest: Digest, raw: bytes) -> Manifest:
     try:
         if mediatypes.is_schema1(media_type):
             layers = tuple(
-                Descriptor(media_type="", digest=parse_digest(_str(layer, "blobSum")), size=-1)
+                Descriptor(
+                    media_type="",
+                    digest=parse_digest(_str(layer, "blobSum"), share=share_digests),
+                    size=-1,
+                )
                 for layer in _list(doc, "fsLayers")
             )
             return Manifest(digest=digest, media_type=media_type, size=len(raw), layers=layers)
@@ -49,10 +56,10 @@ def parse_manifest(digest: Digest, raw: bytes) -> Manifest:
             digest=digest,
             media_type=media_type,
             size=len(raw),
-            config=_descriptor(config) if config is not None else None,
-            layers=tuple(_descriptor(d) for d in _list(doc, "layers")),
-            children=tuple(_descriptor(d) for d in _list(doc, "manifests")),
-            subject=_descriptor(subject).digest if subject is not None else None,
+            config=_descriptor(config, share_digests) if config is not None else None,
+            layers=tuple(_descriptor(d, share_digests) for d in _list(doc, "layers")),
+            children=tuple(_descriptor(d, share_digests) for d in _list(doc, "manifests")),
+            subject=_descriptor(subject, share_digests).digest if subject is not None else None,
             artifact_type=_optional_str(doc, "artifactType"),
             annotations=_annotations(doc),
         )
@@ -74,7 +81,7 @@ def _media_type(doc: Mapping[str, Any]) -> str:
     return mediatypes.OCI_MANIFEST
 
 
-def _descriptor(value: object) -> Descriptor:
+def _descriptor(value: object, share: bool) -> Descriptor:
     if not isinstance(value, dict):
         raise ManifestError("descriptor is not an object")
     size = value.get("size", -1)
@@ -87,7 +94,7 @@ def _descriptor(value: object) -> Descriptor:
         platform_text = sys.intern("/".join(str(p) for p in parts if p))
     return Descriptor(
         media_type=sys.intern(_optional_str(value, "mediaType") or ""),
-        digest=parse_digest(_str(value, "digest")),
+        digest=parse_digest(_str(value, "digest"), share=share),
         size=size,
         platform=platform_text,
         annotations=_annotations(value),

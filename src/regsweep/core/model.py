@@ -29,8 +29,9 @@ Digest = NewType("Digest", str)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def parse_digest(text: str) -> Digest:
-    """Return ``text`` as a :data:`Digest`, or raise ``ValueError``.
+def parse_digest(text: str, *, share: bool = True) -> Digest:
+    """Return ``text`` as a :data:`Digest`, or raise ``ValueError``; the shared string
+    (:func:`intern_digest`) unless not to ``share`` it.
 
     Only ``sha256:<64 lowercase hex>`` is accepted: it is the only algorithm distribution
     stores, and a strict form is what keeps a digest from ever becoming a path outside the
@@ -38,7 +39,7 @@ def parse_digest(text: str) -> Digest:
     """
     if not _DIGEST.fullmatch(text):
         raise ValueError(f"not a sha256 digest: {text[:80]!r}")
-    return intern_digest(text)
+    return intern_digest(text) if share else Digest(text)
 
 
 #: The shared string of every digest interned since :func:`forget_interned_digests`.

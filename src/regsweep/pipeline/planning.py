@@ -118,7 +118,7 @@ def plan_registry(
             observer.info(line)
         now = datetime.now(UTC)
         remove = not keep_empty_repositories and target.store is not None
-        plan = build_plan(inventory, policies, now, remove_empty=remove, budget=budget)
+        plan = build_plan(inventory, policies, now, remove_empty=remove)
         if plan.left_empty and not keep_empty_repositories:
             observer.warn(
                 f"{len(plan.left_empty)} repositories are left empty (e.g. {plan.left_empty[0]}); "

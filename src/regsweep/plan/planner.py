@@ -20,7 +20,6 @@ from regsweep.core.artifacts import (
     tag_subject,
 )
 from regsweep.core.blob_marks import BlobMarks
-from regsweep.core.bounded import DigestSet, MemoryBudget
 from regsweep.core.durations import format_duration
 from regsweep.core.graph import deletion_order, marked_blobs, reachable
 from regsweep.core.model import (
@@ -166,7 +165,7 @@ class Plan:
     decisions: tuple[TagDecision, ...] = ()
     problems: tuple[Problem, ...] = ()
     #: blobs that become unreferenced through this plan (what GC should then remove); a
-    #: registry-wide set, on disk past the memory limit (:mod:`regsweep.core.bounded`)
+    #: registry-wide set, over the planner's marks (a byte a blob)
     reclaimable_blobs: Set[Digest] = field(default_factory=frozenset)
     #: repositories in scope that nothing is deleted from, because of damage
     skipped: tuple[SkippedRepository, ...] = ()
@@ -245,14 +244,12 @@ def build_plan(
     now: datetime,
     *,
     remove_empty: bool = False,
-    budget: MemoryBudget | None = None,
 ) -> Plan:
     """Plan the deletions ``policy`` asks for in ``inventory`` as of ``now``.
 
-    ``budget`` holds the blobs the plan frees (:attr:`Plan.reclaimable_blobs`): past its
-    limit they go to disk, with the same answers. None: in memory. What stays referenced
-    and what the deleted revisions reference are marks a byte a blob
-    (:class:`~regsweep.core.blob_marks.BlobMarks`).
+    What stays referenced and what the deleted revisions reference are marks a byte a blob
+    (:class:`~regsweep.core.blob_marks.BlobMarks`), and the blobs the plan frees
+    (:attr:`Plan.reclaimable_blobs`) a set over them.
 
     A repository the plan leaves with no tag and no manifest, and where nothing was written
     within the policy's untagged grace (an upload, a link: a push may be starting), is
@@ -295,8 +292,8 @@ def build_plan(
         deleted_revisions[name] = {a.digest for a in planned.deletes}
         if _left_empty(planned, now):
             empty.append(EmptyRepository(name, now - chosen.untagged_grace))
-    reclaimable, bytes_already = _reclaimable(
-        inventory, deleted_revisions, damage.keys(), budget or MemoryBudget()
+    reclaimable, bytes_reclaimable, bytes_already = _reclaimable(
+        inventory, deleted_revisions, damage.keys()
     )
     summary = Summary(
         repositories=len(inventory.repositories),
@@ -304,7 +301,7 @@ def build_plan(
         tags_to_delete=len(untags),
         manifests=sum(len(r.revisions) for r in inventory.repositories.values()),
         manifests_to_delete=len(deletes),
-        bytes_reclaimable=sum(inventory.blob_sizes.get(d, 0) for d in reclaimable),
+        bytes_reclaimable=bytes_reclaimable,
         blobs_reclaimable=len(reclaimable),
         bytes_already_unreferenced=bytes_already,
         repositories_skipped=len(skipped),
@@ -623,9 +620,9 @@ def _reclaimable(
     inventory: Inventory,
     deleted: Mapping[str, set[Digest]],
     damaged: Iterable[str],
-    budget: MemoryBudget,
-) -> tuple[DigestSet, int]:
-    """Blobs freed by the plan, and the bytes of blobs already unreferenced before it.
+) -> tuple[Set[Digest], int, int]:
+    """Blobs freed by the plan (a set over the marks, a byte a blob), their bytes, and the
+    bytes of blobs already unreferenced before it.
 
     Counted over the whole registry, so a layer shared with an image in another repository
     (or an out-of-scope one) is never counted as freed. A damaged repository may reference
@@ -648,8 +645,4 @@ def _reclaimable(
             marked_blobs((d for d in repository.revisions if d in gone), inventory.manifests),
             _DROPPED,
         )
-    freed = budget.digest_set(
-        "freed blobs", marks.only(_DROPPED), held_elsewhere=marks.shares_digests
-    )
-    already = marks.unmarked_bytes()
-    return freed, already
+    return marks.set_of(_DROPPED), marks.bytes_only(_DROPPED), marks.bytes_only(0)

@@ -31,18 +31,33 @@ def test_marks_answer_as_sets(
         for digest in sizes:
             assert marks.has(digest, mark) is bool(expected.get(digest, 0) & mark)
     assert not marks.has(Digest(f"sha256:{99:064x}"), 1)
-    assert marks.unmarked_bytes() == sum(n for d, n in sizes.items() if d not in expected)
+    for mark in (0, *MARKS, 3):
+        exactly = {d for d in sizes if expected.get(d, 0) == mark}
+        assert marks.count_only(mark) == len(exactly)
+        assert marks.bytes_only(mark) == sum(sizes[d] for d in exactly)
+        for digest in sizes:
+            assert marks.has_only(digest, mark) is (digest in exactly)
+        if mark:  # a set of the unmarked would be every blob not in a plan: never asked
+            view = marks.set_of(mark)
+            assert view == exactly and len(view) == len(exactly)
+            assert list(view) == sorted(exactly)
+            assert all(d in view for d in exactly)
+            assert Digest(f"sha256:{99:064x}") not in view and 3 not in view
 
 
-def test_packed_sizes_give_digests_of_their_own() -> None:
-    """The planner's freed blobs are estimated as their own strings when the sizes are
-    packed: each digest they give is then a new string, held by nothing else."""
-    sizes = {Digest(f"sha256:{i:064x}"): i for i in range(3)}
-    assert BlobMarks(sizes).shares_digests
+@given(st.dictionaries(digests, st.integers(0, 2**40), max_size=20), marks_given)
+def test_marks_over_packed_sizes_answer_the_same(
+    sizes: dict[Digest, int], marking: list[tuple[list[Digest], int]]
+) -> None:
+    """Sizes packed (the manifests on disk) give the same marks, sets and bytes."""
     listed = ListedSizes()
     for digest, size in sizes.items():
         listed.add(digest[7:], size)
-    packed = BlobMarks(listed.in_order())
-    assert not packed.shares_digests
-    packed.mark([Digest(f"sha256:{1:064x}")], 1)
-    assert list(packed.only(1)) == [Digest(f"sha256:{1:064x}")]
+    strings, packed = BlobMarks(sizes), BlobMarks(listed.in_order())
+    for marked, mark in marking:
+        strings.mark(marked, mark)
+        packed.mark(marked, mark)
+    for mark in (0, *MARKS):
+        assert list(packed.only(mark)) == list(strings.only(mark))
+        assert packed.bytes_only(mark) == strings.bytes_only(mark)
+        assert packed.set_of(mark) == strings.set_of(mark)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from regsweep.core import mediatypes
 from regsweep.core.manifests import ManifestError, parse_manifest
-from regsweep.core.model import Digest, parse_digest
+from regsweep.core.model import Digest, forget_interned_digests, intern_digest, parse_digest
 from tests.unit.strategies import HELM_CHART, HELM_CONFIG, digest_of
 
 CONFIG = digest_of("config")
@@ -405,3 +405,23 @@ def test_a_digest_met_in_two_manifests_is_held_once() -> None:
     assert first.layers[0].media_type is second.layers[0].media_type
     assert parse_digest("".join(["sha256:", "ab" * 32])) is first.layers[0].digest
     assert first.layers[0].annotations == {}
+
+
+def test_digests_are_shared_strings_unless_not_to_be() -> None:
+    """A manifest that goes to disk at once is parsed without the interning table: its
+    digests are not kept alive by it (a million blobs' strings until discovery ended)."""
+    forget_interned_digests()
+    layer = digest_of("not shared layer")
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "config": descriptor(mediatypes.OCI_CONFIG, digest_of("not shared config")),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
+    }
+    raw = json.dumps(doc).encode()
+    alone = parse_manifest(digest_of("m"), raw, share_digests=False)
+    assert alone.layers[0].digest == layer
+    assert intern_digest("".join(list(layer))) is not alone.layers[0].digest  # not in the table
+    shared = parse_manifest(digest_of("m"), raw), parse_manifest(digest_of("m"), raw)
+    assert shared[0] == alone and shared[0].layers[0].digest is shared[1].layers[0].digest
+    forget_interned_digests()

@@ -512,9 +512,11 @@ def _read_manifests(
     content."""
     present = sorted(d for d in holders if d in blob_sizes)
 
+    share = not manifests.spilled  # on disk, a manifest's digests are let go of at once
+
     def read(digest: Digest) -> Manifest | tuple[Digest, str]:
         try:
-            return parse_manifest(digest, store.read(layout.blob_data(digest)))
+            return parse_manifest(digest, store.read(layout.blob_data(digest)), share_digests=share)
         except (OSError, ManifestError) as exc:
             return digest, f"manifest does not parse: {exc}"
 
