@@ -1,24 +1,23 @@
-"""The registry-wide digest sets and sizes, held in memory until a budget says otherwise.
+"""The registry-wide structures, held in memory until a budget says otherwise.
 
 Most of what regsweep holds is per repository and let go as the next one is planned; a few
-structures grow with the whole registry instead: the blobs every kept manifest references,
-the blobs the plan frees, each blob's size, the GC's mark set and the blobs it lists. At
-ten million blobs those alone take gigabytes as Python objects. Each of them is a
-:class:`DigestSet` or a :class:`DigestSizes` made by one :class:`MemoryBudget`: a plain set
-or dict while the budget's allowance holds, handed over whole to an on-disk store
-(a :class:`Spill`, SQLite in :mod:`regsweep.state.spill`) once the estimated size of
-all of them passes it, the largest first. The answers are the same either way: only
-where the entries live changes, and the tests compare both.
+structures grow with the whole registry instead: the manifests discovery parsed
+(:mod:`regsweep.core.manifest_map`), the GC's mark set, the sizes its manifests declare
+and the blobs it lists. At ten million blobs those alone take gigabytes as Python objects.
+Each of them is a :class:`DigestSet`, a :class:`DigestSizes` or a manifest map made by one
+:class:`MemoryBudget`: a plain set or dict while the budget's allowance holds, handed over
+whole to an on-disk store (a :class:`Spill`, SQLite in :mod:`regsweep.state.spill`) once
+the estimated size of all of them passes it, the largest first. The answers are the same
+either way: only where the entries live changes, and the tests compare both. (The blob
+sizes and the planner's marks are compact instead: 40 bytes and one byte a blob,
+:mod:`regsweep.core.sorted_sizes`, :mod:`regsweep.core.blob_marks`.)
 
 Pure: the on-disk store is passed in from the edge, so the core never opens a file.
 
 The size of an entry is estimated, not measured, from what ``tracemalloc`` shows for
-100,000 ``sha256:`` digests: :data:`SET_ENTRY_BYTES` and :data:`SIZES_ENTRY_BYTES` when the
-structure alone holds each digest string (about 120 bytes of it), as the GC's do once the
-manifest that named it is let go; ``held_elsewhere`` when the inventory holds the same
-(interned) strings for the whole run, as the planner's and ``du``'s do: spilling those
-frees only their slots, and the lower estimate keeps them in memory, where they are fast,
-until that is worth it.
+100,000 ``sha256:`` digests: :data:`SET_ENTRY_BYTES` and :data:`SIZES_ENTRY_BYTES`, the
+structure alone holding each digest string (about 120 bytes of it), as the GC's do once
+the manifest that named it is let go.
 """
 
 from __future__ import annotations
@@ -43,14 +42,10 @@ log = logging.getLogger(__name__)
 SET_ENTRY_BYTES = 160
 #: Estimated bytes per entry of an in-memory :class:`DigestSizes` (digest, int and slot).
 SIZES_ENTRY_BYTES = 200
-#: The same, for digests the inventory holds too: the set's slot; the dict's slot and int.
-SHARED_SET_ENTRY_BYTES = 40
-SHARED_SIZES_ENTRY_BYTES = 72
 #: The share of the memory limit the registry-wide structures may take together. The rest
 #: is the interpreter and its imports (about 55 MiB), the per-repository data, the
-#: on-disk store's page caches, and the inventory discovery holds (issue 20 item 1:
-#: its manifests are not bounded by this budget, and at 100,000 manifests they are the
-#: larger part).
+#: on-disk store's page caches, and what discovery holds beside the manifests (the
+#: repositories, tags and revisions; the blob sizes, 40 bytes a blob).
 GLOBAL_SHARE = 0.25
 #: Entries added between two looks at the budget, at most: a look sums every structure's
 #: size, too costly for each of millions of adds, and this many entries are a few hundred
@@ -181,19 +176,15 @@ class MemoryBudget:
         #: the structures still in memory, by identity (a set is not hashable)
         self._held: dict[int, weakref.ref[Bounded[Any, Any]]] = {}
 
-    def digest_set(
-        self, name: str, digests: Iterable[Digest] = (), *, held_elsewhere: bool = False
-    ) -> DigestSet:
-        """A new set, ``name`` in the logs; ``digests`` its first entries;
-        ``held_elsewhere``: the inventory holds its digests too (see the module)."""
-        made = DigestSet(self, name, SHARED_SET_ENTRY_BYTES if held_elsewhere else SET_ENTRY_BYTES)
+    def digest_set(self, name: str, digests: Iterable[Digest] = ()) -> DigestSet:
+        """A new set, ``name`` in the logs; ``digests`` its first entries."""
+        made = DigestSet(self, name)
         made.update(digests)
         return made
 
-    def digest_sizes(self, name: str, *, held_elsewhere: bool = False) -> DigestSizes:
-        """A new digest to size map, ``name`` in the logs (``held_elsewhere``: as above)."""
-        entry = SHARED_SIZES_ENTRY_BYTES if held_elsewhere else SIZES_ENTRY_BYTES
-        return DigestSizes(self, name, entry)
+    def digest_sizes(self, name: str) -> DigestSizes:
+        """A new digest to size map, ``name`` in the logs."""
+        return DigestSizes(self, name)
 
     def check_every(self, entry_bytes: int) -> int:
         """How many entries a structure adds before it calls :meth:`review` again: fewer

@@ -78,8 +78,8 @@ def plan_registry(
     as close to the deletions as planning allows, and every policy keeps them.
     Repositories the plan leaves empty are removed on storage unless
     ``keep_empty_repositories``; the API cannot remove them, and the plan says so.
-    ``memory_limit``: the bytes the run may use; the registry-wide blob sizes and sets go
-    to disk past a share of it (:mod:`regsweep.core.bounded`). None: no limit.
+    ``memory_limit``: the bytes the run may use; the manifests discovery parses go to
+    disk past a share of it (:mod:`regsweep.core.bounded`). None: no limit.
     ``only``: read and plan just this repository, whatever the policies' scope, with every
     tag's build time (``explain`` shows each): the same steps as a run, so what it explains
     is what a run would do, a damaged repository's skip included.

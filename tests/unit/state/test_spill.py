@@ -208,17 +208,6 @@ def test_usage_is_the_same_with_the_blob_sizes_on_disk(
     assert disk_usage(on_disk, policies, plan) == disk_usage(inventory, policies, plan)
 
 
-def test_digests_held_elsewhere_count_their_slots_alone() -> None:
-    """Four times as many digests the inventory holds too fit where one's own would spill."""
-    allowance = 4 * len(DIGESTS) * SET_ENTRY_BYTES // 4  # a quarter of the limit
-    own = memory_budget(allowance * 4).digest_set("own")
-    shared = memory_budget(allowance * 4).digest_set("shared", held_elsewhere=True)
-    for held in (own, shared):
-        held.update(DIGESTS)
-        held.update(Digest(f"sha256:{i:064x}") for i in range(100, 100 + 3 * len(DIGESTS)))
-    assert own.spilled and not shared.spilled
-
-
 manifest_ops = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.integers(0, 11)),
