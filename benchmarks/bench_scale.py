@@ -177,7 +177,10 @@ class Variant:
         return child
 
 
-_SPILLED = re.compile(rb"memory limit: (.+?) spilled to disk with (\d+) entries")
+#: a structure spilled with its entries, or (the manifests) before the first of them
+_SPILLED = re.compile(
+    rb"memory limit: (.+?) spilled to disk (with (\d+) entries|before the first of (\d+))"
+)
 
 
 def run_limited(
@@ -187,7 +190,8 @@ def run_limited(
     JSON (ages masked, phases and seconds left out) is the unlimited run's."""
     child = variant.run(f"{step} --memory-limit {limit}", [*argv, "--memory-limit", limit], cold)
     spilled = ", ".join(
-        f"{name.decode()} ({int(n):,})" for name, n in _SPILLED.findall(child.stderr)
+        f"{name.decode()} ({int(entries):,})" if entries else f"{name.decode()} (from the first)"
+        for name, _, entries, _ in _SPILLED.findall(child.stderr)
     )
     same = _comparable(child.stdout) == _comparable(unlimited)
     variant.limited.append(

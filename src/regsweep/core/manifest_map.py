@@ -15,6 +15,7 @@ times (its artifacts, what its kept tags reach, the order of the deletions, the 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 
@@ -54,6 +55,9 @@ class ManifestMap(Mapping[Digest, Manifest], Bounded[dict[Digest, Manifest], Dis
         Bounded.__init__(self, budget, name, typical)
         self._bytes = 0
         self._recent: OrderedDict[Digest, Manifest] = OrderedDict()
+        #: an inventory is read from any thread; the cache and the one connection to the
+        #: file are not for two at once
+        self._lock = threading.Lock()
         allowance = budget.allowance
         if allowance is not None and expected * typical > allowance:
             log.info(
@@ -89,18 +93,19 @@ class ManifestMap(Mapping[Digest, Manifest], Bounded[dict[Digest, Manifest], Dis
     def __getitem__(self, digest: Digest) -> Manifest:
         if self._memory is not None:
             return self._memory[digest]
-        found = self._recent.get(digest)
-        if found is not None:
-            self._recent.move_to_end(digest)
-            return found
-        assert self._disk is not None
-        data = self._disk.get(digest) if isinstance(digest, str) else None
-        if data is None:
-            raise KeyError(digest)
-        manifest = self._recent[digest] = decode_manifest(data)
-        if len(self._recent) > RECENT:
-            self._recent.popitem(last=False)
-        return manifest
+        with self._lock:
+            found = self._recent.get(digest)
+            if found is not None:
+                self._recent.move_to_end(digest)
+                return found
+            assert self._disk is not None
+            data = self._disk.get(digest) if isinstance(digest, str) else None
+            if data is None:
+                raise KeyError(digest)
+            manifest = self._recent[digest] = decode_manifest(data)
+            if len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+            return manifest
 
     def __contains__(self, digest: object) -> bool:
         if self._memory is not None:
