@@ -113,6 +113,7 @@ def discover_storage(
         for files in repositories.values():
             files.layers, files.listed_layers = _linked(files.listed_layers, packed), bytearray()
         _read_manifests(store, _Pool(pool, width), holders, sizes, problems, manifests)
+    forget_interned_digests()  # every digest is read by now
     inventory: dict[str, Repository] = {}
     for name in list(repositories):
         # each repository's files let go as its value is made: not all held twice at the end
@@ -124,7 +125,6 @@ def discover_storage(
             layers=files.layers,
             last_write=_time(files.last_write) if files.last_write else None,
         )
-    forget_interned_digests()  # every digest is read by now
     # a repository whose revisions could not be listed has every tag look dangling
     blind = {p.repository for p in problems if p.defect is Defect.REVISION_SYMLINK}
     _check_tag_targets([r for n, r in inventory.items() if n not in blind], problems)
