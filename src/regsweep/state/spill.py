@@ -102,6 +102,20 @@ class _Database:
         self.db.execute("COMMIT")
         self._count = None
 
+    def _flush(self) -> None:
+        """Write what is buffered: each store buffers its own writes."""
+
+    def __len__(self) -> int:
+        self._flush()
+        if self._count is None:
+            self._count = int(self.db.execute("SELECT count(*) FROM d").fetchone()[0])
+        return self._count
+
+    def keys(self) -> Iterator[Digest]:
+        """Every key, in digest order."""
+        self._flush()
+        return (_digest(k) for (k,) in self.db.execute("SELECT k FROM d ORDER BY k"))
+
     def close(self) -> None:
         self._removal()
 
@@ -141,15 +155,8 @@ class SqliteDigestSet(_Database):
             self.db.execute("SELECT 1 FROM d WHERE k = ?", (_key(digest),)).fetchone() is not None
         )
 
-    def __len__(self) -> int:
-        self._flush()
-        if self._count is None:
-            self._count = int(self.db.execute("SELECT count(*) FROM d").fetchone()[0])
-        return self._count
-
     def __iter__(self) -> Iterator[Digest]:
-        self._flush()
-        return (_digest(k) for (k,) in self.db.execute("SELECT k FROM d ORDER BY k"))
+        return self.keys()
 
 
 _REPLACE = "INSERT OR REPLACE INTO d VALUES (?, ?)"
@@ -197,12 +204,6 @@ class SqliteDigestSizes(_Database):
         self._flush()
         self.write("DELETE FROM d WHERE k = ?", ((_key(d),) for d in digests))
 
-    def __len__(self) -> int:
-        self._flush()
-        if self._count is None:
-            self._count = int(self.db.execute("SELECT count(*) FROM d").fetchone()[0])
-        return self._count
-
     def items(self) -> Iterator[tuple[Digest, int]]:
         self._flush()
         return ((_digest(k), int(n)) for k, n in self.db.execute("SELECT k, n FROM d ORDER BY k"))
@@ -213,7 +214,7 @@ class SqliteManifests(_Database):
     make a ``WITHOUT ROWID`` table's B-tree deep)."""
 
     def __init__(self, name: str, batch: int = BATCH) -> None:
-        super().__init__(name, "CREATE TABLE m (k BLOB PRIMARY KEY, v BLOB)", batch)
+        super().__init__(name, "CREATE TABLE d (k BLOB PRIMARY KEY, v BLOB)", batch)
         self._pending: dict[Digest, bytes] = {}
 
     def put_many(self, items: Iterable[tuple[Digest, bytes]]) -> None:
@@ -225,22 +226,15 @@ class SqliteManifests(_Database):
     def _flush(self) -> None:
         if self._pending:
             rows = sorted((_key(d), v) for d, v in self._pending.items())
-            self.write("INSERT OR REPLACE INTO m VALUES (?, ?)", rows)
+            self.write("INSERT OR REPLACE INTO d VALUES (?, ?)", rows)
             self._pending.clear()
 
     def get(self, digest: Digest) -> bytes | None:
         pending = self._pending.get(digest)
         if pending is not None:
             return pending
-        row = self.db.execute("SELECT v FROM m WHERE k = ?", (_key(digest),)).fetchone()
+        row = self.db.execute("SELECT v FROM d WHERE k = ?", (_key(digest),)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def __len__(self) -> int:
-        self._flush()
-        if self._count is None:
-            self._count = int(self.db.execute("SELECT count(*) FROM m").fetchone()[0])
-        return self._count
-
     def __iter__(self) -> Iterator[Digest]:
-        self._flush()
-        return (_digest(k) for (k,) in self.db.execute("SELECT k FROM m ORDER BY k"))
+        return self.keys()
