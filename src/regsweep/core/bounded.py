@@ -234,8 +234,8 @@ def _log_spill(name: str, entries: int, estimated: int) -> None:
 class DigestSet(MutableSet[Digest], Bounded[set[Digest], DiskSet]):
     """A set of digests, in memory until its budget spills it to disk."""
 
-    def __init__(self, budget: MemoryBudget, name: str, entry_bytes: int = SET_ENTRY_BYTES) -> None:
-        Bounded.__init__(self, budget, name, entry_bytes)
+    def __init__(self, budget: MemoryBudget, name: str) -> None:
+        Bounded.__init__(self, budget, name, SET_ENTRY_BYTES)
 
     def _empty(self) -> set[Digest]:
         return set()
@@ -315,10 +315,8 @@ class DigestSet(MutableSet[Digest], Bounded[set[Digest], DiskSet]):
 class DigestSizes(MutableMapping[Digest, int], Bounded[dict[Digest, int], DiskSizes]):
     """Digest to size (or to a count), in memory until its budget spills it to disk."""
 
-    def __init__(
-        self, budget: MemoryBudget, name: str, entry_bytes: int = SIZES_ENTRY_BYTES
-    ) -> None:
-        Bounded.__init__(self, budget, name, entry_bytes)
+    def __init__(self, budget: MemoryBudget, name: str) -> None:
+        Bounded.__init__(self, budget, name, SIZES_ENTRY_BYTES)
 
     def _empty(self) -> dict[Digest, int]:
         return {}

@@ -15,14 +15,15 @@ strings answers in one.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, cast, overload
 
 if TYPE_CHECKING:
     from regsweep.core.model import Digest
 
 _PREFIX = "sha256:"
-_WIDTH = 32
+#: Bytes of a packed digest.
+WIDTH = 32
 
 
 def _raw(digest: object) -> bytes | None:
@@ -40,57 +41,39 @@ class PackedDigests(Sequence["Digest"]):
 
     __slots__ = ("_raw",)
 
-    def __init__(self, digests: Iterable[Digest] = ()) -> None:
-        """``digests`` in order (equal neighbours held once), each a ``sha256:`` digest;
-        raises ``ValueError`` otherwise (a bisection over them would answer wrong)."""
-        packed = bytearray()
-        last = b""
-        for digest in digests:
-            raw = _raw(digest)
-            if raw is None:
-                raise ValueError(f"not a sha256 digest: {digest[:80]!r}")
-            if raw < last:
-                raise ValueError(f"not in digest order: {digest}")
-            if raw != last:
-                packed += raw
-            last = raw
-        self._raw = packed  # not copied to bytes: a second buffer at its peak
+    def __init__(self, raw: bytearray) -> None:
+        """The digests of ``raw``, 32 bytes each, already in strictly increasing order (not
+        checked: for a caller that has just sorted them; :meth:`of_raw` sorts). ``raw`` is
+        held, not copied: a second buffer at its peak."""
+        if len(raw) % WIDTH:
+            raise ValueError(f"{len(raw)} bytes are not a whole number of digests")
+        self._raw = raw
 
     @classmethod
     def of_raw(cls, raw: bytes | bytearray) -> PackedDigests:
         """The digests whose 32 bytes each ``raw`` holds one after another, in any order
         (equal ones held once)."""
-        pieces = sorted({bytes(raw[at : at + _WIDTH]) for at in range(0, len(raw), _WIDTH)})
-        return cls.of_sorted_raw(bytearray(b"".join(pieces)))
-
-    @classmethod
-    def of_sorted_raw(cls, raw: bytearray) -> PackedDigests:
-        """The digests of ``raw``, 32 bytes each, already in strictly increasing order (not
-        checked: for a caller that has just sorted them). ``raw`` is held, not copied."""
-        if len(raw) % _WIDTH:
-            raise ValueError(f"{len(raw)} bytes are not a whole number of digests")
-        made = cls()
-        made._raw = raw
-        return made
+        pieces = sorted({bytes(raw[at : at + WIDTH]) for at in range(0, len(raw), WIDTH)})
+        return cls(bytearray(b"".join(pieces)))
 
     def place(self, digest: object) -> int | None:
         """The index of ``digest``; None when it is not here (or not a digest)."""
         raw = _raw(digest)
         if raw is None:
             return None
-        packed, low, high = self._raw, 0, len(self._raw) // _WIDTH
+        packed, low, high = self._raw, 0, len(self._raw) // WIDTH
         while low < high:
             middle = (low + high) // 2
-            if packed[middle * _WIDTH : (middle + 1) * _WIDTH] < raw:
+            if packed[middle * WIDTH : (middle + 1) * WIDTH] < raw:
                 low = middle + 1
             else:
                 high = middle
-        if low * _WIDTH < len(packed) and packed[low * _WIDTH : (low + 1) * _WIDTH] == raw:
+        if low * WIDTH < len(packed) and packed[low * WIDTH : (low + 1) * WIDTH] == raw:
             return low
         return None
 
     def __len__(self) -> int:
-        return len(self._raw) // _WIDTH
+        return len(self._raw) // WIDTH
 
     @overload
     def __getitem__(self, index: int) -> Digest: ...
@@ -103,16 +86,16 @@ class PackedDigests(Sequence["Digest"]):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        return self._digest(index * _WIDTH)
+        return self._digest(index * WIDTH)
 
     def __iter__(self) -> Iterator[Digest]:
-        return (self._digest(at) for at in range(0, len(self._raw), _WIDTH))
+        return (self._digest(at) for at in range(0, len(self._raw), WIDTH))
 
     def __contains__(self, digest: object) -> bool:
         return self.place(digest) is not None
 
     def _digest(self, at: int) -> Digest:
-        return cast("Digest", _PREFIX + self._raw[at : at + _WIDTH].hex())
+        return cast("Digest", _PREFIX + self._raw[at : at + WIDTH].hex())
 
 
 def place_in(digests: Sequence[Digest], digest: object) -> int | None:

@@ -4,19 +4,19 @@ Storage discovery holds the size of every blob of the content store for the whol
 the planner and ``du`` each mark every blob once or twice (used, kept, dropped). As a dict
 and sets, that is a hash table slot per blob per structure, about 40 bytes each, with a
 table allocated at once as it doubles. In digest order, the sizes take a pointer (the
-digest strings are the inventory's) and 8 bytes a blob, and any mark over every blob is a
-byte at the blob's place in a ``bytearray``, found by bisection: at a million blobs, a few
-megabytes where the dict and the sets took over a hundred.
+digest strings are the inventory's) and 8 bytes a blob, or 40 packed (while the tree is
+listed, :class:`ListedSizes`, and once the manifests are on disk), and any mark over every
+blob is a byte at the blob's place in a ``bytearray``, found by bisection: at a million
+blobs, a few megabytes where the dict and the sets took over a hundred.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from regsweep.core.bounded import DigestSizes
 from regsweep.core.model import Digest, intern_digest
-from regsweep.core.packed_digests import PackedDigests, place_in
+from regsweep.core.packed_digests import WIDTH, PackedDigests, place_in
 
 
 class SortedSizes(Mapping[Digest, int]):
@@ -26,33 +26,17 @@ class SortedSizes(Mapping[Digest, int]):
 
     def __init__(self, digests: Sequence[Digest], sizes: array[int]) -> None:
         """``digests`` in order, each with its size at the same index: see :meth:`of` and
-        :meth:`in_order`."""
+        :meth:`ListedSizes.in_order`."""
         self._digests = digests
         self._sizes = sizes
 
     @classmethod
     def of(cls, sizes: Mapping[Digest, int]) -> SortedSizes:
-        """``sizes`` in digest order: themselves when they already are; a budget's map on
-        disk read in its own order, one pass rather than a lookup a digest."""
+        """``sizes`` in digest order: themselves when they already are."""
         if isinstance(sizes, SortedSizes):
             return sizes
-        if isinstance(sizes, DigestSizes) and sizes.spilled:
-            return cls.in_order(sizes.items())  # in digest order once on disk
         digests = sorted(sizes)
         return cls(digests, array("q", (sizes[d] for d in digests)))
-
-    @classmethod
-    def in_order(cls, items: Iterable[tuple[Digest, int]]) -> SortedSizes:
-        """Made from ``items`` already in digest order (as an on-disk store reads back),
-        without a sorted copy; raises ``ValueError`` on one out of order."""
-        digests: list[Digest] = []
-        sizes = array("q")
-        for digest, size in items:
-            if digests and digest <= digests[-1]:
-                raise ValueError(f"not in digest order: {digest} after {digests[-1]}")
-            digests.append(digest)
-            sizes.append(size)
-        return cls(digests, sizes)
 
     def interned(self) -> SortedSizes:
         """The same sizes, each digest the shared string
@@ -124,16 +108,13 @@ class ListedSizes:
             folder[0].extend(raw)
             folder[1].extend(sizes)
 
-    def __len__(self) -> int:
-        return sum(len(sizes) for _, sizes in self._folders.values())
-
     def in_order(self) -> SortedSizes:
         """Every blob in digest order (one listed twice counted once), these let go of."""
         digests, sizes = bytearray(), array("q")
         for name in sorted(self._folders):
             raw, listed = self._folders.pop(name)
-            found = {bytes(raw[32 * i : 32 * (i + 1)]): size for i, size in enumerate(listed)}
+            found = {bytes(raw[WIDTH * i : WIDTH * (i + 1)]): n for i, n in enumerate(listed)}
             for digest in sorted(found):
                 digests.extend(digest)
                 sizes.append(found[digest])
-        return SortedSizes(PackedDigests.of_sorted_raw(digests), sizes)
+        return SortedSizes(PackedDigests(digests), sizes)

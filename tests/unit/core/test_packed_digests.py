@@ -22,10 +22,15 @@ not_digests = st.sampled_from(
 )
 
 
+def packed_of(digests: list[Digest]) -> PackedDigests:
+    """``digests`` packed, in any order."""
+    return PackedDigests.of_raw(b"".join(bytes.fromhex(d[7:]) for d in digests))
+
+
 @given(st.sets(any_digest, max_size=30), st.lists(any_digest, max_size=10))
 def test_it_answers_as_the_sorted_strings(held: set[Digest], asked: list[Digest]) -> None:
     ordered = sorted(held)
-    packed = PackedDigests(ordered)
+    packed = packed_of(ordered)
     assert len(packed) == len(ordered)
     assert list(packed) == ordered
     assert [packed[i] for i in range(len(ordered))] == ordered
@@ -43,26 +48,17 @@ def test_it_answers_as_the_sorted_strings(held: set[Digest], asked: list[Digest]
 
 @given(not_digests)
 def test_what_is_not_a_sha256_digest_has_no_place(value: object) -> None:
-    packed = PackedDigests([Digest("sha256:" + "a" * 64)])
+    packed = packed_of([Digest("sha256:" + "a" * 64)])
     assert packed.place(value) is None and value not in packed
     assert place_in(("sha256:" + "a" * 64,), value) is None
 
 
 def test_an_index_out_of_range_raises() -> None:
-    packed = PackedDigests([Digest("sha256:" + "a" * 64)])
+    packed = packed_of([Digest("sha256:" + "a" * 64)])
     with pytest.raises(IndexError):
         packed[1]
     with pytest.raises(IndexError):
         packed[-2]
-
-
-def test_equal_neighbours_are_held_once_and_disorder_is_refused() -> None:
-    a, b = Digest("sha256:" + "a" * 64), Digest("sha256:" + "b" * 64)
-    assert list(PackedDigests([a, a, b])) == [a, b]
-    with pytest.raises(ValueError, match="not in digest order"):
-        PackedDigests([b, a])
-    with pytest.raises(ValueError, match="not a sha256 digest"):
-        PackedDigests([Digest("sha512:" + "a" * 128)])
 
 
 @given(
@@ -83,7 +79,6 @@ def test_listed_sizes_answer_as_the_sizes(
     for index, (digest, size) in enumerate(listed):
         parts[index % 2].add(digest[7:], size)
     parts[0].update(parts[1])
-    assert len(parts[0]) == len(listed)
     packed = parts[0].in_order()
     strings = SortedSizes.of(sizes)
     assert isinstance(packed.digests, PackedDigests)
@@ -98,4 +93,4 @@ def test_raw_digests_in_any_order_are_packed_in_order(listed: list[Digest]) -> N
     raw = b"".join(bytes.fromhex(d[7:]) for d in listed)
     assert list(PackedDigests.of_raw(raw)) == sorted(set(listed))
     with pytest.raises(ValueError, match="whole number"):
-        PackedDigests.of_sorted_raw(bytearray(raw + b"x"))
+        PackedDigests(bytearray(raw + b"x"))

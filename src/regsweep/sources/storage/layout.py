@@ -168,4 +168,4 @@ def is_digest_hex(hex_: str) -> bool:
 
 def digest_from_hex(hex_: str) -> Digest | None:
     """The digest a folder name stands for; None for a name that is not 64 hex digits."""
-    return intern_digest(f"sha256:{hex_}") if _HEX.fullmatch(hex_) else None
+    return intern_digest(f"sha256:{hex_}") if is_digest_hex(hex_) else None
