@@ -51,7 +51,7 @@ def gc_command(output: str, restore: bool, **params: Any) -> None:
     )
     report = collection.report
     if terminal.json_output:
-        terminal.json(report.to_json())
+        terminal.json(report.to_json(lazily=True))
         if report.problems:
             terminal.warn(f"{len(report.problems)} problems, listed in the JSON report")
     else:

@@ -129,7 +129,7 @@ def render_skipped(terminal: Terminal, skipped: Sequence[SkippedRepository]) -> 
 def render_run_report(terminal: Terminal, report: RunReport) -> None:
     """The run's last word: the JSON report, or one line of what was deleted and freed."""
     if terminal.json_output:
-        terminal.json(report.to_json())
+        terminal.json(report.to_json(lazily=True))
         return
     parts = []
     if report.apply is not None:

@@ -24,6 +24,36 @@ from regsweep.collect.registry import GcResult
 from regsweep.pipeline.observer import StatusUpdate
 
 
+class _StreamedArray(list[object]):
+    """An iterator written as a JSON array while it is gone through, never held as a list:
+    ``json.dump``'s encoder (json's Python one, which ``dump`` always uses) takes any
+    list, asks only whether it is empty, and then iterates it. The test of
+    :meth:`Terminal.json` compares its text with the materialised document's."""
+
+    def __init__(self, items: Iterator[object]) -> None:
+        super().__init__()
+        self._items = items
+        self._first = next(items, _NO_ITEM)
+
+    def __bool__(self) -> bool:
+        return self._first is not _NO_ITEM
+
+    def __iter__(self) -> Iterator[object]:
+        if self._first is not _NO_ITEM:
+            yield self._first
+            yield from self._items
+
+
+_NO_ITEM = object()
+
+
+def _streamed(value: object) -> object:
+    """``json.dump``'s hook for what it cannot encode: an iterator becomes an array."""
+    if isinstance(value, Iterator):
+        return _StreamedArray(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 class Terminal:
     """The command line's :class:`~regsweep.pipeline.observer.Observer`."""
 
@@ -71,8 +101,9 @@ class Terminal:
 
         Written as it is encoded: indented, the encoder makes several small strings per
         value, and ``dumps`` held them all and then the whole text (30 MiB for a dry run's
-        50,000 swept blobs)."""
-        json.dump(data, sys.stdout, indent=2, sort_keys=False)
+        50,000 swept blobs). An iterator in ``data`` is written as an array as it is gone
+        through (:class:`_StreamedArray`)."""
+        json.dump(data, sys.stdout, indent=2, sort_keys=False, default=_streamed)
         sys.stdout.write("\n")
         sys.stdout.flush()
 

@@ -109,15 +109,21 @@ class RunReport:
             and not self.skipped
         )
 
-    def to_json(self) -> dict[str, object]:
-        """The run's JSON report (``--output json``): each step that ran, in order."""
+    def to_json(self, *, lazily: bool = False) -> dict[str, object]:
+        """The run's JSON report (``--output json``): each step that ran, in order;
+        ``lazily``: as :meth:`GcReport.to_json`."""
         out: dict[str, object] = {"plan": self.summary.to_json(), "dry_run": self.dry_run}
         if self.skipped:
             out["skipped"] = [s.to_json() for s in self.skipped]
         if self.apply is not None:
             out["apply"] = self.apply.to_json()
         if self.collection is not None:
-            out["gc"] = self.collection.report.to_json()
+            collected = self.collection.report
+            out["gc"] = (
+                collected.to_json(lazily=lazily)
+                if isinstance(collected, GcReport)
+                else collected.to_json()
+            )
             out["restarted"] = self.collection.restarted
         if self.dry_run:
             out["would_collect"] = list(self.would_collect)

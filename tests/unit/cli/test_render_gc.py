@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from regsweep.cli.render_gc import render_gc_report
 from regsweep.collect.native import GcReport, Tally
+from regsweep.core.model import Digest
+from regsweep.core.packed_digests import SizedDigests
 
-A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+A, B = Digest("sha256:" + "a" * 64), Digest("sha256:" + "b" * 64)
 
 
 def dry_live_report() -> GcReport:
@@ -16,7 +18,7 @@ def dry_live_report() -> GcReport:
     report.quarantined, report.purged = Tally(8, 4_500_000), Tally(1, 1000)
     report.uploads_removed = Tally(1, 0)
     report.layer_links_removed, report.folders_removed = 5, 2
-    report.swept = [(A, 4_499_000), (B, 1000)]
+    report.swept = SizedDigests([(A, 4_499_000), (B, 1000)])
     report.phases = {"mark": 1.234, "sweep": 0.5, "purge": 0.0, "cleanup": 0.015}
     report.problems = [f"p{i:02d}" for i in range(22)]
     return report

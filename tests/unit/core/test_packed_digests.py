@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from regsweep.core.model import Digest
-from regsweep.core.packed_digests import PackedDigests, place_in
+from regsweep.core.packed_digests import PackedDigests, SizedDigests, place_in
 from regsweep.core.sorted_sizes import ListedSizes, SortedSizes
 
 digests = st.integers(0, 2**256 - 1).map(lambda i: Digest(f"sha256:{i:064x}"))
@@ -94,3 +94,34 @@ def test_raw_digests_in_any_order_are_packed_in_order(listed: list[Digest]) -> N
     assert list(PackedDigests.of_raw(raw)) == sorted(set(listed))
     with pytest.raises(ValueError, match="whole number"):
         PackedDigests(bytearray(raw + b"x"))
+
+
+@given(st.lists(st.tuples(any_digest, st.integers(-1, 2**62)), max_size=30))
+def test_sized_digests_answer_as_the_list_of_pairs(pairs: list[tuple[Digest, int]]) -> None:
+    sized = SizedDigests()
+    for digest, size in pairs:
+        sized.append(digest, size)
+    assert list(sized) == pairs and len(sized) == len(pairs)
+    assert [sized[i] for i in range(len(pairs))] == pairs
+    assert sized[::-1] == pairs[::-1] and sized[1:3] == pairs[1:3]
+    assert sized == pairs and sized == SizedDigests(pairs)
+    assert (sized == SizedDigests([*pairs, (Digest("sha256:" + "0" * 64), 1)])) is False
+
+
+@given(not_digests)
+def test_sized_digests_take_only_sha256_digests(value: object) -> None:
+    sized = SizedDigests()
+    with pytest.raises((ValueError, TypeError)):
+        sized.append(value, 1)  # type: ignore[arg-type]
+    assert len(sized) == 0
+
+
+@given(st.sets(any_digest, max_size=30))
+def test_sorted_digests_pack_as_they_come(held: set[Digest]) -> None:
+    ordered = sorted(held)
+    assert list(PackedDigests.of_sorted(iter(ordered))) == ordered
+    assert PackedDigests.of_sorted(ordered).place(ordered[-1] if ordered else "x") == (
+        len(ordered) - 1 if ordered else None
+    )
+    with pytest.raises(ValueError, match="not a sha256 digest"):
+        PackedDigests.of_sorted([*ordered, Digest("sha512:" + "a" * 128)])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from regsweep.core.model import Digest
+from regsweep.core.packed_digests import SizedDigests
 from regsweep.sources.requests import RequestCounts
 
 
@@ -53,7 +53,7 @@ class GcReport:
     folders_removed: int = 0
     uploads_removed: Tally = field(default_factory=Tally)
     #: every blob deleted or quarantined, with its size: what a dry run lists
-    swept: list[tuple[Digest, int]] = field(default_factory=list)
+    swept: SizedDigests = field(default_factory=SizedDigests)
     phases: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     #: repositories kept whole because of damage (every blob linked into them), and why
@@ -85,9 +85,12 @@ class GcReport:
         finally:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, *, lazily: bool = False) -> dict[str, object]:
         """The whole report for ``--output json``: every swept blob and every problem, where
-        the text shows the first problems only."""
+        the text shows the first problems only. ``lazily``: the swept blobs an iterator,
+        each made as it is written (:meth:`regsweep.cli.terminal.Terminal.json`), not a
+        list (half a million of them as dicts took 170 MiB)."""
+        swept = ({"digest": d, "bytes": size} for d, size in self.swept)
         return {
             "mode": "restore" if self.restore_only else "offline" if self.offline else "live",
             "dry_run": self.dry_run,
@@ -105,7 +108,7 @@ class GcReport:
             "folders_removed": self.folders_removed,
             "uploads_removed": self.uploads_removed.to_json(),
             "needs_restart": self.needs_restart,
-            "swept": [{"digest": d, "bytes": size} for d, size in self.swept],
+            "swept": swept if lazily else list(swept),
             "seconds": {name: round(s, 3) for name, s in self.phases.items()},
             "problems": self.problems,
             "damaged": self.damaged,

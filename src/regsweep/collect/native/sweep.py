@@ -81,7 +81,7 @@ def sweep_blobs(
     for digest in taken:
         size = blobs[digest][0]
         tally.add(size)
-        report.swept.append((digest, size))
+        report.swept.append(digest, size)
     return taken
 
 

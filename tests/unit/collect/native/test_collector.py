@@ -413,6 +413,7 @@ def test_report_json_and_text(tree: Tree) -> None:
     assert set(data["seconds"]) == {"mark", "sweep", "purge", "cleanup"}  # type: ignore[arg-type]
     assert sum(data["seconds"].values()) <= time.perf_counter() - started + 0.01  # type: ignore[union-attr]
     assert len(data["swept"]) == 4  # type: ignore[arg-type]
+    assert list(report.to_json(lazily=True)["swept"]) == data["swept"]  # type: ignore[call-overload]
     text = render_gc_report(report)
     assert "deleted: 4" in text and "time: mark" in text and "sha256:" not in text
     assert "delete sha256:" in render_gc_report(report, list_swept=True)
