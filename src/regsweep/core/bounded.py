@@ -186,6 +186,11 @@ class MemoryBudget:
         """A new digest to size map, ``name`` in the logs."""
         return DigestSizes(self, name)
 
+    def passes(self, estimated: int) -> bool:
+        """Whether ``estimated`` bytes would pass the allowance by themselves: for what is
+        decided before a structure grows (the manifests go to disk from the first)."""
+        return self.allowance is not None and estimated > self.allowance
+
     def check_every(self, entry_bytes: int) -> int:
         """How many entries a structure adds before it calls :meth:`review` again: fewer
         than :data:`CHECK_EVERY` under a small allowance, so a tiny limit spills at once."""

@@ -58,8 +58,7 @@ class ManifestMap(Mapping[Digest, Manifest], Bounded[dict[Digest, Manifest], Dis
         #: an inventory is read from any thread; the cache and the one connection to the
         #: file are not for two at once
         self._lock = threading.Lock()
-        allowance = budget.allowance
-        if allowance is not None and expected * typical > allowance:
+        if budget.passes(expected * typical):
             log.info(
                 "memory limit: %s spilled to disk before the first of %d is read "
                 "(about %.1f MiB in memory)",

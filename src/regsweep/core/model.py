@@ -57,6 +57,13 @@ def intern_digest(text: str) -> Digest:
     return _INTERNED.setdefault(text, Digest(text))
 
 
+def shared_digest(text: str) -> Digest:
+    """The shared string of the digest ``text`` when one is interned, else ``text`` itself,
+    not added: for digests met once more after most of a registry's are interned (the
+    native GC's blobs present, after its mark), where a table entry would only be held."""
+    return _INTERNED.get(text) or Digest(text)
+
+
 def forget_interned_digests() -> None:
     """Let go of the interning table once every digest is read (storage discovery and the
     native GC's mark call it).

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,9 +55,10 @@ from regsweep.collect.native.scan import (
     scan_unnamed,
 )
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
-from regsweep.core.bounded import DigestSizes, MemoryBudget
+from regsweep.core.bounded import SET_ENTRY_BYTES, DigestSizes, MemoryBudget
 from regsweep.core.errors import OperationError
-from regsweep.core.model import Digest, forget_interned_digests
+from regsweep.core.model import Digest, forget_interned_digests, intern_digest, shared_digest
+from regsweep.core.packed_digests import PackedDigests
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
 from regsweep.sources.storage.listing import parts_of
@@ -277,10 +279,19 @@ class _Collection:
             self.scans = self._mark_listed(tags=True, blobs=True)
             self.present.update(self.sizes or ())
         else:
-            blobs = self._start_blob_listing()
+            listing = self._start_blob_listing()
             self.quarantine.update(list_quarantine(self.store))
+            listed: deque[Sequence[Digest]] = deque(part.result() for part in listing)
+            del listing  # each part's future holds it: 32 MiB at a million blobs
+            count = sum(map(len, listed))
+            if self.budget.passes(count * SET_ENTRY_BYTES):
+                self.marker.stop_sharing(f"{count} blobs listed")
+            else:
+                # each blob as the shared string, which its layer links and the mark set
+                # take too: one string a blob, a pointer in each
+                listed = deque(tuple(map(intern_digest, digests)) for digests in listed)
             self.scans = self._mark_repositories()
-            self.present.update(blobs())
+            self.present.update(_shared(listed))
         # Every digest the sweep and the cleanup compare is held by now: the interning
         # table would keep the strings of the manifests read and let go until the run ends.
         forget_interned_digests()
@@ -325,7 +336,13 @@ class _Collection:
     def sweep(self) -> None:
         if self.blind:
             return
-        candidates = sorted(d for d in self.present if d not in self.marker.marked)
+        unmarked = (d for d in self.present.ordered() if d not in self.marker.marked)
+        # In memory, the set's own strings (a pointer each). On disk, each is read back as
+        # a string of its own: packed (32 bytes each), made strings a chunk at a time
+        # (half a million candidates as strings were 65 MiB).
+        candidates: Sequence[Digest] = (
+            PackedDigests.of_sorted(unmarked) if self.present.spilled else list(unmarked)
+        )
         # Live, each chunk would look through every repository's layer links again (for
         # one written since the cutoff): one chunk.
         chunk = SWEEP_CHUNK if self.cutoff is None else max(1, len(candidates))
@@ -420,13 +437,11 @@ class _Collection:
             f"{layout.REPOSITORIES}/{name}: {why}" for name, why in sorted(self.blind.items())
         ]
 
-    def _start_blob_listing(self) -> Callable[[], Iterator[Digest]]:
-        """List the content store folder by folder on the pool while the repositories are
-        marked; the call returned waits for it."""
-        listings = [
-            self.readers.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)
-        ]
-        return lambda: (d for listing in listings for d in listing.result())
+    def _start_blob_listing(self) -> list[Future[PackedDigests]]:
+        """List the content store folder by folder on the pool (while the quarantine is
+        listed). Listed before the mark: how many blobs there are decides whether the
+        mark shares its digests' strings."""
+        return [self.readers.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)]
 
     def _mark_repositories(
         self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
@@ -454,10 +469,11 @@ class _Collection:
         listed_sizes = self.budget.digest_sizes("blob sizes")
 
         def repositories(listing: Callable[[], Iterable[StoredFile]]) -> Filing:
-            found = scan_files(listing(), tags=tags)
+            found = scan_files(listing(), tags=tags, packed=not self.marker.sharing)
 
             def filing() -> Iterable[Digest]:
                 scans.update(found)
+                self.marker.filed(found.values())
                 return [d for scan in found.values() for d in scan.revisions]
 
             return filing
@@ -491,6 +507,15 @@ class _Collection:
         entries = [e for d in needed for e in self.quarantine.pop(d)]
         _restore(self.store, self.pool, entries, dry_run=self.dry_run, report=self.report)
         self.present.update(needed)
+
+
+def _shared(listed: deque[Sequence[Digest]]) -> Iterator[Digest]:
+    """Every digest listed, each folder's listing let go of once gone through; each the
+    string the mark interned when there is one (a marked blob's is held by the mark set
+    already, when it is in memory)."""
+    while listed:
+        for digest in listed.popleft():
+            yield shared_digest(digest)
 
 
 def _read_manifest(

@@ -16,6 +16,7 @@ could reference.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -25,8 +26,11 @@ from functools import partial
 from regsweep.collect.native.scan import RepositoryScan, scan_repository
 from regsweep.core.bounded import DigestSet, DigestSizes, MemoryBudget
 from regsweep.core.manifests import ManifestError, parse_manifest
-from regsweep.core.model import Digest, Manifest
+from regsweep.core.model import Digest, Manifest, forget_interned_digests
+from regsweep.core.packed_digests import PackedDigests
 from regsweep.sources.storage.store import ScannableStore
+
+log = logging.getLogger(__name__)
 
 #: Manifests per read task: big enough to amortise the task, small enough to spread.
 READ_BATCH = 64
@@ -68,6 +72,13 @@ class Marker:
     #: manifests read (or found absent): never read twice
     expanded: DigestSet = field(init=False)
     manifests: int = 0
+    #: whether the manifests read share their digests' strings (interned), and the layer
+    #: links are the shared strings: until the mark set goes to disk, after which the
+    #: interning table and the links would be the only holders of most of them (half a
+    #: million strings at a million blobs); then the links are packed
+    sharing: bool = True
+    #: the scans filed while sharing, whose layer links are strings: packed when it stops
+    _shared_scans: list[RepositoryScan] = field(default_factory=list, init=False)
     missing: list[Digest] = field(default_factory=list)
     #: manifests there but unreadable or unparseable, with why
     unreadable: dict[Digest, str] = field(default_factory=dict)
@@ -91,16 +102,44 @@ class Marker:
         scans: dict[str, RepositoryScan] = {}
 
         def listing(name: str) -> Filing:
-            scan = scan_repository(self.store, name, known=known.get(name, frozenset()), tags=tags)
+            scan = scan_repository(
+                self.store,
+                name,
+                known=known.get(name, frozenset()),
+                tags=tags,
+                packed=not self.sharing,
+            )
 
             def filing() -> Iterable[Digest]:
                 scans[name] = scan
+                self.filed((scan,))
                 return scan.revisions
 
             return filing
 
         self.mark_listings((partial(listing, name) for name in names), window=self.in_flight)
         return scans
+
+    def filed(self, scans: Iterable[RepositoryScan]) -> None:
+        """Note scans kept for the rest of the run (on the marking thread): their layer
+        links are packed once the manifests stop sharing their strings (now, for a scan
+        listed while they still did)."""
+        for scan in scans:
+            if self.sharing:
+                self._shared_scans.append(scan)
+            else:
+                _pack_layers(scan)
+
+    def stop_sharing(self, why: str) -> None:
+        """From now on, the manifests read keep their digests' strings to themselves and
+        the layer links are packed, those listed already too; the interning table is let
+        go of. For a mark set that is (or will be) on disk: see :attr:`sharing`."""
+        log.info("memory limit: the mark's digests packed, not shared (%s)", why)
+        self.sharing = False
+        forget_interned_digests()
+        for scan in self._shared_scans:
+            _pack_layers(scan)
+        self._shared_scans.clear()
 
     def mark_listings(self, listings: Iterable[Listing], *, window: int) -> None:
         """Run ``listings`` on the pool, at most ``window`` at once, and mark through the
@@ -149,6 +188,8 @@ class Marker:
         todo = [d for d in digests if d not in self.expanded]
         self.expanded.update(todo)
         self.marked.update(todo)
+        if self.sharing and self.marked.spilled:
+            self.stop_sharing("the mark set went to disk")
         return [todo[i : i + READ_BATCH] for i in range(0, len(todo), READ_BATCH)]
 
     def _read_batch(self, digests: list[Digest]) -> _Read:
@@ -157,7 +198,10 @@ class Marker:
         for digest in digests:
             try:
                 raw = self.read(digest)
-                found.append((digest, None if raw is None else parse_manifest(digest, raw)))
+                parsed = (
+                    None if raw is None else parse_manifest(digest, raw, share_digests=self.sharing)
+                )
+                found.append((digest, parsed))
             except (OSError, ManifestError) as exc:
                 found.append((digest, f"cannot be read or parsed ({exc})"))
         return found
@@ -184,3 +228,8 @@ class Marker:
                     self.declared.setdefault(descriptor.digest, descriptor.size)
             children.extend(child.digest for child in manifest.children)
         return children
+
+
+def _pack_layers(scan: RepositoryScan) -> None:
+    if not isinstance(scan.layers, PackedDigests):
+        scan.layers = PackedDigests.of_sorted(scan.layers)

@@ -24,12 +24,13 @@ noted on the repository's scan, for the collector to work around (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from regsweep.collect.native.batches import stat_each
 from regsweep.core import names
 from regsweep.core.model import Digest, digest_hex
+from regsweep.core.packed_digests import PackedDigests
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.store import (
     PathEscapeError,
@@ -49,9 +50,11 @@ class RepositoryScan:
     revisions: set[Digest] = field(default_factory=set)  # revisions with their link
     #: blobs linked into it (``_layers``), in digest order: their digests only, each
     #: link's path is :meth:`layer_link` (a path per link was about a third of the
-    #: collector's memory); a tuple, since it is only ever gone through, where a set's
-    #: table took about four times as much (3.3 MiB of the links of 100,000 blobs)
-    layers: tuple[Digest, ...] = ()
+    #: collector's memory); the shared strings (a pointer a link) while the mark set is in
+    #: memory and holds them too, else packed (32 bytes a link): as strings they held
+    #: every linked blob's digest through the mark once the mark set had gone to disk
+    #: (a million links, 120 MiB)
+    layers: Sequence[Digest] = ()
     dead_revisions: list[str] = field(default_factory=list)  # revision folders, no link
     dead_tags: list[str] = field(default_factory=list)  # tag folders, no current/link
     uploads: list[str] = field(default_factory=list)  # ``_uploads/<id>`` folders
@@ -104,14 +107,20 @@ def find_repositories(store: ReadableStore) -> FoundRepositories:
 
 
 def scan_repository(
-    store: ScannableStore, name: str, *, known: frozenset[Digest] = frozenset(), tags: bool = True
+    store: ScannableStore,
+    name: str,
+    *,
+    known: frozenset[Digest] = frozenset(),
+    tags: bool = True,
+    packed: bool = False,
 ) -> RepositoryScan:
-    """List one repository; revisions in ``known`` are taken as present without a look."""
+    """List one repository; revisions in ``known`` are taken as present without a look.
+    ``packed``: its layer links packed, not the shared strings."""
     scan = RepositoryScan(name)
     _scan_revisions(store, scan, known)
     if scan.blind is not None:
         return scan
-    _scan_layers(store, scan)
+    _scan_layers(store, scan, packed)
     if tags:
         _scan_tags(store, scan)
         try:
@@ -131,7 +140,7 @@ def scan_unnamed(store: ReadableStore, folder: str) -> RepositoryScan:
             digest = layout.digest_from_hex(hex_)
             if digest is not None:
                 scan.revisions.add(digest)
-        scan.layers = _digests(store.list_dir(f"{scan.folder}/{layout.LAYERS}"))
+        scan.layers = _linked(store.list_dir(f"{scan.folder}/{layout.LAYERS}"), packed=True)
     except PathEscapeError as exc:
         scan.blind = str(exc)
     return scan
@@ -160,17 +169,20 @@ def _scan_revisions(store: ScannableStore, scan: RepositoryScan, known: frozense
             scan.revisions.add(digest)
 
 
-def _scan_layers(store: ReadableStore, scan: RepositoryScan) -> None:
+def _scan_layers(store: ReadableStore, scan: RepositoryScan, packed: bool) -> None:
     try:
         listed = store.list_dir(layout.layers_folder(scan.name))
     except PathEscapeError:
         scan.layers_listed = False
         return
-    scan.layers = _digests(listed)
+    scan.layers = _linked(listed, packed=packed)
 
 
-def _digests(folders: Iterable[str]) -> tuple[Digest, ...]:
-    """The digests that folders are named by (``<hex>``), in digest order."""
+def _linked(folders: Iterable[str], *, packed: bool) -> Sequence[Digest]:
+    """The digests that folders are named by (``<hex>``), in digest order: packed, or the
+    shared strings."""
+    if packed:
+        return PackedDigests.of_raw(b"".join(layout.raw_digests(folders)))
     found = (layout.digest_from_hex(hex_) for hex_ in folders)
     return tuple(sorted({d for d in found if d is not None}))
 
@@ -196,14 +208,18 @@ def blob_prefixes(store: ReadableStore) -> list[str]:
     return [f"{top}/{hh}" for hh in store.list_dir(top) if len(hh) == 2]
 
 
-def list_blobs(store: ReadableStore, prefix: str) -> list[Digest]:
-    """Digests of the blob folders below one prefix (their ``data`` is looked at later)."""
+def list_blobs(store: ReadableStore, prefix: str) -> PackedDigests:
+    """Digests of the blob folders below one prefix (their ``data`` is looked at later),
+    packed: as strings, the listing of a million blobs held 130 MiB through the mark."""
     hh = prefix.rsplit("/", 1)[1]
-    digests = (layout.digest_from_hex(hex_) for hex_ in store.list_dir(prefix))
-    return [d for d in digests if d is not None and d[7:9] == hh]
+    return PackedDigests.of_raw(
+        b"".join(layout.raw_digests(h for h in store.list_dir(prefix) if h[:2] == hh))
+    )
 
 
-def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, RepositoryScan]:
+def scan_files(
+    files: Iterable[StoredFile], *, tags: bool = True, packed: bool = False
+) -> dict[str, RepositoryScan]:
     """Every repository in a flat listing of ``repositories/`` (or of one of its folders,
     which holds each of its repositories whole): what a store that lists flat
     (object storage) does instead of :func:`find_repositories` and
@@ -211,7 +227,8 @@ def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, R
     a listing costs one per 1,000 keys and shows every link with it.
 
     Such a store has no empty folders (nor symlinks), so no dead revision is ever found; a
-    tag is dead when keys lie below its folder but no ``current/link``.
+    tag is dead when keys lie below its folder but no ``current/link``. ``packed``: as
+    :func:`scan_repository`.
     """
     scans: dict[str, RepositoryScan] = {}
     layers: dict[str, set[Digest]] = {}  # each repository's, until every file is seen
@@ -243,7 +260,8 @@ def scan_files(files: Iterable[StoredFile], *, tags: bool = True) -> dict[str, R
         elif section == "_uploads" and rest and not scan.unnamed:
             uploads.add((name, rest[0]))
     for name, linked in layers.items():
-        scans[name].layers = tuple(sorted(linked))
+        ordered = sorted(linked)
+        scans[name].layers = PackedDigests.of_sorted(ordered) if packed else tuple(ordered)
     if tags:
         for (name, tag), has_current in sorted(tag_folders.items()):
             if not has_current:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from regsweep.core.model import Digest, digest_hex, intern_digest, parse_digest
@@ -169,3 +170,8 @@ def is_digest_hex(hex_: str) -> bool:
 def digest_from_hex(hex_: str) -> Digest | None:
     """The digest a folder name stands for; None for a name that is not 64 hex digits."""
     return intern_digest(f"sha256:{hex_}") if is_digest_hex(hex_) else None
+
+
+def raw_digests(folders: Iterable[str]) -> Iterator[bytes]:
+    """The 32 bytes of each digest that folders are named by (``<hex>``; others skipped)."""
+    return (bytes.fromhex(hex_) for hex_ in folders if is_digest_hex(hex_))
