@@ -5,7 +5,9 @@ pointer each; packed, it is 32 bytes. Storage discovery holds two such sequences
 whole run, the blob sizes' digests and each repository's layer links: while the manifests
 are in memory their descriptors hold the same (interned) strings, so packing would only
 add bytes, but once the manifests are on disk (``--memory-limit``) these are the only
-holders of a blob's digest, and packing lets a million strings go.
+holders of a blob's digest, and packing lets a million strings go. The native GC packs
+its listing of the content store, and once its mark set is on disk its layer links and
+its sweep's candidates; what it swept is a :class:`SizedDigests`.
 
 A digest read from a packed sequence is a new string each time; finding one
 (:func:`place_in`) is a bisection over the bytes, a few microseconds where a list of

@@ -231,7 +231,7 @@ def scan_files(
     :func:`scan_repository`.
     """
     scans: dict[str, RepositoryScan] = {}
-    layers: dict[str, set[Digest]] = {}  # each repository's, until every file is seen
+    layers: dict[str, list[str]] = {}  # each repository's hex names, until every file is seen
     tag_folders: dict[tuple[str, str], bool] = {}  # (repository, tag) -> has current/link
     uploads: set[tuple[str, str]] = set()
     skip = len(layout.REPOSITORIES) + 1
@@ -246,9 +246,7 @@ def scan_files(
             scan = scans[name] = RepositoryScan(name, unnamed=not names.is_repository_name(name))
         if section == "_layers":
             if len(rest) == 3 and rest[0] == "sha256" and rest[2] == "link":
-                digest = layout.digest_from_hex(rest[1])
-                if digest is not None:
-                    layers.setdefault(name, set()).add(digest)
+                layers.setdefault(name, []).append(rest[1])
         elif section == "_manifests" and len(rest) >= 3:
             if rest[:2] == ("revisions", "sha256") and rest[3:] == ("link",):
                 digest = layout.digest_from_hex(rest[2])
@@ -260,8 +258,7 @@ def scan_files(
         elif section == "_uploads" and rest and not scan.unnamed:
             uploads.add((name, rest[0]))
     for name, linked in layers.items():
-        ordered = sorted(linked)
-        scans[name].layers = PackedDigests.of_sorted(ordered) if packed else tuple(ordered)
+        scans[name].layers = _linked(linked, packed=packed)
     if tags:
         for (name, tag), has_current in sorted(tag_folders.items()):
             if not has_current:
