@@ -97,11 +97,7 @@ class PackedDigests(Sequence["Digest"]):
     def __getitem__(self, index: int | slice) -> Digest | Sequence[Digest]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return _digest_at(self._raw, index * WIDTH)
+        return _digest_at(self._raw, _within(index, len(self)) * WIDTH)
 
     def __iter__(self) -> Iterator[Digest]:
         return (_digest_at(self._raw, at) for at in range(0, len(self._raw), WIDTH))
@@ -153,11 +149,8 @@ class SizedDigests(Sequence[tuple["Digest", int]]):
     def __getitem__(self, index: int | slice) -> tuple[Digest, int] | Sequence[tuple[Digest, int]]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return _digest_at(self._raw, index * WIDTH), self._sizes[index]
+        at = _within(index, len(self))
+        return _digest_at(self._raw, at * WIDTH), self._sizes[at]
 
     def __iter__(self) -> Iterator[tuple[Digest, int]]:
         for index, size in enumerate(self._sizes):
@@ -174,6 +167,14 @@ class SizedDigests(Sequence[tuple["Digest", int]]):
 
     def __repr__(self) -> str:
         return f"SizedDigests({list(self)!r})"
+
+
+def _within(index: int, length: int) -> int:
+    """``index`` of a sequence of ``length`` items, counted from the end when negative."""
+    at = index + length if index < 0 else index
+    if not 0 <= at < length:
+        raise IndexError(index)
+    return at
 
 
 def _digest_at(raw: bytearray, at: int) -> Digest:
