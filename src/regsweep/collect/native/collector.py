@@ -57,7 +57,7 @@ from regsweep.collect.native.scan import (
 from regsweep.collect.native.sweep import SweepStore, sweep_blobs
 from regsweep.core.bounded import SET_ENTRY_BYTES, DigestSizes, MemoryBudget
 from regsweep.core.errors import OperationError
-from regsweep.core.model import Digest, forget_interned_digests, intern_digest, shared_digest
+from regsweep.core.model import Digest, forget_interned_digests, shared_digest
 from regsweep.core.packed_digests import PackedDigests
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import blob_sizes_in, require_registry
@@ -281,17 +281,8 @@ class _Collection:
         else:
             listing = self._start_blob_listing()
             self.quarantine.update(list_quarantine(self.store))
-            listed: deque[Sequence[Digest]] = deque(part.result() for part in listing)
-            del listing  # each part's future holds it: 32 MiB at a million blobs
-            count = sum(map(len, listed))
-            if self.budget.passes(count * SET_ENTRY_BYTES):
-                self.marker.stop_sharing(f"{count} blobs listed")
-            else:
-                # each blob as the shared string, which its layer links and the mark set
-                # take too: one string a blob, a pointer in each
-                listed = deque(tuple(map(intern_digest, digests)) for digests in listed)
             self.scans = self._mark_repositories()
-            self.present.update(_shared(listed))
+            self.present.update(_shared(listing))
         # Every digest the sweep and the cleanup compare is held by now: the interning
         # table would keep the strings of the manifests read and let go until the run ends.
         forget_interned_digests()
@@ -437,11 +428,24 @@ class _Collection:
             f"{layout.REPOSITORIES}/{name}: {why}" for name, why in sorted(self.blind.items())
         ]
 
-    def _start_blob_listing(self) -> list[Future[PackedDigests]]:
-        """List the content store folder by folder on the pool (while the quarantine is
-        listed). Listed before the mark: how many blobs there are decides whether the
-        mark shares its digests' strings."""
-        return [self.readers.submit(list_blobs, self.store, p) for p in blob_prefixes(self.store)]
+    def _start_blob_listing(self) -> deque[Future[Sequence[Digest]]]:
+        """List the content store folder by folder on the pool while the repositories are
+        marked. The first folder is listed first: the blobs are spread evenly over the
+        folders by their hash, so it tells about how many there are, and so whether the
+        mark shares its digests' strings (then each folder is listed as the shared
+        strings: one string a blob, which the layer links and the mark set point to
+        too) or packs them (32 bytes a blob)."""
+        prefixes = blob_prefixes(self.store)
+        if not prefixes:
+            return deque()
+        # packed whatever is decided: a 256th of the blobs, each found a string later
+        first = self.readers.submit(list_blobs, self.store, prefixes[0], packed=True)
+        expected = len(first.result()) * len(prefixes)
+        if self.budget.passes(expected * SET_ENTRY_BYTES):
+            self.marker.stop_sharing(f"about {expected} blobs")
+        packed = not self.marker.sharing
+        rest = (self.readers.submit(list_blobs, self.store, p, packed=packed) for p in prefixes[1:])
+        return deque([first, *rest])
 
     def _mark_repositories(
         self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
@@ -509,12 +513,12 @@ class _Collection:
         self.present.update(needed)
 
 
-def _shared(listed: deque[Sequence[Digest]]) -> Iterator[Digest]:
+def _shared(listing: deque[Future[Sequence[Digest]]]) -> Iterator[Digest]:
     """Every digest listed, each folder's listing let go of once gone through; each the
     string the mark interned when there is one (a marked blob's is held by the mark set
     already, when it is in memory)."""
-    while listed:
-        for digest in listed.popleft():
+    while listing:
+        for digest in listing.popleft().result():
             yield shared_digest(digest)
 
 

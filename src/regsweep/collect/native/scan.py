@@ -208,13 +208,11 @@ def blob_prefixes(store: ReadableStore) -> list[str]:
     return [f"{top}/{hh}" for hh in store.list_dir(top) if len(hh) == 2]
 
 
-def list_blobs(store: ReadableStore, prefix: str) -> PackedDigests:
-    """Digests of the blob folders below one prefix (their ``data`` is looked at later),
-    packed: as strings, the listing of a million blobs held 130 MiB through the mark."""
+def list_blobs(store: ReadableStore, prefix: str, *, packed: bool) -> Sequence[Digest]:
+    """Digests of the blob folders below one prefix (their ``data`` is looked at later), in
+    digest order: packed, or the shared strings (as :func:`scan_repository`'s links)."""
     hh = prefix.rsplit("/", 1)[1]
-    return PackedDigests.of_raw(
-        b"".join(layout.raw_digests(h for h in store.list_dir(prefix) if h[:2] == hh))
-    )
+    return _linked((h for h in store.list_dir(prefix) if h[:2] == hh), packed=packed)
 
 
 def scan_files(
