@@ -39,6 +39,14 @@ def _raw(digest: object) -> bytes | None:
         return None
 
 
+def _raw_of_sha256(digest: Digest) -> bytes:
+    """The 32 bytes of a ``sha256:`` digest; ``ValueError`` for anything else."""
+    raw = _raw(digest)
+    if raw is None:
+        raise ValueError(f"not a sha256 digest: {digest[:80]!r}")
+    return raw
+
+
 class PackedDigests(Sequence["Digest"]):
     """``sha256:`` digests in order, read-only, 32 bytes each."""
 
@@ -65,10 +73,7 @@ class PackedDigests(Sequence["Digest"]):
         they come: never a list of them."""
         raw = bytearray()
         for digest in digests:
-            packed = _raw(digest)
-            if packed is None:
-                raise ValueError(f"not a sha256 digest: {digest[:80]!r}")
-            raw.extend(packed)
+            raw.extend(_raw_of_sha256(digest))
         return cls(raw)
 
     def place(self, digest: object) -> int | None:
@@ -133,10 +138,7 @@ class SizedDigests(Sequence[tuple["Digest", int]]):
 
     def append(self, digest: Digest, size: int) -> None:
         """One more; ``digest`` must be a ``sha256:`` digest (a blob's name in the tree)."""
-        raw = _raw(digest)
-        if raw is None:
-            raise ValueError(f"not a sha256 digest: {digest[:80]!r}")
-        self._raw.extend(raw)
+        self._raw.extend(_raw_of_sha256(digest))
         self._sizes.append(size)
 
     def __len__(self) -> int:

@@ -76,7 +76,7 @@ class Marker:
     #: links are the shared strings: until the mark set goes to disk, after which the
     #: interning table and the links would be the only holders of most of them (half a
     #: million strings at a million blobs); then the links are packed
-    sharing: bool = True
+    sharing: bool = field(default=True, init=False)
     #: the scans filed while sharing, whose layer links are strings: packed when it stops
     _shared_scans: list[RepositoryScan] = field(default_factory=list, init=False)
     missing: list[Digest] = field(default_factory=list)
