@@ -12,7 +12,7 @@ straight to moto):
   on the other; dry runs, then real runs;
 - **listing** (``--listing-blobs``, 20,000 by default): regsweep with one listing at a
   time (``listings=1``: ``repositories/`` then ``blobs/``, each one flat listing) on one
-  bucket, regsweep as it runs by default (folder by folder, listed at once on its readers'
+  bucket, regsweep as it runs by default (runs of folders, listed at once on its readers'
   pool) on the other; dry runs, then real runs.
 
 Each pair must find the same answer: the same blobs swept, the same bytes, the same blobs
@@ -20,8 +20,8 @@ left; sample tags must still pull with skopeo through the real registry from reg
 bucket. Requests are counted per bucket from moto's access log (by S3 operation: ``list``
 pages, ``get``, ``head``, ``put`` (copies too), ``delete`` = DeleteObjects), beside the
 counts regsweep keeps itself and the floor (``regsweep.sources.storage.s3_listing``): one
-LIST per 1,000 keys of each listing made (at least one each), one GET per manifest, one
-DeleteObjects per 1,000 keys deleted.
+LIST per 1,000 keys of ``repositories/`` and of ``blobs/sha256/`` (what one flat listing of
+each costs), one GET per manifest, one DeleteObjects per 1,000 keys deleted.
 
     .venv/bin/python -m benchmarks.bench_s3_gc [--registry-blobs 5000] [--listing-blobs 20000]
         [--delay-ms 20] [--indexed-moto] [--work DIR] [--keep]
@@ -105,21 +105,14 @@ def blobs_in(keys: list[str]) -> set[str]:
     return {k.split("/")[-2] for k in keys if k.startswith(prefix) and k.endswith("/data")}
 
 
-def list_floor_of(keys: list[str], listings: int) -> int:
-    """The fewest LISTs for regsweep's walks of ``repositories/`` and ``blobs/sha256``,
-    ``listings`` listings at once: one LIST per 1,000 keys of each prefix listed, at least
-    one each. Listed at once, the prefixes are the delimiter listing (folders and files
-    directly below) and each folder; one at a time, the whole prefix."""
-    counts: list[int] = []
-    for prefix in (layout.REPOSITORIES, layout.SHA256_BLOBS):
-        below = [k[len(prefix) + 1 :] for k in keys if k.startswith(f"{prefix}/")]
-        if listings <= 1:
-            counts.append(len(below))
-            continue
-        folders = Counter(k.split("/", 1)[0] for k in below if "/" in k)
-        counts.append(len(folders) + sum(1 for k in below if "/" not in k))
-        counts += folders.values()
-    return list_floor(counts)
+def list_floor_of(keys: list[str]) -> int:
+    """The fewest LISTs for a walk of ``repositories/`` and ``blobs/sha256``: one per 1,000
+    keys of each, as one flat listing of each costs. Listed in runs at once, regsweep
+    pays the delimiter listings and up to one request per run above it."""
+    return list_floor(
+        sum(1 for k in keys if k.startswith(f"{prefix}/"))
+        for prefix in (layout.REPOSITORIES, layout.SHA256_BLOBS)
+    )
 
 
 @dataclass
@@ -155,7 +148,7 @@ def regsweep_gc(
     )
     seconds = time.perf_counter() - started
     assert report.requests is not None
-    floor = list_floor_of(keys, listings or min(DEFAULT_WORKERS, store.readers))
+    floor = list_floor_of(keys)
     floor += report.manifests
     if not dry_run:
         floor += delete_floor(report.deleted.count) + delete_floor(report.layer_links_removed)
@@ -348,7 +341,7 @@ def listing_only(work: Path, moto: MotoServer, endpoint: str, target: int) -> No
                 1 for k in keys if not k.startswith((layout.REPOSITORIES, layout.SHA256_BLOBS))
             )
             run = Run(seconds, requests_since(moto, bucket, before))
-            run.floor = list_floor_of(keys, listings)
+            run.floor = list_floor_of(keys)
             if listings not in found or seconds < found[listings].seconds:
                 found[listings] = run
     print(f"\n{stats.blobs:,} blobs, {len(keys):,} keys: the listing alone (load {load:.1f})\n")

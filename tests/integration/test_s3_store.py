@@ -8,6 +8,7 @@ import secrets
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import obstore
 import pytest
@@ -145,28 +146,33 @@ def test_move_copies_then_deletes_and_never_overwrites(store: S3Store) -> None:
     assert store.read("blobs/ab/abc/data") == b"blobs/ab/abc/data"
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3, 20])
 def test_a_split_listing_lists_every_key_once(
-    store: S3Store, monkeypatch: pytest.MonkeyPatch
+    store: S3Store, monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
-    """One listing per folder, and the files directly below the prefix from the delimiter
-    listing that found the folders; tiny pages: every key comes out once, odd names too
-    (``a-b`` sorts between ``a`` and ``a/``), and nothing from a name that only begins
+    """Runs of folders, and the files directly below the prefix from the delimiter listing
+    that found the folders; tiny pages: every key comes out once, odd names too (``a-b``
+    and ``a.b`` sort between ``a`` and ``a/``, ``a0`` right after the bound of a run ending
+    at ``a``, files anywhere between the folders), and nothing from a name that only begins
     like the prefix (``topless``)."""
     monkeypatch.setattr(s3_listing, "PAGE", 2)
     keys = sorted(
         [f"top/a/{n}" for n in range(5)]
-        + [f"top/a-b/{n}" for n in range(3)]
+        + [f"top/{name}/{n}" for name in ("a-b", "a.b", "a0", "a0b") for n in range(3)]
         + [f"top/b{n}/x/y" for n in range(7)]
-        + ["top/a.txt", "top/file", "top/zz", "topless/x"]
+        + ["top/a.txt", "top/a0", "top/b3.txt", "top/file", "top/zz", "topless/x"]
     )
     put(store, *keys)
 
-    listings = store.split_listing("top")
+    listings = store.split_listing("top", parts)
     listed = [[f.path for f in listing()] for listing in listings]
 
-    assert len(listings) == 1 + 9  # the files, then a, a-b, b0 to b6
-    assert listed[0] == ["top/a.txt", "top/file", "top/zz"]
-    assert sorted(p for part in listed for p in part) == [k for k in keys if k.startswith("top/")]
+    assert len(listings) == 1 + min(parts, 12)  # the files, then runs of the 12 folders
+    assert listed[0] == ["top/a.txt", "top/a0", "top/b3.txt", "top/file", "top/zz"]
+    every = sorted(p for part in listed for p in part)
+    assert every == [k for k in keys if k.startswith("top/")]
+    folders = [{p.split("/")[1] for p in part} for part in listed[1:]]
+    assert sum(map(len, folders)) == 12  # each folder whole in one run
 
 
 def test_a_listing_abandoned_part_way_stops(
@@ -185,16 +191,19 @@ def test_a_listing_abandoned_part_way_stops(
 def test_requests_are_counted_as_the_server_sees_them(
     store: S3Store, moto_server: MotoServer
 ) -> None:
-    """The counts are the server's (its access log), and listings cost the floor: one
-    request per 1,000 keys of each prefix listed, one for a prefix of none."""
+    """The counts are the server's (its access log). A flat listing costs one request per
+    1,000 keys (one for a prefix of none); a listing in runs, the delimiter listing and
+    each run's pages from where it begins (``start-after``, not the prefix's first key)
+    to the page where the next run begins."""
     bucket = store.location.bucket
-    keys = [f"top/{n % 7}/{n:05}" for n in range(1100)] + ["top/file", "other/x"]
+    keys = [f"top/{n % 7}/{n:05}" for n in range(2500)] + ["top/file", "other/x"]
     upload(moto_server, bucket, keys)
     before = moto_server.requests(bucket)
     counted = store.requests.by_kind.copy()
 
     whole = list(store.list_files("top"))
-    folders = [[f.path for f in listing()] for listing in store.split_listing("top")]
+    runs = store.split_listing("top", 3)  # folders 0-2, 3-4, 5-6
+    assert sum(len(list(run())) for run in runs) == len(whole)
     assert list(store.list_files("nothing")) == []
     store.read("top/0/00000")
     store.stat("top/0/00000")
@@ -204,9 +213,13 @@ def test_requests_are_counted_as_the_server_sees_them(
     seen.subtract(before)
     sent = store.requests.by_kind.copy()
     sent.subtract(counted)
-    # the flat listing; the delimiter listing (7 folders and a file); each folder; nothing
-    floor = s3_listing.list_floor([len(whole), 7 + 1, *map(len, folders[1:]), 0])
-    assert +seen == {"list": floor, "get": 1, "head": 1, "delete": 2}
+    listed = sorted(f.path for f in whole)  # as S3 lists them: the file after folder 6
+    starts = [0, listed.index("top/3/00003"), listed.index("top/5/00005")]
+    run_pages = [(end - start) // 1000 + 1 for start, end in pairwise(starts)]
+    run_pages.append(-(-(len(listed) - starts[-1]) // 1000))
+    assert run_pages == [2, 1, 1]  # 1,072 keys, 714, 715
+    flat = s3_listing.list_floor([len(whole), 0])  # the flat listing; nothing
+    assert +seen == {"list": flat + 1 + sum(run_pages), "get": 1, "head": 1, "delete": 2}
     assert {kind.value: n for kind, n in (+sent).items()} == +seen
 
 

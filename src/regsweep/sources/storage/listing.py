@@ -1,9 +1,9 @@
 """Walking a tree in parts that are listed at once (:meth:`ReadableStore.split_listing`).
 
 On object storage a listing is a request per 1,000 keys, one after the other: a walk in
-one listing waits for every page in turn. Split into its folders listed at once, on the
-pool that also reads (so the requests in flight stay bounded by one setting,
-:attr:`ReadableStore.readers`), it waits for the longest folder only. A local folder's
+one listing waits for every page in turn. Split into runs of its folders listed at once,
+on the pool that also reads (so the requests in flight stay bounded by one setting,
+:attr:`ReadableStore.readers`), it waits for the longest run only. A local folder's
 walk is not split: it is one part, listed on the calling thread, as before.
 
 Each part's work runs on the pool and returns what the calling thread does with it
@@ -26,11 +26,11 @@ R = TypeVar("R")
 def parts_of(
     store: ReadableStore, prefix: str, listings: int
 ) -> list[Callable[[], Iterator[StoredFile]]]:
-    """The walk of ``prefix`` in parts: folder by folder when ``listings`` run at once, else
-    one flat listing (the fewest requests, when they would run one after the other)."""
+    """The walk of ``prefix`` in parts: as many as ``listings`` run at once, else one flat
+    listing (the fewest requests, when they would run one after the other)."""
     if listings <= 1:
         return [partial(store.list_files, prefix)]
-    return store.split_listing(prefix)
+    return store.split_listing(prefix, listings)
 
 
 def run_parts(pool: Executor, parts: Iterable[Callable[[], R]], *, window: int) -> Iterator[R]:

@@ -101,9 +101,9 @@ class LocalStore:
                         continue  # removed since listed (a live registry finishing an upload)
                     yield StoredFile(child, st.st_size, st.st_mtime)
 
-    def split_listing(self, prefix: str) -> list[Callable[[], Iterator[StoredFile]]]:
-        """The one walk: from the page cache, a walk's system calls hold the GIL for less
-        time than handing its parts between threads would cost."""
+    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+        """The one walk, whatever ``parts``: from the page cache, a walk's system calls hold
+        the GIL for less time than handing its parts between threads would cost."""
         return [partial(self.list_files, prefix)]
 
     def list_dir(self, prefix: str) -> list[str]:

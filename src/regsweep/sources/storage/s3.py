@@ -7,9 +7,9 @@ the difference:
 - a folder is a key prefix: it exists while an object lies below it and vanishes with the
   last one, so ``remove_empty_folders`` has nothing to do and ``stat`` of a folder is None;
 - ``list_files`` is one flat listing, a request per 1,000 keys, streamed page by page so
-  that millions of keys are never held at once; ``split_listing`` cuts it into one
-  listing per folder, to be listed at once (:mod:`.s3_listing`); ``list_dir`` is a
-  delimiter listing;
+  that millions of keys are never held at once; ``split_listing`` cuts it into
+  listings of runs of folders, to be listed at once (:mod:`.s3_listing`); ``list_dir`` is
+  a delimiter listing;
 - there is no rename: ``move`` copies each object, then deletes the sources;
 - ``delete_files`` sends 1,000 keys per request (``DeleteObjects``);
 - ``write_new`` is a conditional put (``If-None-Match: *``) and ``replace`` one with
@@ -49,6 +49,7 @@ from regsweep.sources.storage.s3_listing import (
     PAGE,
     S3Request,
     delete_floor,
+    key_ranges,
     list_prefix,
 )
 from regsweep.sources.storage.s3_location import S3Location, S3Options
@@ -122,15 +123,35 @@ class S3Store:
                 for meta in page:
                     yield _stored(meta)
 
-    def split_listing(self, prefix: str) -> list[Callable[[], Iterator[StoredFile]]]:
-        """One listing per folder directly below ``prefix``, and the files directly below
-        it, which the delimiter listing finding the folders shows (:mod:`.s3_listing`)."""
+    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+        """``parts`` listings of runs of the folders directly below ``prefix``, and the
+        files directly below it, which the delimiter listing finding the folders shows
+        (:mod:`.s3_listing`)."""
         listed = self._delimited(check_relative(prefix))
         files = [_stored(meta) for meta in listed["objects"]]
-        parts: list[Callable[[], Iterator[StoredFile]]] = [
-            partial(self.list_files, folder) for folder in listed["common_prefixes"]
+        runs: list[Callable[[], Iterator[StoredFile]]] = [
+            partial(self._list_run, prefix, after, through)
+            for after, through in key_ranges(listed["common_prefixes"], parts)
         ]
-        return [partial(iter, files), *parts] if files else parts
+        return [partial(iter, files), *runs] if files else runs
+
+    def _list_run(
+        self, prefix: str, after: str | None, through: str | None
+    ) -> Iterator[StoredFile]:
+        """The keys below ``prefix`` after ``after`` up to ``through``, but the files
+        directly below ``prefix`` (see :func:`.s3_listing.key_ranges`)."""
+        below = len(prefix) + 1
+        with self._errors(prefix):
+            pages = list_prefix(
+                self._store, prefix, partial(self._count, S3Request.LIST), after=after
+            )
+            for page in pages:
+                for meta in page:
+                    path = meta["path"]
+                    if through is not None and path > through:
+                        return
+                    if "/" in path[below:]:
+                        yield _stored(meta)
 
     def list_dir(self, prefix: str) -> list[str]:
         """A delimiter listing: the prefixes (folders) and objects directly below."""

@@ -45,8 +45,8 @@ class ReadableStore(Protocol):
     blocks_briefly: bool
 
     #: Object storage: a recursive listing costs a request per 1,000 files and listing
-    #: folder by folder a request per folder, so a walk of the tree is done flat (folder
-    #: by folder at once, :meth:`split_listing`); folders exist only while they
+    #: folder by folder a request per folder, so a walk of the tree is done flat (in runs
+    #: of folders listed at once, :meth:`split_listing`); folders exist only while they
     #: hold a file.
     lists_flat: bool
 
@@ -68,10 +68,11 @@ class ReadableStore(Protocol):
         """Every file below ``prefix``, recursively, in no particular order."""
         ...
 
-    def split_listing(self, prefix: str) -> list[Callable[[], Iterator[StoredFile]]]:
-        """:meth:`list_files` of ``prefix`` as listings that may run at once: together they
-        list every file once, and each folder directly below ``prefix`` whole in one of
-        them. One, the whole walk, where splitting gains nothing (a local folder)."""
+    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+        """:meth:`list_files` of ``prefix`` as listings that may run at once, about ``parts``
+        of them: together they list every file once, and each folder directly below
+        ``prefix`` whole in one of them. One, the whole walk, where splitting gains nothing
+        (a local folder)."""
         ...
 
     def list_dir(self, prefix: str) -> list[str]:
