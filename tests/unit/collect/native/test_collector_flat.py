@@ -8,6 +8,8 @@ folder path is the reference. The S3 store itself is in tests/integration/test_s
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,3 +116,43 @@ def test_a_repository_with_an_invalid_name_is_kept_whole(
     assert kept_by_copy <= tree.blobs()
     assert dropped["manifest"] not in tree.blobs()
     assert list(report.damaged) == ["docker/registry/v2/repositories/Bad"]
+
+
+class RoundTripStore(FlatLocalStore):
+    """Reads that take a round trip, as on object storage; how many run at once at most."""
+
+    blocks_briefly = False
+    readers = 8
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self._lock = threading.Lock()
+        self.reading = 0
+        self.most_at_once = 0
+        self.reads = 0
+
+    def read(self, path: str) -> bytes:
+        with self._lock:
+            self.reading += 1
+            self.reads += 1
+            self.most_at_once = max(self.most_at_once, self.reading)
+        try:
+            time.sleep(0.005)
+            return super().read(path)
+        finally:
+            with self._lock:
+                self.reading -= 1
+
+
+def test_manifests_on_object_storage_are_read_one_per_task(tmp_path: Path) -> None:
+    """A read there is a round trip: 32 manifests found by one listing are read by every
+    reader at once, not as one task reading them one after another (a task of 64)."""
+    tree = Tree(tmp_path / "root")
+    for n in range(32):
+        tree.image("app", f"v{n}")
+    store = RoundTripStore(tree.root)
+
+    report = collect_native(store, offline=True, dry_run=True, now=NOW, workers=8)
+
+    assert report.manifests == store.reads == 32
+    assert store.most_at_once >= 4  # one task of 32 reads would be 1; 8 readers run
