@@ -451,7 +451,8 @@ class _Collection:
         self, *, known: dict[str, frozenset[Digest]] | None = None, tags: bool = True
     ) -> dict[str, RepositoryScan]:
         """List every repository and mark through its revisions: folder by folder, or
-        (a store that lists flat) the folders of ``repositories/`` listed at once."""
+        (a store that lists flat) runs of the folders of ``repositories/`` listed at
+        once."""
         if self.store.lists_flat:
             return self._mark_listed(tags=tags, blobs=False)
         found = find_repositories(self.store)
@@ -465,10 +466,10 @@ class _Collection:
 
     def _mark_listed(self, *, tags: bool, blobs: bool) -> dict[str, RepositoryScan]:
         """A store that lists flat: ``repositories/`` (and, with ``blobs``, the content
-        store, whose listing gives each blob's size) folder by folder, :attr:`listings` at
-        once on the readers' pool; the manifests of each top-level folder's repositories
-        are read as soon as it is listed, while the next folders are. A top-level folder
-        holds whole repositories."""
+        store, whose listing gives each blob's size) in runs of folders, :attr:`listings`
+        at once on the readers' pool; the manifests of each run's repositories are read as
+        soon as it is listed, while the next runs are. A top-level folder holds whole
+        repositories, and is whole in one run."""
         scans: dict[str, RepositoryScan] = {}
         listed_sizes = self.budget.digest_sizes("blob sizes")
 

@@ -1,8 +1,8 @@
 """Discover a registry's inventory by reading its storage tree.
 
 One flat listing of ``repositories/`` and one of ``blobs/`` give every repository, tag,
-revision, layer link, push time and blob size (on object storage folder by folder, the
-folders listed at once, :mod:`.listing`); then only the tags' and revisions'
+revision, layer link, push time and blob size (on object storage in runs of folders
+listed at once, :mod:`.listing`); then only the tags' and revisions'
 ``link`` files and the manifest blobs are read, in parallel. Revision and layer digests
 come from folder names, as the registry looks them up.
 
@@ -190,9 +190,9 @@ def _walk(
     sizes: ListedSizes,
 ) -> dict[str, _RepositoryFiles]:
     """List ``repositories/`` and ``blobs/`` (each blob's size into ``sizes``), ``listings``
-    listings at once: folder by folder, each filed where it is listed and merged here as it
-    ends. A top-level folder holds whole repositories: what two folders' listings find
-    never overlaps."""
+    listings at once: in runs of folders, each filed where it is listed and merged here as
+    it ends. A top-level folder holds whole repositories and is whole in one run: what two
+    runs find never overlaps."""
     repositories: dict[str, _RepositoryFiles] = {}
     if not store.lists_flat:
         listings = 1  # a local folder: one walk, then the other, on this thread
