@@ -9,6 +9,9 @@ of listing on moto measures moto's sort. S3 keeps its keys sorted and a page cos
 sorted list of the bucket's key names, rebuilt after any change to the bucket; the answers
 are the same (the prefix, the delimiter's common prefixes, ``start-after``, markers and
 continuation tokens, pages of ``max-keys``).
+
+It also takes away a lock every request of moto's waits for while moto lists its own
+package folder (:func:`_dispatch_without_listing_moto`): S3 serves requests at once.
 """
 
 from __future__ import annotations
