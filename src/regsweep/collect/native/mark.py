@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 #: Manifests per read task on a store whose reads take microseconds (a local folder): big
 #: enough to amortise the task, small enough to spread. On object storage a read is a
 #: round trip (20-150 ms) and a task costs nothing beside it: each manifest is a task of
-#: its own there, since 64 reads one after another held a reader for seconds, and the
-#: last tasks of a wave of manifests ran nearly alone (5,201 manifests through a 20 ms
-#: relay: 140 reads a second where 16 readers one at a time reach 360).
+#: its own there, since a task of 64 held a reader for 64 round trips one after another,
+#: and the last tasks of a wave of manifests ran nearly alone. (On moto behind a 20 ms
+#: relay the mark was no faster for it: moto, serving one request at a time, is what the
+#: benchmark waits for there.)
 READ_BATCH = 64
 
 #: Reads a blob's bytes wherever it is (the tree or the quarantine); None when absent.
