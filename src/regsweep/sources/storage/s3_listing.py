@@ -76,8 +76,8 @@ def key_ranges(folders: Sequence[str], runs: int) -> list[tuple[str | None, str 
 
     A run's bounds are ``<its last folder>0``: ``0`` sorts right after ``/``, so every key
     of that folder (``<folder>/...``) and of the folders before it sorts below, and every
-    key of the folders after it above (one named ``<folder>0...`` too, since ``/`` sorts
-    before anything else in that key). Keys are compared as S3 orders them (by their UTF-8
+    key of the folders after it above (one named ``<folder>0`` too: its keys begin with
+    the bound and are longer). Keys are compared as S3 orders them (by their UTF-8
     bytes, the order of Python's strings); the folders are sorted here as their keys sort,
     ``a-b/`` before ``a/``. Only a file directly below the prefix may fall anywhere: the
     delimiter listing already shows those, and a run leaves them out."""
