@@ -54,9 +54,9 @@ LISTINGS_V2 = [
     {"fetch-owner": "true", "max-keys": "5"},
     {"max-keys": "0"},
 ]
-# ListObjects (version 1), which the registry's S3 driver uses. Not with a delimiter and
-# fewer max-keys than keys and folders: moto counts only the keys against max-keys and
-# gives every folder on the first page; the index counts both, as S3 does.
+# ListObjects (version 1); not with a delimiter and fewer max-keys than keys and folders:
+# moto counts only the keys against max-keys and gives every folder on the first page;
+# the index counts both, as S3 does.
 LISTINGS_V1 = [
     {},
     {"max-keys": "3"},
@@ -75,13 +75,12 @@ _DATE = re.compile(r"<LastModified>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z</LastMod
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """moto as it is, and moto with the benchmark's module on its PYTHONPATH."""
     work = tmp_path_factory.mktemp("moto-index")
-    with pytest.MonkeyPatch.context() as patch:
-        plain = MotoServer(work / "plain.log")
-        plain.start()
-        patch.setenv("PYTHONPATH", str(INDEX))
-        indexed = MotoServer(work / "indexed.log")
-        indexed.start()
+    plain, indexed = MotoServer(work / "plain.log"), MotoServer(work / "indexed.log")
     try:
+        plain.start()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PYTHONPATH", str(INDEX))
+            indexed.start()
         for server in (plain, indexed):
             server.create_bucket(BUCKET)
             for key in KEYS:
