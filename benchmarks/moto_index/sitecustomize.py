@@ -16,8 +16,8 @@ against ``max-keys`` (moto gives every folder on the first page).
 It also takes away a lock every request of moto's waits for while moto lists its own
 package folder (:func:`_dispatch_without_listing_moto`): S3 serves requests at once; and
 writes the XML of a ListObjectsV2 page itself (:func:`_render_listings`), as moto's own
-serializer would, at a tenth of its cost (a page of 1,000 keys: 332 ms of moto's CPU,
-36 ms with it).
+serializer would, at a tenth of its cost (a page of 1,000 keys took 332 ms to serve to one
+client, 36 ms with it).
 """
 
 from __future__ import annotations
@@ -156,8 +156,8 @@ def list_bucket_result(result: dict[str, Any]) -> str | None:
 
     moto's generic serializer walks botocore's model of the answer for every value of
     every key and parses each key's LastModified string back into a date to print it
-    again the same way: 80% of the time moto takes for a page of 1,000 keys (about 330 ms
-    of one CPU; py-spy), where S3 takes 50-150 ms and serves many pages at once. This
+    again the same way: 80% of the time moto takes for a page of 1,000 keys (332 ms, one
+    client; py-spy), where S3 takes 50-150 ms and serves many pages at once. This
     writes the same bytes in the model's order (``tests/integration/test_moto_index.py``
     compares them with moto's own answers)."""
     if not result.keys() <= _PAGE:
