@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 import obstore
 import pytest
-from obstore.store import S3Store
 
-from tests.support.moto import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from tests.support.moto import MotoServer
 
 INDEX = Path(__file__).resolve().parents[2] / "benchmarks" / "moto_index"
 BUCKET = "listed"
@@ -72,7 +71,7 @@ _DATE = re.compile(r"<LastModified>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z</LastMod
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer, MotoServer]]:
     """moto as it is, and moto with the benchmark's module on its PYTHONPATH."""
     work = tmp_path_factory.mktemp("moto-index")
     plain, indexed = MotoServer(work / "plain.log"), MotoServer(work / "indexed.log")
@@ -84,25 +83,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         for server in (plain, indexed):
             server.create_bucket(BUCKET)
             for key in KEYS:
-                obstore.put(_bucket(server.endpoint), key, key.encode())
-        yield plain.endpoint, indexed.endpoint
+                obstore.put(server.store(BUCKET, prefix=None), key, key.encode())
+        yield plain, indexed
     finally:
         plain.stop()
         indexed.stop()
 
 
-def _bucket(endpoint: str) -> S3Store:
-    return S3Store(
-        BUCKET,
-        endpoint=endpoint,
-        region=REGION,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        client_options={"allow_http": True},
-    )
-
-
-def _pages(endpoint: str, query: dict[str, str]) -> list[tuple[int, str, str]]:
+def _pages(server: MotoServer, query: dict[str, str]) -> list[tuple[int, str, str]]:
     """Every page of a listing, following its tokens: status, content type, body with
     its dates made equal (each is checked to be one, in S3's form)."""
     pages = []
@@ -112,7 +100,7 @@ def _pages(endpoint: str, query: dict[str, str]) -> list[tuple[int, str, str]]:
         if query.get("list-type") == "2"
         else ("NextMarker", "marker")
     )
-    with httpx.Client(base_url=endpoint, trust_env=False) as client:
+    with httpx.Client(base_url=server.endpoint, trust_env=False) as client:
         while True:
             answer = client.get(f"/{BUCKET}", params=params)
             body = _DATE.sub("<LastModified/>", answer.text)
@@ -129,7 +117,9 @@ def _named(query: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("query", LISTINGS, ids=_named)
-def test_listing_pages_are_moto_s_own(servers: tuple[str, str], query: dict[str, str]) -> None:
+def test_listing_pages_are_moto_s_own(
+    servers: tuple[MotoServer, MotoServer], query: dict[str, str]
+) -> None:
     plain, indexed = servers
     expected = _pages(plain, query)
     assert _pages(indexed, query) == expected
@@ -137,20 +127,22 @@ def test_listing_pages_are_moto_s_own(servers: tuple[str, str], query: dict[str,
 
 
 def test_a_listing_sees_keys_written_and_deleted_since_the_last(
-    servers: tuple[str, str],
+    servers: tuple[MotoServer, MotoServer],
 ) -> None:
     """The index is rebuilt after a change to the bucket: a listing after a write or a
     delete shows it, on both servers alike."""
-    for endpoint in servers:
-        obstore.put(_bucket(endpoint), "a/new", b"new")
-        obstore.delete(_bucket(endpoint), "a/b/c")
+    for server in servers:
+        obstore.put(server.store(BUCKET, prefix=None), "a/new", b"new")
+        obstore.delete(server.store(BUCKET, prefix=None), "a/b/c")
     try:
         plain, indexed = servers
         query = {"list-type": "2", "prefix": "a/", "max-keys": "2"}
-        assert _pages(indexed, query) == _pages(plain, query)
-        assert "<Key>a/new</Key>" in "".join(body for _, _, body in _pages(indexed, query))
-        assert "<Key>a/b/c</Key>" not in "".join(body for _, _, body in _pages(indexed, query))
+        pages = _pages(indexed, query)
+        assert pages == _pages(plain, query)
+        listed = "".join(body for _, _, body in pages)
+        assert "<Key>a/new</Key>" in listed
+        assert "<Key>a/b/c</Key>" not in listed
     finally:
-        for endpoint in servers:
-            obstore.delete(_bucket(endpoint), "a/new")
-            obstore.put(_bucket(endpoint), "a/b/c", b"a/b/c")
+        for server in servers:
+            obstore.delete(server.store(BUCKET, prefix=None), "a/new")
+            obstore.put(server.store(BUCKET, prefix=None), "a/b/c", b"a/b/c")
