@@ -141,6 +141,7 @@ _PAGE_HEAD = ("Name", "Prefix", "Delimiter", "MaxKeys")
 _PAGE_TAIL = ("EncodingType", "KeyCount", "NextContinuationToken", "StartAfter")
 _PAGE = frozenset({"IsTruncated", "Contents", *_PAGE_HEAD, "CommonPrefixes", *_PAGE_TAIL})
 _KEY = ("Key", "LastModified", "ETag", "Size", "StorageClass")
+_KEY_MEMBERS = frozenset(_KEY)
 
 
 def _element(name: str, value: object) -> str:
@@ -150,7 +151,7 @@ def _element(name: str, value: object) -> str:
     return f"<{name}>{text}</{name}>"
 
 
-def list_bucket_result(result: dict[str, Any]) -> str | None:
+def _list_bucket_result(result: dict[str, Any]) -> str | None:
     """The body moto's serializer writes for a ListObjectsV2 ``result``, or None for one
     with members not written here (a key's owner or checksum): moto writes those.
 
@@ -168,7 +169,7 @@ def list_bucket_result(result: dict[str, Any]) -> str | None:
         _element("IsTruncated", result["IsTruncated"]),
     ]
     for item in result["Contents"]:
-        if item.keys() != set(_KEY):
+        if item.keys() != _KEY_MEMBERS:
             return None
         parts.append("<Contents>")
         parts.extend(_element(name, item[name]) for name in _KEY)
@@ -194,7 +195,7 @@ def _render_listings() -> None:
         result = action_result.result
         body = None
         if self.data.get("Action") == "ListObjectsV2" and isinstance(result, dict):
-            body = list_bucket_result(result)
+            body = _list_bucket_result(result)
         if body is None:
             return serialized(self, action_result)
         headers = {"Content-Type": "application/xml", **self.response_headers, "status": 200}
