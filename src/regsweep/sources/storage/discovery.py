@@ -81,8 +81,8 @@ def discover_storage(
     budget: MemoryBudget | None = None,
 ) -> Inventory:
     """Read the whole inventory of the registry stored in ``store``, ``workers`` reads at
-    once (default: as many as suit the store, :attr:`ReadableStore.readers`), of which
-    ``listings`` may be listings (default: all; 1 lists one flat listing at a time).
+    once (default: :func:`_readers`), of which ``listings`` may be listings (default: all;
+    1 lists one flat listing at a time).
     ``budget``: where the manifests are held, on disk past its limit (default: memory).
 
     The blob digests are listed packed (32 bytes each, no string made). When the manifests
@@ -93,7 +93,7 @@ def discover_storage(
     require_registry(store)
     problems: list[Problem] = []
     say = progress or (lambda _message: None)
-    width = workers or store.readers
+    width = workers or _readers(store)
     with ThreadPoolExecutor(max_workers=width) as pool:
         say("listing repositories and blobs")
         listed = ListedSizes()
@@ -176,6 +176,18 @@ def require_registry(store: ReadableStore) -> None:
         raise NotARegistryError(
             f"{store.describe()} is not a registry storage root: no {layout.V2} inside{hint}"
         )
+
+
+def _readers(store: ReadableStore) -> int:
+    """Reads at once by default: the store's :attr:`~ReadableStore.readers`, but one, on the
+    calling thread, where a call returns in microseconds (a local folder).
+
+    There discovery reads files its listing has just walked, parsing is the cost, and a
+    second thread only takes the GIL in turns: at 100,000 blobs the links took 0.37 s on one
+    thread against 0.65 on two and the manifests 1.45 against 2.15, warm; from a cold cache
+    (the listing first, one run) 1.37 and 2.37 against 1.19 and 2.45. The collector keeps the
+    store's number (measured for its mark: :attr:`LocalStore.readers`)."""
+    return 1 if store.blocks_briefly else store.readers
 
 
 def _time(mtime: float) -> datetime:
@@ -428,7 +440,13 @@ class _Pool:
         At most :data:`_AHEAD` batches per reader are read ahead of the caller: all at
         once (``Executor.map``), the readers outran a caller that writes each manifest to
         disk, and a million-blob registry's parsed manifests piled up in the finished
-        tasks (130 MiB at once under ``--memory-limit 256MiB``)."""
+        tasks (130 MiB at once under ``--memory-limit 256MiB``).
+
+        One reader reads on the calling thread, as the caller takes each result: a hand-off
+        to a thread would cost more than a read from a local folder."""
+        if self.readers <= 1:
+            yield from map(read, items)
+            return
         size = max(1, min(_BATCH, len(items) // (4 * self.readers)))
 
         def batch(start: int) -> list[R]:
