@@ -35,8 +35,12 @@ def parse_digest(text: str, *, share: bool = True) -> Digest:
 
     Only ``sha256:<64 lowercase hex>`` is accepted: it is the only algorithm distribution
     stores, and a strict form is what keeps a digest from ever becoming a path outside the
-    storage root (``sha256:../../etc``).
+    storage root (``sha256:../../etc``). A digest already shared was checked when it was
+    first met: a manifest's layers are mostly the blobs listed before it is read, and the
+    lookup takes a fifth of the time of the match (0.2 against 1.2 us).
     """
+    if share and (shared := _INTERNED.get(text)) is not None:
+        return shared
     if not _DIGEST.fullmatch(text):
         raise ValueError(f"not a sha256 digest: {text[:80]!r}")
     return intern_digest(text) if share else Digest(text)
@@ -172,7 +176,8 @@ class Repository:
     #: set's table took four times the memory (3.6 MiB for the links of 100,000 blobs),
     #: held the whole run for the few lookups of ``verify`` and the damaged repositories.
     layers: Sequence[Digest] = ()
-    #: the last write of any file in it (links, uploads); None when unknown (the API)
+    #: the last write of its tag, revision and layer links and uploads; None when unknown
+    #: (the API)
     last_write: datetime | None = None
 
     def links(self, digest: Digest) -> bool:
