@@ -12,16 +12,18 @@ Paths are relative to the driver's root directory, ``/``-separated, and never co
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from regsweep.core.errors import UsageError
 from regsweep.sources.requests import RequestCounts
 
 
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """A file (object) in the store. ``is_link``: a symlink, reported and never followed."""
+class StoredFile(NamedTuple):
+    """A file (object) in the store. ``is_link``: a symlink, reported and never followed.
+
+    A named tuple, not a frozen dataclass: discovery makes one for every file of the tree,
+    and a frozen dataclass takes 1.4 us to make where this takes 0.5 (230,000 files at
+    100,000 blobs: 0.2 s)."""
 
     path: str
     size: int
