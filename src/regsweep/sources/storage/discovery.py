@@ -69,7 +69,7 @@ class _RepositoryFiles:
     listed_layers: bytearray = field(default_factory=bytearray)
     #: the same in digest order, once the listing is over (:func:`_linked`)
     layers: Sequence[Digest] = ()
-    last_write: float = 0.0  # newest mtime of any file in it, uploads included
+    last_write: float = 0.0  # newest mtime of its files, uploads included (not tag histories)
 
 
 def discover_storage(
@@ -211,7 +211,7 @@ def _walk(
     parts = [
         *(
             partial(_filed, listing, _list_repositories, repositories, problems)
-            for listing in parts_of(store, layout.REPOSITORIES, listings)
+            for listing in parts_of(store, layout.REPOSITORIES, listings, layout.is_tag_history)
         ),
         *(
             partial(_filed, listing, _listed_sizes_in, sizes, problems)
@@ -257,10 +257,12 @@ def _list_repositories(
     skip = len(layout.REPOSITORIES) + 1
     for stored in listed:
         relative = stored.path[skip:]
+        split = layout.split_repository_path(relative)
+        if split is not None and layout.in_tag_history(split):
+            continue  # not walked where it can be left out: a flat listing has it anyway
         if stored.is_link:
             problems.append(_symlink(stored.path, relative))
             continue
-        split = layout.split_repository_path(relative)
         if split is None:
             name = _invalid_name(relative)
             if name is None:
@@ -339,8 +341,6 @@ def _record(
     if split.section == "_manifests" and len(rest) >= 2 and rest[0] == "tags":
         if rest[2:] == ("current", "link") and names.is_tag_name(rest[1]):
             files.tags[rest[1]] = stored.mtime
-            return None
-        if len(rest) == 6 and rest[2] == "index" and rest[5] == "link":
             return None
     elif split.section == "_manifests" and len(rest) == 4 and rest[:2] == ("revisions", "sha256"):
         digest = layout.digest_from_hex(rest[2])

@@ -92,6 +92,28 @@ def tag_index_entry(repository: str, tag: str, digest: Digest) -> str:
     return f"{tag_folder(repository, tag)}/index/sha256/{digest_hex(digest)}"
 
 
+def is_tag_history(folder: str) -> bool:
+    """Whether ``folder`` is a tag's history, ``repositories/<name>/_manifests/tags/<tag>/index``
+    (:func:`in_tag_history` of its path).
+
+    The registry adds an entry there on every push of the tag (a tag pushed by every build
+    holds one per build) and serves the tag from its ``current/link``. Discovery does not
+    read the history: nothing in it decides what is kept. A storage delete of a manifest
+    lists the tags then and removes the manifest's entries, as the registry's ``vacuum``
+    does."""
+    if not folder.endswith("/index") or not folder.startswith(f"{REPOSITORIES}/"):
+        return False  # most folders: no split
+    split = split_repository_path(folder[len(REPOSITORIES) + 1 :])
+    return split is not None and len(split.rest) == 3 and in_tag_history(split)
+
+
+def in_tag_history(split: RepositoryPath) -> bool:
+    """Whether a path below ``repositories/`` is inside a tag's history
+    (:func:`is_tag_history`)."""
+    rest = split.rest
+    return split.section == "_manifests" and rest[:1] == ("tags",) and rest[2:3] == ("index",)
+
+
 def revisions_folder(repository: str) -> str:
     """The folder holding one folder per manifest of the repository."""
     return f"{repository_folder(repository)}/{REVISIONS}"

@@ -18,19 +18,20 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from functools import partial
 from typing import TypeVar
 
-from regsweep.sources.storage.store import ReadableStore, StoredFile
+from regsweep.sources.storage.store import FolderFilter, ReadableStore, StoredFile
 
 R = TypeVar("R")
 
 
 def parts_of(
-    store: ReadableStore, prefix: str, listings: int
+    store: ReadableStore, prefix: str, listings: int, skip: FolderFilter | None = None
 ) -> list[Callable[[], Iterator[StoredFile]]]:
     """The walk of ``prefix`` in parts: as many as ``listings`` run at once, else one flat
-    listing (the fewest requests, when they would run one after the other)."""
+    listing (the fewest requests, when they would run one after the other); ``skip``: see
+    :meth:`ReadableStore.list_files`."""
     if listings <= 1:
-        return [partial(store.list_files, prefix)]
-    return store.split_listing(prefix, listings)
+        return [partial(store.list_files, prefix, skip)]
+    return store.split_listing(prefix, listings, skip)
 
 
 def run_parts(pool: Executor, parts: Iterable[Callable[[], R]], *, window: int) -> Iterator[R]:

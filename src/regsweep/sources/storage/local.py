@@ -13,7 +13,12 @@ from functools import partial
 from pathlib import Path
 from stat import S_ISLNK
 
-from regsweep.sources.storage.store import PathEscapeError, StoredFile, check_relative
+from regsweep.sources.storage.store import (
+    FolderFilter,
+    PathEscapeError,
+    StoredFile,
+    check_relative,
+)
 
 #: Folders regsweep makes (its lock and quarantine area, a blob folder moved back): never
 #: writable by others, whatever the umask. A world-writable quarantine would let any local
@@ -70,9 +75,10 @@ class LocalStore:
         """``lexists``: a symlink is there, and is not followed."""
         return os.path.lexists(self._path(path))
 
-    def list_files(self, prefix: str) -> Iterator[StoredFile]:
+    def list_files(self, prefix: str, skip: FolderFilter | None = None) -> Iterator[StoredFile]:
         """A ``scandir`` walk that lists symlinks as links and never descends into one (nor into
-        a symlinked ``prefix``); a file removed while it walks is skipped."""
+        a symlinked ``prefix``), nor into a folder ``skip`` is true of; a file removed while
+        it walks is skipped."""
         try:
             base = self._path(prefix)
         except PathEscapeError:
@@ -93,7 +99,8 @@ class LocalStore:
                 if entry.is_symlink():
                     yield StoredFile(child, 0, 0.0, is_link=True)
                 elif entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, child))
+                    if skip is None or not skip(child):
+                        stack.append((entry.path, child))
                 else:
                     try:
                         st = entry.stat(follow_symlinks=False)
@@ -101,10 +108,12 @@ class LocalStore:
                         continue  # removed since listed (a live registry finishing an upload)
                     yield StoredFile(child, st.st_size, st.st_mtime)
 
-    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+    def split_listing(
+        self, prefix: str, parts: int, skip: FolderFilter | None = None
+    ) -> list[Callable[[], Iterator[StoredFile]]]:
         """The one walk, whatever ``parts``: from the page cache, a walk's system calls hold
         the GIL for less time than handing its parts between threads would cost."""
-        return [partial(self.list_files, prefix)]
+        return [partial(self.list_files, prefix, skip)]
 
     def list_dir(self, prefix: str) -> list[str]:
         """Names in the folder ``prefix``; a symlink on the way, or ``prefix`` itself, is

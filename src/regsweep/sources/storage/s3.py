@@ -53,7 +53,7 @@ from regsweep.sources.storage.s3_listing import (
     list_prefix,
 )
 from regsweep.sources.storage.s3_location import S3Location, S3Options
-from regsweep.sources.storage.store import StoredFile, check_relative
+from regsweep.sources.storage.store import FolderFilter, StoredFile, check_relative
 
 if TYPE_CHECKING:
     from obstore import ListResult, ObjectMeta, UpdateVersion
@@ -114,19 +114,22 @@ class S3Store:
         """An object at ``path``, or any object below it: a folder is only a key prefix."""
         return self.stat(path) is not None or self._any_below(path)
 
-    def list_files(self, prefix: str) -> Iterator[StoredFile]:
+    def list_files(self, prefix: str, skip: FolderFilter | None = None) -> Iterator[StoredFile]:
         """One flat listing, page by page: a request per 1,000 keys, and never every key in
-        memory at once."""
+        memory at once. ``skip`` leaves nothing out: the keys below a folder come in the
+        same pages as the others."""
         check_relative(prefix)
         with self._errors(prefix):
             for page in list_prefix(self._store, prefix, partial(self._count, S3Request.LIST)):
                 for meta in page:
                     yield _stored(meta)
 
-    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+    def split_listing(
+        self, prefix: str, parts: int, skip: FolderFilter | None = None
+    ) -> list[Callable[[], Iterator[StoredFile]]]:
         """``parts`` listings of runs of the folders directly below ``prefix``, and the
         files directly below it, which the delimiter listing finding the folders shows
-        (:mod:`.s3_listing`)."""
+        (:mod:`.s3_listing`); flat, so ``skip`` leaves nothing out."""
         listed = self._delimited(check_relative(prefix))
         files = [_stored(meta) for meta in listed["objects"]]
         runs: list[Callable[[], Iterator[StoredFile]]] = [

@@ -31,6 +31,10 @@ class StoredFile(NamedTuple):
     is_link: bool = False
 
 
+#: Whether a folder (its path, relative to the root) is to be left out of a walk.
+FolderFilter = Callable[[str], bool]
+
+
 class ReadableStore(Protocol):
     """Reading the tree: what discovery (and so verify) needs. Every ability below extends
     it: no step of regsweep changes a store it has not listed or read first."""
@@ -67,11 +71,16 @@ class ReadableStore(Protocol):
         """Whether a file or folder (prefix) exists at ``path``."""
         ...
 
-    def list_files(self, prefix: str) -> Iterator[StoredFile]:
-        """Every file below ``prefix``, recursively, in no particular order."""
+    def list_files(self, prefix: str, skip: FolderFilter | None = None) -> Iterator[StoredFile]:
+        """Every file below ``prefix``, recursively, in no particular order. A store that
+        walks folders (a local folder) does not enter one whose path ``skip`` is true of; a
+        flat listing (object storage) lists the files below it anyway, for the caller to
+        pass over."""
         ...
 
-    def split_listing(self, prefix: str, parts: int) -> list[Callable[[], Iterator[StoredFile]]]:
+    def split_listing(
+        self, prefix: str, parts: int, skip: FolderFilter | None = None
+    ) -> list[Callable[[], Iterator[StoredFile]]]:
         """:meth:`list_files` of ``prefix`` as listings that may run at once, about ``parts``
         of them: together they list every file once, and each folder directly below
         ``prefix`` whole in one of them. One, the whole walk, where splitting gains nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from regsweep.policy.rules import Policy
 from regsweep.sources.storage import layout
 from regsweep.sources.storage.discovery import discover_storage
 from regsweep.sources.storage.local import LocalStore
+from regsweep.sources.storage.store import FolderFilter, StoredFile
 from tests.unit.collect.native.tree import Tree, hex_of
 
 #: Every tag and untagged manifest of the tree is older than this policy keeps.
@@ -154,6 +156,31 @@ def test_stray_files_the_registry_never_reads_skip_nothing(tree: Tree, stray: st
     tree.write(Path(layout.REPOSITORIES) / stray, b"whatever")
     inventory = _discover(tree)
     assert {p.defect for p in inventory.problems} == {Defect.STRAY}
+    plan = build_plan(inventory, EXPIRE_ALL, NOW)
+    assert {a.repository for a in plan.actions} == {"app", "web"}
+
+
+class _FlatListing(LocalStore):
+    """Lists every file below a prefix, as object storage does: nothing is left out."""
+
+    def list_files(self, prefix: str, skip: FolderFilter | None = None) -> Iterator[StoredFile]:
+        return super().list_files(prefix)
+
+
+@pytest.mark.parametrize("store", [LocalStore, _FlatListing])
+def test_what_is_in_a_tag_s_history_decides_nothing_and_is_not_reported(
+    tree: Tree, tmp_path: Path, store: type[LocalStore]
+) -> None:
+    """A tag's history (``tags/<tag>/index``) is every digest it pointed to: a folder is not
+    walked, a flat listing's keys there are passed over, and what is in it is not reported."""
+    history = tree.repo("app") / "_manifests" / "tags" / "v1" / "index"
+    assert list(history.glob("sha256/*/link"))  # the tree writes one, as the registry does
+    (history / "notes.txt").write_bytes(b"whatever")
+    (history / "sha256" / "elsewhere").symlink_to(tmp_path)
+    (history / "sha256" / ("ab" * 32)).mkdir()  # an entry whose link is missing
+    inventory = discover_storage(store(tree.root), workers=2)
+    assert inventory.problems == ()
+    assert inventory.repositories["app"].tags.keys() == {"v1"}
     plan = build_plan(inventory, EXPIRE_ALL, NOW)
     assert {a.repository for a in plan.actions} == {"app", "web"}
 

@@ -158,3 +158,22 @@ def test_a_blob_folder_name_is_a_digest_only_when_it_is_64_lowercase_hex(
     hex_: str, expected: Digest | None
 ) -> None:
     assert layout.digest_from_hex(hex_) == expected
+
+
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        ("app/_manifests/tags/v1/index", True),
+        ("team/app/_manifests/tags/index/index", True),  # the history of a tag named index
+        ("app/_manifests/tags/index", False),  # a tag named index
+        ("index/_manifests/tags/v1/current", False),
+        ("app/_manifests/tags/v1/index/sha256", False),  # inside one: never reached
+        ("app/_manifests/revisions/v1/index", False),
+        ("app/_x/_manifests/tags/v1/index", False),  # a stray section's folders
+        ("App/_manifests/tags/v1/index", False),  # no repository name
+        ("index", False),
+    ],
+)
+def test_a_tag_s_history_is_the_index_folder_of_a_tag(folder: str, expected: bool) -> None:
+    assert layout.is_tag_history(f"{layout.REPOSITORIES}/{folder}") is expected
+    assert not layout.is_tag_history(folder)  # below repositories/ only

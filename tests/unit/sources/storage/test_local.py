@@ -52,6 +52,15 @@ def test_never_acts_through_a_symlinked_folder(
     assert sorted(os.listdir(tmp_path / "outside")) == ["f"]
 
 
+def test_a_listing_does_not_enter_the_folders_it_is_told_to_skip(store: LocalStore) -> None:
+    (store.root / "a" / "c").mkdir()
+    (store.root / "a" / "c" / "g").write_bytes(b"y")
+    everything = {f.path for f in store.list_files("a")}
+    assert everything == {"a/b/f", "a/c/g", "a/escape"}
+    skipped = {f.path for f in store.list_files("a", lambda folder: folder == "a/c")}
+    assert skipped == {"a/b/f", "a/escape"}
+
+
 def test_delete_files_skips_absent_and_refuses_folders(store: LocalStore) -> None:
     assert store.delete_files(["a/b/f", "a/b/f", "nope"]) == 1
     with pytest.raises(IsADirectoryError):
