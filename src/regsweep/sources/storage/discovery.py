@@ -184,9 +184,10 @@ def _readers(store: ReadableStore) -> int:
 
     There discovery reads files its listing has just walked, parsing is the cost, and a
     second thread only takes the GIL in turns: at 100,000 blobs the links took 0.37 s on one
-    thread against 0.65 on two and the manifests 1.45 against 2.15, warm; from a cold cache
-    (the listing first, one run) 1.37 and 2.37 against 1.19 and 2.45. The collector keeps the
-    store's number (measured for its mark: :attr:`LocalStore.readers`)."""
+    thread against 0.65 on two and the manifests (to the end of discovery) 1.45 against
+    2.15, warm. From a cold cache (four runs each) the links took 1.4-2.1 s against 1.1-1.6
+    and the manifests 2.3-3.1 against 2.4-3.4, after a listing of 25-34 s. The collector
+    keeps the store's number (measured for its mark: :attr:`LocalStore.readers`)."""
     return 1 if store.blocks_briefly else store.readers
 
 
